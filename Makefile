@@ -1,0 +1,56 @@
+# Stagebook: two commands do all the set-up on a fresh machine.
+#   make demo   set up, then run the nightly pipeline for the latest complete date
+#   make test   set up, then run the tests
+# Both are idempotent.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON  ?= python3
+UV_PIN  := uv==0.13.8
+# MovieLens-100k ships inside this wheel; its dependencies (torch, ...) are not wanted.
+RECBOLE := recbole==1.2.1
+UV      := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
+VENV    := .venv
+PY      := $(VENV)/bin/python
+
+export STAGEBOOK_HOME ?= $(CURDIR)/var
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+
+.PHONY: help setup demo test lint format clean
+
+help:
+	@echo "make demo   set up and run the pipeline for the latest complete date (reports in var/reports)"
+	@echo "make test   set up and run the tests"
+	@echo "make lint   ruff check and format check"
+	@echo "make clean  remove .venv, .tools and var/"
+
+$(CURDIR)/.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet $(UV_PIN)
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --inexact
+	$(UV) pip install --python $(PY) --no-deps --quiet $(RECBOLE)
+	$(PY) -m ipykernel install --sys-prefix --name stagebook --display-name "Python (stagebook)" >/dev/null
+	touch $@
+
+setup: $(VENV)/.synced
+	$(PY) -m stagebook.cli setup
+
+demo: setup
+	$(PY) -m stagebook.cli run --latest
+
+test: setup
+	$(PY) -m pytest
+
+lint: $(VENV)/.synced
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.synced
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) .tools var

@@ -1,0 +1,92 @@
+"""The nightly recommendation pipeline: one stage notebook per task.
+
+# recommendation_pipeline
+
+Each task runs one stage notebook through
+papermill; every executed notebook is archived, with its HTML rendering, under
+`reports/recommendation_pipeline/<ds>/<phase>/<NN-stage>.try<N>.ipynb`.
+
+```
+input_tables ─► select_phase ─┬─► prod.features ─► prod.train ─► prod.inference ─► prod.validate ─► prod.publish
+                              └─► beta.features ─► beta.train ─► beta.inference ─► beta.validate ─► beta.publish
+```
+
+- Runs daily at 10:00 Asia/Tokyo for the previous day (data-interval semantics):
+  the run at 2019-11-21 10:00 JST processes the business date 2019-11-20.
+- Run conf: `{"phases": ["beta"], "overrides": {"train.epochs": 2}, "ds": "2019-11-20"}`,
+  all optional. Phases default to `pipeline.phases` in `params/common.yaml`.
+- Parameters come from `params/common.yaml` merged with `params/<phase>.yaml`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG, CronDataIntervalTimetable, TaskGroup, task
+
+from stagebook import params, settings
+from stagebook.operators import StageNotebookOperator
+
+TIMEZONE = "Asia/Tokyo"
+SCHEDULE = CronDataIntervalTimetable("0 10 * * *", timezone=TIMEZONE)
+START = pendulum.datetime(2019, 11, 1, tz=TIMEZONE)
+PHASE_STAGES = (
+    ("features", "10-features"),
+    ("train", "20-train"),
+    ("inference", "30-inference"),
+    ("validate", "40-validate"),
+    ("publish", "50-publish"),
+)
+SIGNATURE_USERS = {"inference", "validate", "publish"}
+
+# Reading the params files here (a few kB of YAML) makes a malformed file an
+# import error that names the file and the key, before any run starts.
+PHASES = params.known_phases()
+PIPELINE = params.load().pipeline
+for _phase in PHASES:
+    params.load(_phase)
+
+
+@task.branch
+def select_phase(dag_run=None) -> list[str]:
+    """Return the first task of each phase the run's conf asks for (default: params)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        phases = params.resolve_run_conf(dag_run.conf if dag_run else None)
+    except params.ParamsError as exc:
+        raise AirflowFailException(str(exc)) from None
+    return [f"{phase}.features" for phase in phases]
+
+
+with DAG(
+    dag_id=settings.DAG_ID,
+    doc_md=__doc__,
+    schedule=SCHEDULE,
+    start_date=START,
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=6),
+    tags=["stagebook", "recommendation", "ffm"],
+    default_args={
+        "owner": "stagebook",
+        "retries": PIPELINE.retries,
+        "retry_delay": timedelta(seconds=PIPELINE.retry_delay_s),
+    },
+) as dag:
+    input_tables = StageNotebookOperator(task_id="input_tables", stage="00-input-tables")
+    branch = select_phase()
+    input_tables >> branch
+    for phase in PHASES:
+        with TaskGroup(group_id=phase):
+            previous = branch
+            for name, stage in PHASE_STAGES:
+                current = StageNotebookOperator(
+                    task_id=name,
+                    stage=stage,
+                    phase=phase,
+                    pull={"model_signature": f"{phase}.train"} if name in SIGNATURE_USERS else None,
+                )
+                previous >> current
+                previous = current

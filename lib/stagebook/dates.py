@@ -1,0 +1,68 @@
+"""Business dates: the data interval's start in the DAG's timezone, not Airflow's UTC ``ds``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import pendulum
+
+TIMEZONE = "Asia/Tokyo"
+SCHEDULE_HOUR = 10
+
+
+def business_date(data_interval_start: dt.datetime, timezone: str = TIMEZONE) -> dt.date:
+    """Return the date a run processes: its data interval's start, in ``timezone``.
+
+    For a run at 2019-11-21 10:00 JST the interval starts 2019-11-20 01:00 UTC,
+    so the business date is 2019-11-20; for a schedule at 08:00 JST the start is
+    2019-11-19 23:00 UTC, yet the business date is still the JST date 2019-11-20.
+    """
+    return pendulum.instance(data_interval_start).in_timezone(timezone).date()
+
+
+def parse_ds(value: str | dt.date, *, where: str = "ds") -> dt.date:
+    """Parse a ``YYYY-MM-DD`` date, with an error naming ``where`` it came from."""
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"{where}: {value!r} is not a date in the form YYYY-MM-DD") from None
+
+
+def run_business_date(context: Mapping[str, Any], timezone: str = TIMEZONE) -> dt.date:
+    """Return the business date of the running task: conf ``ds`` first, else its data interval.
+
+    A run triggered without a logical date has no data interval; it must then
+    carry ``{"ds": "YYYY-MM-DD"}`` in its conf.
+    """
+    dag_run = context.get("dag_run")
+    conf = (getattr(dag_run, "conf", None) or {}) if dag_run is not None else {}
+    if conf.get("ds"):
+        return parse_ds(conf["ds"], where="run conf key 'ds'")
+    start = context.get("data_interval_start")
+    if start is None:
+        raise ValueError(
+            "this run has no logical date, so no data interval: trigger it with a logical "
+            'date, or pass the business date in its conf: {"ds": "YYYY-MM-DD"}'
+        )
+    return business_date(start, timezone)
+
+
+def logical_date_for(
+    ds: dt.date, timezone: str = TIMEZONE, hour: int = SCHEDULE_HOUR
+) -> dt.datetime:
+    """Return the logical date of a manual run whose inferred data interval starts on ``ds``.
+
+    Airflow infers a manual run's interval as the last complete one before its
+    logical date, so the run for ``ds`` is placed at the end of that interval.
+    """
+    end = pendulum.datetime(ds.year, ds.month, ds.day, hour, tz=timezone).add(days=1)
+    return end.in_timezone("UTC")
+
+
+def window(ds: dt.date, days: int) -> list[dt.date]:
+    """Return the ``days`` dates ending with ``ds``, oldest first."""
+    return [ds - dt.timedelta(days=offset) for offset in range(days - 1, -1, -1)]

@@ -1,0 +1,73 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+
+from stagebook import settings
+
+DAG_FILES = sorted(settings.DAGS_FOLDER.glob("*.py"))
+
+
+@pytest.fixture(scope="module")
+def bag():
+    return DagBag(dag_folder=str(settings.DAGS_FOLDER))
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_dag_file_imports_without_errors(bag, path):
+    assert str(path) not in bag.import_errors, bag.import_errors.get(str(path))
+
+
+def test_no_import_errors_at_all(bag):
+    assert bag.import_errors == {}
+    assert settings.DAG_ID in bag.dags
+
+
+@pytest.mark.parametrize("dag_id", [settings.DAG_ID])
+def test_dag_has_tags_retries_and_no_catchup(bag, dag_id):
+    dag = bag.dags[dag_id]
+    assert dag.tags
+    assert dag.catchup is False
+    assert dag.doc_md
+    for task in dag.tasks:
+        assert task.retries >= 1, task.task_id
+
+
+def test_dag_shape(bag):
+    dag = bag.dags[settings.DAG_ID]
+    assert dag.get_task("select_phase").upstream_task_ids == {"input_tables"}
+    for phase in ("prod", "beta"):
+        assert dag.get_task(f"{phase}.features").upstream_task_ids == {"select_phase"}
+        for name in ("inference", "validate", "publish"):
+            assert dag.get_task(f"{phase}.{name}").pull == {"model_signature": f"{phase}.train"}
+
+
+def test_dag_file_does_not_import_papermill_or_tensorflow():
+    code = (
+        "import sys, runpy; runpy.run_path(sys.argv[1]);"
+        "bad = [m for m in ('papermill', 'tensorflow', 'keras', 'pandas', 'airflow.providers.papermill.operators.papermill')"
+        " if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(settings.DAGS_FOLDER / "recommendation_pipeline.py")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_malformed_params_file_is_an_import_error_naming_file_and_key(tmp_path, airflow_db):
+    folder = tmp_path / "params"
+    shutil.copytree(settings.REPO / "params", folder)
+    (folder / "beta.yaml").write_text("train:\n  k: many\n")
+    env = {**os.environ, "STAGEBOOK_PARAMS": str(folder)}
+    airflow = Path(sys.executable).with_name("airflow")
+    result = subprocess.run(
+        [str(airflow), "dags", "list-import-errors", "-l"], capture_output=True, text=True, env=env
+    )
+    output = result.stdout + result.stderr
+    assert f"{folder / 'beta.yaml'}: train.k" in output, output

@@ -1,0 +1,167 @@
+"""The real DAG, run by ``dag.test()``: real kernels through papermill, real files."""
+
+import datetime as dt
+import json
+
+from airflow.models.xcom import XComModel
+from airflow.utils.session import create_session
+from sqlalchemy import select
+
+from stagebook import notebook, records, settings
+from tests.conftest import TINY
+
+DAG_ID = settings.DAG_ID
+PHASE_STAGES = notebook.STAGES[1:]
+
+
+def states(run):
+    return {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+
+
+def xcom(run, task_id, key):
+    with create_session() as session:
+        row = session.scalars(
+            select(XComModel).where(
+                XComModel.dag_id == DAG_ID,
+                XComModel.run_id == run.run_id,
+                XComModel.task_id == task_id,
+                XComModel.key == key,
+            )
+        ).one()
+        return XComModel.deserialize_value(row)
+
+
+def reports(home, ds, phase):
+    return home / "reports" / DAG_ID / ds.isoformat() / phase
+
+
+def injected(path):
+    nb = json.loads(path.read_text())
+    cell = next(c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", []))
+    return "".join(cell["source"])
+
+
+def outputs_text(path):
+    nb = json.loads(path.read_text())
+    return json.dumps([c.get("outputs", []) for c in nb["cells"]], ensure_ascii=False)
+
+
+def test_both_phases_on_tiny_synthetic_data(run_pipeline, home):
+    ds = dt.date(2019, 11, 20)
+    run = run_pipeline(ds, {"overrides": TINY})
+    assert str(run.state) == "success", states(run)
+    assert set(states(run).values()) == {"success"}
+
+    for phase, stages in [
+        ("common", ["00-input-tables"]),
+        ("prod", PHASE_STAGES),
+        ("beta", PHASE_STAGES),
+    ]:
+        for stage in stages:
+            archived = reports(home, ds, phase) / f"{stage}.try1.ipynb"
+            assert archived.exists() and archived.with_suffix(".html").exists(), archived
+            assert f'ds = "{ds}"' in injected(archived) and f'phase = "{phase}"' in injected(
+                archived
+            )
+            assert f"ds {ds} · phase {phase} · try 1" in outputs_text(
+                archived
+            )  # the report's header
+            assert f"ds {ds} · phase {phase} · try 1" in archived.with_suffix(".html").read_text()
+
+    for phase in ("prod", "beta"):
+        trained = xcom(run, f"{phase}.train", "model_signature")
+        assert trained.startswith("ffm.TH.") and trained.endswith("_20191120")
+        assert (
+            trained
+            == records.read_records(reports(home, ds, phase) / "20-train.try1.ipynb")[
+                "model_signature"
+            ]
+        )
+        # record -> XCom -> the next stage's injected parameter
+        assert f'model_signature = "{trained}"' in injected(
+            reports(home, ds, phase) / "30-inference.try1.ipynb"
+        )
+        assert xcom(run, f"{phase}.inference", "model_signature") == trained
+        losses = xcom(run, f"{phase}.train", "losses")
+        assert len(losses) >= 1 and {"loss", "val_loss"} <= set(losses[0])
+
+        published = home / "outbox" / phase / f"ds={ds}.jsonl"
+        lines = [json.loads(line) for line in published.read_text().splitlines()]
+        assert lines and len({r["user_id"] for r in lines}) == len(lines)
+        assert all(
+            r["ds"] == str(ds) and r["phase"] == phase and r["model_signature"] == trained
+            for r in lines
+        )
+        assert all(len(r["item_ids"]) == len(r["scores"]) > 0 for r in lines)
+        assert all(r["scores"] == sorted(r["scores"], reverse=True) for r in lines)
+    assert (home / "reports" / "index.html").exists()
+
+
+def test_one_phase_on_movielens(run_pipeline, home):
+    ds = dt.date(2019, 11, 19)
+    conf = {
+        "phases": ["prod"],
+        "overrides": {"data.anchor_date": "2019-11-19", "tables.train_days": 30},
+    }
+    run = run_pipeline(ds, conf)
+    got = states(run)
+    assert str(run.state) == "success", got
+    assert all(
+        got[f"prod.{name}"] == "success"
+        for name in ("features", "train", "inference", "validate", "publish")
+    )
+    assert all(state == "skipped" for task, state in got.items() if task.startswith("beta."))
+    assert not reports(home, ds, "beta").exists()
+    signature = xcom(run, "prod.train", "model_signature")
+    assert signature.endswith("_20191119")
+    assert (home / "models" / "prod" / signature / "signature.json").exists()
+    lines = (home / "outbox" / "prod" / f"ds={ds}.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    assert first["model_signature"] == signature and first["ds"] == str(ds)
+    assert len(lines) == xcom(run, "prod.validate", "validation")["users"]
+    metrics = xcom(run, "prod.train", "metrics")
+    assert metrics["valid_logloss"] < metrics["base_rate_logloss"]
+
+
+def test_date_without_raw_events_fails_fast_and_archives_the_notebook(run_pipeline, home, capfd):
+    ds = dt.date(2019, 11, 21)  # the source's events end on the anchor date, 2019-11-20
+    run = run_pipeline(ds, {"overrides": {**TINY, "data.anchor_date": "2019-11-20"}})
+    got = states(run)
+    assert str(run.state) == "failed"
+    assert got["input_tables"] == "failed"
+    assert all(got[t] in {"upstream_failed", "None"} for t in got if t != "input_tables")
+    tries = sorted(p.name for p in reports(home, ds, "common").glob("*.ipynb"))
+    assert tries == ["00-input-tables.try1.ipynb"]  # MissingInputError is not retried
+    archived = reports(home, ds, "common") / "00-input-tables.try1.ipynb"
+    assert archived.with_suffix(".html").exists()
+    partition = home / "raw" / "events" / f"date={ds}"
+    assert "MissingInputError" in outputs_text(archived)
+    assert f"no raw events for {ds} at {partition}" in outputs_text(archived)
+    assert not (home / "outbox").exists()
+    assert f"no raw events for {ds}" in capfd.readouterr().out
+
+
+def test_unknown_phase_fails_select_phase_listing_the_known_ones(run_pipeline, home, capfd):
+    ds = dt.date(2019, 11, 18)
+    run = run_pipeline(ds, {"phases": ["gamma"], "overrides": TINY})
+    got = states(run)
+    assert str(run.state) == "failed"
+    assert got["input_tables"] == "success" and got["select_phase"] == "failed"
+    assert all(got[t] in {"upstream_failed", "None"} for t in got if "." in t)
+    assert "unknown phase(s) 'gamma'; known phases are beta, prod" in capfd.readouterr().out
+    assert not (home / "outbox").exists()
+
+
+def test_override_of_an_unknown_key_fails_the_first_task_that_reads_it(run_pipeline, home, capfd):
+    # input_tables runs before select_phase and already merges the overrides, so
+    # it refuses the conf first, with the same message, and is not retried.
+    ds = dt.date(2019, 11, 17)
+    run = run_pipeline(ds, {"overrides": {**TINY, "train.speed": 1}})
+    got = states(run)
+    assert str(run.state) == "failed"
+    assert got["input_tables"] == "failed" and got["select_phase"] == "upstream_failed"
+    out = capfd.readouterr().out
+    assert "unknown key 'train.speed'; known keys here: train.base_lr" in out
+    archived = reports(home, ds, "common") / "00-input-tables.try1.ipynb"
+    assert "RunConfError" in outputs_text(archived) and archived.with_suffix(".html").exists()
+    assert not (home / "outbox").exists()

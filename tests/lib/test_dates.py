@@ -1,0 +1,62 @@
+import datetime as dt
+
+import pendulum
+import pytest
+from airflow.timetables.base import TimeRestriction
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from stagebook import dates
+
+JST = pendulum.timezone("Asia/Tokyo")
+
+
+def first_run(cron: str):
+    timetable = CronDataIntervalTimetable(cron, timezone=JST)
+    restriction = TimeRestriction(
+        earliest=pendulum.datetime(2019, 11, 20, tz=JST), latest=None, catchup=True
+    )
+    return timetable.next_dagrun_info(last_automated_data_interval=None, restriction=restriction)
+
+
+def test_run_at_10_jst_processes_the_previous_jst_day():
+    info = first_run("0 10 * * *")
+    assert info.run_after == pendulum.datetime(2019, 11, 21, 10, tz=JST)
+    assert info.logical_date == pendulum.datetime(2019, 11, 20, 1, tz="UTC")
+    assert dates.business_date(info.data_interval.start) == dt.date(2019, 11, 20)
+
+
+def test_schedule_before_9_jst_uses_the_jst_date_not_the_utc_one():
+    info = first_run("0 8 * * *")
+    assert info.logical_date == pendulum.datetime(2019, 11, 19, 23, tz="UTC")
+    assert info.logical_date.date() == dt.date(2019, 11, 19)  # Airflow's UTC ds
+    assert dates.business_date(info.data_interval.start) == dt.date(2019, 11, 20)
+
+
+def test_manual_run_for_a_date_gets_that_date_as_its_interval():
+    timetable = CronDataIntervalTimetable("0 10 * * *", timezone=JST)
+    logical = dates.logical_date_for(dt.date(2019, 11, 20))
+    interval = timetable.infer_manual_data_interval(run_after=pendulum.instance(logical))
+    assert dates.business_date(interval.start) == dt.date(2019, 11, 20)
+
+
+def test_conf_ds_wins_and_a_run_without_logical_date_needs_it():
+    class Run:
+        conf = {"ds": "2019-11-18"}
+
+    assert dates.run_business_date({"dag_run": Run(), "data_interval_start": None}) == dt.date(
+        2019, 11, 18
+    )
+    Run.conf = {}
+    with pytest.raises(ValueError, match='"ds": "YYYY-MM-DD"'):
+        dates.run_business_date({"dag_run": Run(), "data_interval_start": None})
+
+
+def test_dag_uses_data_interval_timetable_at_10_tokyo():
+    from airflow.dag_processing.dagbag import DagBag
+
+    from stagebook import settings
+
+    dag = DagBag(dag_folder=str(settings.DAGS_FOLDER)).dags[settings.DAG_ID]
+    assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
+    assert dag.timetable.expression == "0 10 * * *"
+    assert str(getattr(dag.timetable.timezone, "name", dag.timetable.timezone)) == "Asia/Tokyo"

@@ -1,0 +1,78 @@
+import shutil
+
+import pytest
+
+from stagebook import params, settings
+from stagebook.errors import ParamsError, RunConfError
+
+
+@pytest.fixture
+def folder(tmp_path):
+    target = tmp_path / "params"
+    shutil.copytree(settings.REPO / "params", target)
+    return target
+
+
+def test_phase_file_overrides_common_and_keeps_the_rest():
+    prod, beta = params.load("prod"), params.load("beta")
+    common = params.load(None)
+    assert beta.train.k == 8 and prod.train.k == 4
+    assert beta.train.base_lr == common.train.base_lr
+    assert beta.inference == common.inference
+
+
+def test_overrides_merge_over_the_phase_file():
+    merged = params.load("beta", {"train.k": 2, "inference.top_k": 3})
+    assert merged.train.k == 2
+    assert merged.inference.top_k == 3
+    assert merged.train.epochs == params.load("beta").train.epochs
+
+
+def test_known_phases_come_from_the_files(folder):
+    assert params.known_phases(folder) == ["beta", "prod"]
+    (folder / "staging.yaml").write_text("train:\n  k: 2\n")
+    assert params.known_phases(folder) == ["beta", "prod", "staging"]
+
+
+def test_bad_value_names_the_file_and_the_key(folder):
+    (folder / "prod.yaml").write_text("train:\n  base_lr: -1\n")
+    with pytest.raises(ParamsError) as err:
+        params.load("prod", folder=folder)
+    assert f"{folder / 'prod.yaml'}: train.base_lr" in str(err.value)
+
+
+def test_unknown_key_names_the_file_and_the_key(folder):
+    (folder / "common.yaml").write_text((folder / "common.yaml").read_text() + "\ntrain_extra: 1\n")
+    with pytest.raises(ParamsError) as err:
+        params.load(None, folder=folder)
+    assert f"{folder / 'common.yaml'}: train_extra" in str(err.value)
+
+
+def test_unreadable_yaml_names_the_file(folder):
+    (folder / "beta.yaml").write_text("train: [unclosed\n")
+    with pytest.raises(ParamsError, match="beta.yaml: not valid YAML"):
+        params.load("beta", folder=folder)
+
+
+def test_unknown_phase_lists_the_known_ones():
+    with pytest.raises(RunConfError, match="unknown phase.*'gamma'.*known phases are beta, prod"):
+        params.resolve_run_conf({"phases": ["gamma"]})
+
+
+def test_override_of_an_unknown_key_is_refused():
+    with pytest.raises(RunConfError, match="unknown key 'train.speed'.*train.base_lr"):
+        params.resolve_run_conf({"overrides": {"train.speed": 2}})
+    with pytest.raises(RunConfError, match="unknown key 'nosuch'"):
+        params.resolve_run_conf({"overrides": {"nosuch.key": 2}})
+
+
+def test_override_with_a_bad_value_names_the_run_conf():
+    with pytest.raises(ParamsError, match="run conf 'overrides': train.epochs"):
+        params.resolve_run_conf({"overrides": {"train.epochs": 0}})
+
+
+def test_run_conf_defaults_to_the_phases_in_params():
+    assert params.resolve_run_conf(None) == params.load().pipeline.phases
+    assert params.resolve_run_conf({"phases": ["beta"]}) == ["beta"]
+    with pytest.raises(RunConfError, match="unknown keys"):
+        params.resolve_run_conf({"phase": "beta"})
