@@ -23,10 +23,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, TaskGroup, task
+from airflow.sdk import DAG, CronDataIntervalTimetable, TaskGroup
 
 from stagebook import params, settings
-from stagebook.operators import StageNotebookOperator
+from stagebook.operators import SelectPhaseOperator, StageNotebookOperator
 
 TIMEZONE = "Asia/Tokyo"
 SCHEDULE = CronDataIntervalTimetable("0 10 * * *", timezone=TIMEZONE)
@@ -48,18 +48,6 @@ for _phase in PHASES:
     params.load(_phase)
 
 
-@task.branch
-def select_phase(dag_run=None) -> list[str]:
-    """Return the first task of each phase the run's conf asks for (default: params)."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    try:
-        phases = params.resolve_run_conf(dag_run.conf if dag_run else None)
-    except params.ParamsError as exc:
-        raise AirflowFailException(str(exc)) from None
-    return [f"{phase}.features" for phase in phases]
-
-
 with DAG(
     dag_id=settings.DAG_ID,
     doc_md=__doc__,
@@ -76,7 +64,7 @@ with DAG(
     },
 ) as dag:
     input_tables = StageNotebookOperator(task_id="input_tables", stage="00-input-tables")
-    branch = select_phase()
+    branch = SelectPhaseOperator(task_id="select_phase")
     input_tables >> branch
     for phase in PHASES:
         with TaskGroup(group_id=phase):

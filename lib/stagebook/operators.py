@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import BaseOperator, BaseOperatorLink
+from airflow.sdk import BaseBranchOperator, BaseOperator, BaseOperatorLink
 
-from stagebook import dates, errors, notebook, reports, settings, storage
+from stagebook import dates, errors, notebook, params, reports, settings, storage
 from stagebook.records import read_records
 
 
@@ -159,3 +159,30 @@ class StageNotebookOperator(BaseOperator):
             self.log.exception("Could not render %s to HTML", output)
             return output
         return self.report_html
+
+
+class SelectPhaseOperator(BaseBranchOperator):
+    """Branch to the first task of each phase the run's conf asks for (default: params).
+
+    Validates the whole conf first: an unknown phase, or an override of a key
+    that does not exist, fails the task at once (no retry) with a message that
+    lists what is known.
+    """
+
+    ui_color = "#d8e4f0"
+
+    def __init__(self, *, first_task: str = "features", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.first_task = first_task
+
+    def choose_branch(self, context: Mapping[str, Any]) -> list[str]:
+        """Return ``<phase>.<first_task>`` for each phase of the run."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        conf = getattr(context.get("dag_run"), "conf", None)
+        try:
+            phases = params.resolve_run_conf(conf)
+        except errors.ParamsError as exc:
+            raise AirflowFailException(str(exc)) from None
+        self.log.info("Phases of this run: %s", ", ".join(phases))
+        return [f"{phase}.{self.first_task}" for phase in phases]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO / "dags"
+PLUGINS_FOLDER = REPO / "plugins"
 NOTEBOOKS = REPO / "notebooks"
 DAG_ID = "recommendation_pipeline"
 KERNEL_NAME = "stagebook"
@@ -37,6 +38,7 @@ def airflow_environ(stagebook_home: Path | None = None) -> dict[str, str]:
         "STAGEBOOK_HOME": str(root),
         "AIRFLOW_HOME": str(root / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         # 32 LocalExecutor workers cost ~6 GB; the pipeline never runs more than 4 tasks at once.

@@ -82,6 +82,8 @@ def test_both_phases_on_tiny_synthetic_data(run_pipeline, home):
             reports(home, ds, phase) / "30-inference.try1.ipynb"
         )
         assert xcom(run, f"{phase}.inference", "model_signature") == trained
+        report = reports(home, ds, phase) / "20-train.try1.html"
+        assert xcom(run, f"{phase}.train", "_link_ReportLink") == report.resolve().as_uri()
         losses = xcom(run, f"{phase}.train", "losses")
         assert len(losses) >= 1 and {"loss", "val_loss"} <= set(losses[0])
 
@@ -134,6 +136,10 @@ def test_date_without_raw_events_fails_fast_and_archives_the_notebook(run_pipeli
     assert tries == ["00-input-tables.try1.ipynb"]  # MissingInputError is not retried
     archived = reports(home, ds, "common") / "00-input-tables.try1.ipynb"
     assert archived.with_suffix(".html").exists()
+    assert (
+        xcom(run, "input_tables", "_link_ReportLink")
+        == archived.with_suffix(".html").resolve().as_uri()
+    )
     partition = home / "raw" / "events" / f"date={ds}"
     assert "MissingInputError" in outputs_text(archived)
     assert f"no raw events for {ds} at {partition}" in outputs_text(archived)
