@@ -17,7 +17,7 @@ PY      := $(VENV)/bin/python
 export STAGEBOOK_HOME ?= $(CURDIR)/var
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: help setup demo test lint format clean
+.PHONY: help setup demo test lint format clean bench-ffm
 
 help:
 	@echo "make demo   set up and run the pipeline for the latest complete date (reports in var/reports)"
@@ -54,3 +54,8 @@ format: $(VENV)/.synced
 
 clean:
 	rm -rf $(VENV) .tools var
+
+
+bench-ffm: $(VENV)/.synced  ## FFM training and scoring against xLearn and libffm (benchmarks/results/ffm.json)
+	bash benchmarks/setup_references.sh
+	$(PY) benchmarks/ffm.py

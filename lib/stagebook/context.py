@@ -26,6 +26,7 @@ class StageContext:
     seed: int
     log: logging.Logger
     pulled: dict[str, Any] = field(default_factory=dict)
+    dag_id: str = settings.DAG_ID
 
     def header(self) -> str:
         """Return the Markdown header that opens the stage's report."""

@@ -47,3 +47,26 @@ def write_index(root: Path | None = None) -> Path:
         + "</table>\n"
     )
     return storage.write_text(root / "index.html", page)
+
+
+def earlier_tries(notebook: Path, try_number: int) -> list[dict[str, str]]:
+    """Return try number, path and error of each earlier try of the archived ``notebook``.
+
+    ``notebook`` is this try's archive path (``<NN-stage>.try<N>.ipynb``); the
+    earlier tries lie beside it. A try whose notebook is missing says so.
+    """
+    import json
+
+    stem = notebook.name.split(".try")[0]
+    found = []
+    for number in range(1, try_number):
+        path = notebook.with_name(f"{stem}.try{number}.ipynb")
+        error = "no archived notebook"
+        if path.exists():
+            error = "finished without an error"
+            for cell in json.loads(path.read_text()).get("cells", []):
+                for output in cell.get("outputs", []):
+                    if output.get("output_type") == "error":
+                        error = f"{output['ename']}: {output['evalue']}"
+        found.append({"try": number, "notebook": str(path), "error": error})
+    return found

@@ -2,7 +2,10 @@
 
 import datetime as dt
 import json
+import shutil
 
+import pytest
+import yaml
 from airflow.models.xcom import XComModel
 from airflow.utils.session import create_session
 from sqlalchemy import select
@@ -122,7 +125,7 @@ def test_one_phase_on_movielens(run_pipeline, home):
     assert first["model_signature"] == signature and first["ds"] == str(ds)
     assert len(lines) == xcom(run, "prod.validate", "validation")["users"]
     metrics = xcom(run, "prod.train", "metrics")
-    assert metrics["valid_logloss"] < metrics["base_rate_logloss"]
+    assert metrics["test_logloss"] < metrics["base_rate_logloss"]
 
 
 def test_date_without_raw_events_fails_fast_and_archives_the_notebook(run_pipeline, home, capfd):
@@ -171,3 +174,50 @@ def test_override_of_an_unknown_key_fails_the_first_task_that_reads_it(run_pipel
     archived = reports(home, ds, "common") / "00-input-tables.try1.ipynb"
     assert "RunConfError" in outputs_text(archived) and archived.with_suffix(".html").exists()
     assert not (home / "outbox").exists()
+
+
+@pytest.fixture
+def fast_retries(tmp_path, monkeypatch):
+    """The project's params, with a retry delay of 1 s instead of minutes."""
+    folder = tmp_path / "params"
+    shutil.copytree(settings.REPO / "params", folder)
+    common = yaml.safe_load((folder / "common.yaml").read_text())
+    common["pipeline"]["retry_delay_s"] = 1
+    (folder / "common.yaml").write_text(yaml.safe_dump(common))
+    monkeypatch.setenv("STAGEBOOK_PARAMS", str(folder))
+    return folder
+
+
+def test_diverging_training_retries_with_a_lower_learning_rate(fast_retries, run_pipeline, home):
+    ds = dt.date(2019, 11, 16)
+    # A learning rate far too high for the data: the factors overflow and the loss becomes nan.
+    overrides = {**TINY, "train.base_lr": 1e24, "train.lr_decay": 1e-26}
+    run = run_pipeline(ds, {"phases": ["prod"], "overrides": overrides})
+    got = states(run)
+    assert str(run.state) == "success", got
+    train = next(ti for ti in run.get_task_instances() if ti.task_id == "prod.train")
+    assert train.try_number == 2
+
+    folder = reports(home, ds, "prod")
+    first, second = folder / "20-train.try1.ipynb", folder / "20-train.try2.ipynb"
+    for archived in (first, second):
+        assert archived.exists() and archived.with_suffix(".html").exists()
+    assert "InvalidLossError" in outputs_text(first) and "with learning rate 1e+24" in outputs_text(
+        first
+    )
+    assert "try_number = 2" in injected(second)
+    report = outputs_text(second)
+    assert "try 2: learning rate 0.01 = base_lr 1e+24 * lr_decay 1e-26 ** 1" in report
+    assert "InvalidLossError: training loss became" in report  # why try 1 failed, in try 2's report
+
+    metrics = xcom(run, "prod.train", "metrics")
+    assert metrics["learning_rate"] == pytest.approx(0.01)
+    signature = xcom(run, "prod.train", "model_signature")
+    assert signature == records.read_records(second)["model_signature"]
+    assert xcom(run, "prod.inference", "model_signature") == signature
+    assert f'model_signature = "{signature}"' in injected(folder / "30-inference.try1.ipynb")
+    described = json.loads((home / "models" / "prod" / signature / "signature.json").read_text())
+    assert described["try_number"] == 2 and described["metrics"]["learning_rate"] == pytest.approx(
+        0.01
+    )
+    assert {"keras", "tensorflow-cpu", "numpy"} <= set(described["libraries"])

@@ -1,0 +1,52 @@
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from stagebook import data, features, metrics, params
+from stagebook.errors import InvalidLossError
+
+ffm = pytest.importorskip("stagebook.model", reason="the train stage's Keras is part of the lock")
+
+
+def encode(events, source, n_train):
+    vocab = features.build_vocabulary(
+        events.iloc[:n_train], source.user_fields, source.item_fields, 1
+    )
+    return vocab, vocab.encode(events, vocab.fields), events["label"].to_numpy(np.float32)
+
+
+def test_small_synthetic_set_beats_the_base_rate_clearly():
+    p = params.load().data.model_copy(
+        update={"source": "synthetic", "events_per_day": 60_000, "n_users": 500, "n_items": 200}
+    )
+    events = data.events_for(p, dt.date(2019, 11, 20))
+    n = 50_000
+    vocab, x, y = encode(events, data.source("synthetic"), n)
+    model = ffm.build(vocab.n_features, len(vocab.fields), 4, 1e-4, 0.01)
+    losses = ffm.fit(
+        model, (x[:n], y[:n]), None, epochs=3, batch_size=1024, patience=3, lr=0.01, seed=1
+    )
+    prob = 1 / (1 + np.exp(-model.predict(x[n:], verbose=0)))
+    assert metrics.logloss(y[n:], prob) < metrics.base_rate_logloss(y[:n], y[n:]) - 0.05
+    assert len(losses) == 3 and all(row["samples_per_s"] > 0 for row in losses)
+
+
+def test_movielens_time_split_reaches_auc_069():
+    events = data.movielens_events()  # sorted by time: first 80 % train, last 20 % test
+    n = int(len(events) * 0.8)
+    vocab, x, y = encode(events, data.source("movielens100k"), n)
+    model = ffm.build(vocab.n_features, len(vocab.fields), 4, 1e-3, 0.005)
+    ffm.fit(model, (x[:n], y[:n]), None, epochs=3, batch_size=1024, patience=3, lr=0.005, seed=1)
+    prob = 1 / (1 + np.exp(-model.predict(x[n:], batch_size=8192, verbose=0)))
+    assert metrics.auc(y[n:], prob) >= 0.69
+    assert metrics.logloss(y[n:], prob) < metrics.base_rate_logloss(y[:n], y[n:])
+
+
+def test_a_learning_rate_too_high_diverges_and_is_caught_during_the_epoch():
+    p = params.load().data.model_copy(update={"source": "synthetic", "events_per_day": 20_000})
+    events = data.events_for(p, dt.date(2019, 11, 20))
+    vocab, x, y = encode(events, data.source("synthetic"), len(events))
+    model = ffm.build(vocab.n_features, len(vocab.fields), 4, 1e-4, 1e24)
+    with pytest.raises(InvalidLossError, match=r"at epoch 1, batch \d+, with learning rate 1e\+24"):
+        ffm.fit(model, (x, y), None, epochs=2, batch_size=256, patience=2, lr=1e24, seed=1)
