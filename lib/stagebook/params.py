@@ -64,12 +64,19 @@ class InferenceParams(_Section):
 
     top_k: int = Field(10, gt=0)
     block_users: int = Field(1024, gt=0)
+    mode: Literal["model", "popular"] = "model"
 
 
 class ValidateParams(_Section):
     """Thresholds of the validation gate."""
 
     max_duplicates: int = Field(0, ge=0)
+    min_user_coverage: float = Field(0.9, ge=0, le=1)
+    min_catalogue_coverage: float = Field(0.02, ge=0, le=1)
+    max_kl: float = Field(2.5, gt=0)
+    max_js: float = Field(0.75, gt=0, le=1)
+    smoothing: float = Field(1e-4, gt=0)
+    history_days: int = Field(7, ge=1)
 
 
 class PublishParams(_Section):

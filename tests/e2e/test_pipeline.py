@@ -221,3 +221,42 @@ def test_diverging_training_retries_with_a_lower_learning_rate(fast_retries, run
         0.01
     )
     assert {"keras", "tensorflow-cpu", "numpy"} <= set(described["libraries"])
+
+
+def test_consecutive_dates_publish_once_and_a_collapsed_day_is_stopped(run_pipeline, home, capfd):
+    first = dt.date(2019, 11, 5)
+    days = [first + dt.timedelta(days=n) for n in range(4)]
+    conf = {"phases": ["prod"], "overrides": {**TINY, "data.anchor_date": "2019-11-30"}}
+    for number, ds in enumerate(days):
+        run = run_pipeline(ds, conf)
+        assert str(run.state) == "success", (ds, states(run))
+        checks = xcom(run, "prod.validate", "validation")
+        assert checks["drift_days"] == number  # the baseline grows with each published day
+        assert (number == 0) == (checks["kl_divergence"] is None)
+
+    # Everyone gets the same few items: the distribution collapses and validate stops it.
+    bad = first + dt.timedelta(days=4)
+    collapsed = {**conf["overrides"], "inference.mode": "popular"}
+    run = run_pipeline(bad, {"phases": ["prod"], "overrides": collapsed})
+    got = states(run)
+    assert got["prod.validate"] == "failed" and got["prod.publish"] == "upstream_failed"
+    checks = xcom_or_none(run, "prod.validate", "validation")
+    assert checks is None  # a failed notebook pushes no records
+    report = reports(home, bad, "prod") / "40-validate.try1.ipynb"
+    assert report.exists() and report.with_suffix(".html").exists()
+    text = outputs_text(report)
+    assert "ValidationFailed" in text and "js_distance = " in text
+    assert "(not retried" in capfd.readouterr().out
+    published = sorted(p.name for p in (home / "outbox" / "prod").iterdir())
+    assert published == [f"ds={d}.jsonl" for d in days]
+    for ds in days:
+        lines = (home / "outbox" / "prod" / f"ds={ds}.jsonl").read_text().splitlines()
+        users = [json.loads(line)["user_id"] for line in lines]
+        assert len(users) == len(set(users)) > 0
+
+
+def xcom_or_none(run, task_id, key):
+    try:
+        return xcom(run, task_id, key)
+    except Exception:
+        return None

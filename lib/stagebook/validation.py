@@ -1,0 +1,134 @@
+"""Checks of a night's recommendations before they are published: pure functions.
+
+The recommendations table has one row per (user, rank): ``user_id``, ``rank``,
+``item_id``, ``score``. Each check returns plain numbers; :func:`breaches`
+compares them with the phase's thresholds (``validate:`` in params).
+
+Drift compares today's recommended-item distribution (the share of all
+recommendation slots that each item takes) with the mean of the previous days'
+distributions. KL divergence is infinite for an item the baseline never
+recommended, so both distributions are smoothed over the union of their items
+first: ``p' = (p + eps) / (1 + eps * n_items)`` with ``eps = validate.smoothing``.
+The Jensen-Shannon distance (base 2, in [0, 1]) needs no smoothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.spatial.distance import jensenshannon
+
+
+def score_stats(recs: pd.DataFrame) -> dict[str, float | int]:
+    """Return min, max, mean and quantiles of the finite scores, and how many are not finite."""
+    scores = recs["score"].to_numpy(np.float64)
+    finite = scores[np.isfinite(scores)]
+    stats: dict[str, float | int] = {"non_finite_scores": int(len(scores) - len(finite))}
+    if len(finite) == 0:
+        return {**stats, "score_min": None, "score_max": None, "score_mean": None}
+    q = np.quantile(finite, [0.05, 0.5, 0.95])
+    return {
+        **stats,
+        "score_min": float(finite.min()),
+        "score_max": float(finite.max()),
+        "score_mean": float(finite.mean()),
+        "score_p05": float(q[0]),
+        "score_p50": float(q[1]),
+        "score_p95": float(q[2]),
+    }
+
+
+def duplicates(recs: pd.DataFrame) -> dict[str, int]:
+    """Return repeated (user, item) pairs, and users whose list repeats a rank (listed twice)."""
+    return {
+        "duplicate_pairs": int(recs.duplicated(["user_id", "item_id"]).sum()),
+        "duplicate_users": int(recs[recs.duplicated(["user_id", "rank"])]["user_id"].nunique()),
+    }
+
+
+def coverage(
+    recs: pd.DataFrame, target_users: Sequence, catalogue: Sequence, top_k: int
+) -> dict[str, float]:
+    """Return the share of target users with a full top-K list, and of the catalogue recommended."""
+    per_user = recs.groupby("user_id")["item_id"].nunique()
+    full = per_user[per_user >= top_k].index
+    users = pd.Index(pd.unique(pd.Series(target_users)))
+    items = pd.Index(pd.unique(pd.Series(catalogue)))
+    return {
+        "user_coverage": float(users.isin(full).mean()) if len(users) else 0.0,
+        "catalogue_coverage": float(items.isin(recs["item_id"].unique()).mean())
+        if len(items)
+        else 0.0,
+    }
+
+
+def item_distribution(recs: pd.DataFrame) -> pd.Series:
+    """Return each item's share of all recommendation slots, indexed by item, largest first."""
+    counts = recs["item_id"].astype(str).value_counts()
+    return (counts / counts.sum()).rename("share")
+
+
+def baseline(history: Sequence[pd.Series]) -> pd.Series:
+    """Return the mean of earlier days' distributions (an item absent on a day counts 0 there)."""
+    if not history:
+        return pd.Series(dtype=float, name="share")
+    frame = pd.concat(list(history), axis=1).fillna(0.0)
+    return frame.mean(axis=1).rename("share")
+
+
+def drift(today: pd.Series, base: pd.Series, smoothing: float) -> dict[str, float]:
+    """Return KL(today || base) with additive smoothing and the Jensen-Shannon distance."""
+    items = today.index.union(base.index)
+    p = today.reindex(items, fill_value=0.0).to_numpy(np.float64)
+    q = base.reindex(items, fill_value=0.0).to_numpy(np.float64)
+    p_s = (p + smoothing) / (1 + smoothing * len(items))
+    q_s = (q + smoothing) / (1 + smoothing * len(items))
+    return {
+        "kl_divergence": float(np.sum(p_s * np.log(p_s / q_s))),
+        "js_distance": float(jensenshannon(p, q, base=2)),
+    }
+
+
+@dataclass(frozen=True)
+class Breach:
+    """One failed check: its metric, value and threshold."""
+
+    check: str
+    value: float | int | None
+    threshold: str
+
+    def __str__(self) -> str:
+        return f"{self.check} = {self.value} (threshold {self.threshold})"
+
+
+def breaches(metrics: dict, thresholds) -> list[Breach]:
+    """Return every check of ``metrics`` that breaches ``thresholds`` (a ``ValidateParams``)."""
+    found = []
+
+    def above(name: str, limit: float, key: str) -> None:
+        value = metrics.get(name)
+        if value is not None and value > limit:
+            found.append(Breach(name, value, f"<= {limit} (validate.{key})"))
+
+    def below(name: str, limit: float, key: str) -> None:
+        value = metrics.get(name)
+        if value is not None and value < limit:
+            found.append(Breach(name, value, f">= {limit} (validate.{key})"))
+
+    if metrics.get("rows", 1) == 0:
+        found.append(Breach("rows", 0, ">= 1"))
+    above("non_finite_scores", 0, "(always 0)")
+    above("duplicate_pairs", thresholds.max_duplicates, "max_duplicates")
+    above("duplicate_users", thresholds.max_duplicates, "max_duplicates")
+    below("user_coverage", thresholds.min_user_coverage, "min_user_coverage")
+    below("catalogue_coverage", thresholds.min_catalogue_coverage, "min_catalogue_coverage")
+    if metrics.get("drift_days", 0) > 0:
+        above("kl_divergence", thresholds.max_kl, "max_kl")
+        above("js_distance", thresholds.max_js, "max_js")
+    return found
+
+
+DISTRIBUTION = "item_distribution.parquet"
