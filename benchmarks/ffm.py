@@ -76,15 +76,19 @@ def load(path: Path):
         return d["x"], d["y"], int(d["n_train"]), int(d["n_features"]), int(d["n_user_fields"])
 
 
-def scores(y: np.ndarray, p: np.ndarray) -> dict:
-    from scipy.stats import rankdata
+def predictions(path: Path, impl: str) -> Path:
+    """Return where ``impl`` leaves its test-set probabilities for data set ``path``."""
+    return path.with_name(f"{path.stem}.{impl}.npy")
 
-    p = np.clip(p.astype(np.float64), 1e-7, 1 - 1e-7)
-    logloss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-    pos = y.astype(bool)
-    ranks = rankdata(p)
-    auc = float((ranks[pos].sum() - pos.sum() * (pos.sum() + 1) / 2) / (pos.sum() * (~pos).sum()))
-    return {"logloss": logloss, "auc": auc}
+
+def scored(path: Path, impl: str) -> dict:
+    """Return the test logloss and AUC of ``impl``'s predictions, by stagebook.metrics."""
+    sys.path.insert(0, str(REPO / "lib"))
+    from stagebook import metrics
+
+    _, y, n, _, _ = load(path)
+    prob = np.load(predictions(path, impl))
+    return {"logloss": metrics.logloss(y[n:], prob), "auc": metrics.auc(y[n:], prob)}
 
 
 # --- implementations, each run in its own process ------------------------------------------
@@ -103,7 +107,8 @@ def run_stagebook(path: Path) -> dict:
     )
     prob = 1 / (1 + np.exp(-model.predict(x[n:], batch_size=65536, verbose=0)))
     speed = [row["samples_per_s"] for row in losses][1:]
-    return {"samples_per_s": statistics.median(speed), **scores(y[n:], prob)}
+    np.save(predictions(path, "stagebook"), prob)
+    return {"samples_per_s": statistics.median(speed)}
 
 
 def write_libffm_text(path: Path, x: np.ndarray, y: np.ndarray) -> None:
@@ -155,7 +160,8 @@ def run_xlearn(path: Path) -> dict:
             if re.match(r"\[\s*\d+%\s*\]", line)
         ]
         prob = np.loadtxt(Path(tmp) / "out.txt")
-    return {"samples_per_s": n / statistics.median(seconds[1:]), **scores(y[n:], prob)}
+    np.save(predictions(path, "xlearn"), prob)
+    return {"samples_per_s": n / statistics.median(seconds[1:])}
 
 
 def run_libffm(path: Path) -> dict:
@@ -180,7 +186,8 @@ def run_libffm(path: Path) -> dict:
         model = pylibffm.train_with_bin(train_bin, options)
         seconds = (time.perf_counter() - start) / EPOCHS
     prob = model.predict(csr(x[n:]), fields)
-    return {"samples_per_s": n / seconds, **scores(y[n:], prob)}
+    np.save(predictions(path, "libffm"), prob)
+    return {"samples_per_s": n / seconds}
 
 
 def run_scorer(impl: str, path: Path) -> dict:
@@ -265,7 +272,10 @@ def main() -> None:
         names = prepare(Path(tmp))
         for name in names:
             for impl, python in pythons.items():
-                result = child(python, impl, Path(tmp) / f"{name}.npz")
+                path = Path(tmp) / f"{name}.npz"
+                result = child(python, impl, path)
+                if "error" not in result:  # every implementation is scored by the same code
+                    result.update(scored(path, impl))
                 rows.append({"impl": impl, "dataset": name, **result})
                 print(json.dumps(rows[-1]), flush=True)
         for impl in ("decomposed", "keras_predict"):

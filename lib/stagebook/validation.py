@@ -111,23 +111,26 @@ def breaches(metrics: dict, thresholds) -> list[Breach]:
     def above(name: str, limit: float, key: str) -> None:
         value = metrics.get(name)
         if value is not None and value > limit:
-            found.append(Breach(name, value, f"<= {limit} (validate.{key})"))
+            found.append(Breach(name, value, f"<= {limit} ({key})"))
 
     def below(name: str, limit: float, key: str) -> None:
         value = metrics.get(name)
         if value is not None and value < limit:
-            found.append(Breach(name, value, f">= {limit} (validate.{key})"))
+            found.append(Breach(name, value, f">= {limit} ({key})"))
 
     if metrics.get("rows", 1) == 0:
         found.append(Breach("rows", 0, ">= 1"))
-    above("non_finite_scores", 0, "(always 0)")
-    above("duplicate_pairs", thresholds.max_duplicates, "max_duplicates")
-    above("duplicate_users", thresholds.max_duplicates, "max_duplicates")
-    below("user_coverage", thresholds.min_user_coverage, "min_user_coverage")
-    below("catalogue_coverage", thresholds.min_catalogue_coverage, "min_catalogue_coverage")
+    above("non_finite_scores", 0, "always")
+    above("other_signatures", 0, "rows must come from the model train recorded")
+    above("duplicate_pairs", thresholds.max_duplicates, "validate.max_duplicates")
+    above("duplicate_users", thresholds.max_duplicates, "validate.max_duplicates")
+    below("user_coverage", thresholds.min_user_coverage, "validate.min_user_coverage")
+    below(
+        "catalogue_coverage", thresholds.min_catalogue_coverage, "validate.min_catalogue_coverage"
+    )
     if metrics.get("drift_days", 0) > 0:
-        above("kl_divergence", thresholds.max_kl, "max_kl")
-        above("js_distance", thresholds.max_js, "max_js")
+        above("kl_divergence", thresholds.max_kl, "validate.max_kl")
+        above("js_distance", thresholds.max_js, "validate.max_js")
     return found
 
 

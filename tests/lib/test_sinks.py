@@ -17,23 +17,14 @@ RECS = pd.DataFrame(
 
 def test_one_record_per_user_with_ranked_items():
     records = sinks.format_records(RECS, ds="2019-10-23", phase="beta")
+    provenance = {
+        "model_signature": "ffm.TH.201910241414_20191023",
+        "ds": "2019-10-23",
+        "phase": "beta",
+    }
     assert records == [
-        {
-            "user_id": "u1",
-            "item_ids": ["b", "c"],
-            "scores": [0.8, 0.4],
-            "model_signature": "ffm.TH.201910241414_20191023",
-            "ds": "2019-10-23",
-            "phase": "beta",
-        },
-        {
-            "user_id": "u2",
-            "item_ids": ["a", "d"],
-            "scores": [0.9, 0.3],
-            "model_signature": "ffm.TH.201910241414_20191023",
-            "ds": "2019-10-23",
-            "phase": "beta",
-        },
+        {"user_id": "u1", "item_ids": ["b", "c"], "scores": [0.8, 0.4], **provenance},
+        {"user_id": "u2", "item_ids": ["a", "d"], "scores": [0.9, 0.3], **provenance},
     ]
 
 
