@@ -17,7 +17,7 @@ PY      := $(VENV)/bin/python
 export STAGEBOOK_HOME ?= $(CURDIR)/var
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: help setup demo test lint format clean bench-ffm
+.PHONY: help setup services demo test lint format clean bench-ffm
 
 help:
 	@echo "make demo   set up and run the pipeline for the latest complete date (reports in var/reports)"
@@ -41,7 +41,17 @@ setup: $(VENV)/.synced
 demo: setup
 	$(PY) -m stagebook.cli run --latest
 
-test: setup
+# Servers the tests start themselves on loopback (and stop by PID): Debian's redis-server.
+# Installing the package does not start a system service here (policy-rc.d); the tests
+# never use one.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+services:
+	@command -v redis-server >/dev/null || { \
+	  $(SUDO) apt-get install -y -q --no-install-recommends redis-server >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends redis-server; }; }
+	@redis-server --version
+
+test: setup services
 	$(PY) -m pytest
 
 lint: $(VENV)/.synced

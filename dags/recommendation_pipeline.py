@@ -38,14 +38,13 @@ PHASE_STAGES = (
     ("validate", "40-validate"),
     ("publish", "50-publish"),
 )
-SIGNATURE_USERS = {"inference", "validate", "publish"}
+SIGNATURE_USERS = {"inference", "validate"}  # publish reads it from the recommendations
 
 # Reading the params files here (a few kB of YAML) makes a malformed file an
 # import error that names the file and the key, before any run starts.
 PHASES = params.known_phases()
 PIPELINE = params.load().pipeline
-for _phase in PHASES:
-    params.load(_phase)
+PHASE_PARAMS = {phase: params.load(phase) for phase in PHASES}
 
 
 with DAG(
@@ -75,6 +74,9 @@ with DAG(
                     stage=stage,
                     phase=phase,
                     pull={"model_signature": f"{phase}.train"} if name in SIGNATURE_USERS else None,
+                    connections=[PHASE_PARAMS[phase].publish.redis_conn_id]
+                    if name == "publish"
+                    else (),
                 )
                 previous >> current
                 previous = current

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -56,7 +59,85 @@ def run_pipeline(airflow_db, home):
     """Run the real DAG through ``dag.test()`` for one business date and conf."""
     from stagebook import cli
 
-    def run(ds, conf):
-        return cli.run_dag(ds, conf)
+    def run(ds, conf, only=None):
+        return cli.run_dag(ds, conf, only=only)
 
     return run
+
+
+def free_port() -> int:
+    """Return a TCP port free on loopback now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A real ``redis-server`` (Debian's package; ``make test`` installs it) on loopback.
+
+    Started on a free port with no persistence, stopped by its PID at the end.
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed: `make services` installs Debian's redis-server")
+    folder = tmp_path_factory.mktemp("redis")
+    port = free_port()
+    command = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly"]
+    command += ["no", "--dir", str(folder), "--logfile", str(folder / "redis.log")]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, decode_responses=True)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"redis-server did not start: {(folder / 'redis.log').read_text()}")
+            time.sleep(0.05)
+    try:
+        yield {"host": "127.0.0.1", "port": port, "client": client}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def redis_db(redis_server):
+    """The session's Redis, emptied for one test."""
+    redis_server["client"].flushdb()
+    return redis_server
+
+
+def put_connection(conn_id: str, **fields) -> None:
+    """Create or replace an Airflow connection in the metastore."""
+    from airflow.models import Connection
+    from airflow.utils.session import create_session
+
+    extra = fields.pop("extra", None)
+    with create_session() as session:
+        session.query(Connection).filter(Connection.conn_id == conn_id).delete()
+        session.add(
+            Connection(conn_id=conn_id, extra=json.dumps(extra) if extra else None, **fields)
+        )
+
+
+@pytest.fixture
+def redis_connection(airflow_db, redis_db):
+    """The Airflow connection ``stagebook_redis``, in the metastore, to the test's Redis."""
+    put_connection(
+        "stagebook_redis",
+        conn_type="redis",
+        host=redis_db["host"],
+        port=redis_db["port"],
+        extra={"stream": "stagebook:test", "db": 0},
+    )
+    return redis_db

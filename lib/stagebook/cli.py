@@ -63,8 +63,12 @@ def setup_airflow() -> None:
     print(f"stagebook: Airflow metadata database ready in {os.environ['AIRFLOW_HOME']}")
 
 
-def run_dag(ds: dt.date, conf: dict[str, Any]) -> Any:
-    """Run ``recommendation_pipeline`` for business date ``ds`` with ``dag.test()``; return the run."""
+def run_dag(ds: dt.date, conf: dict[str, Any], *, only: str | None = None) -> Any:
+    r"""Run ``recommendation_pipeline`` for business date ``ds`` with ``dag.test()``; return the run.
+
+    ``only``: a regex of task ids to run; every other task is marked success
+    without running (to re-run one stage, e.g. ``prod\.publish``).
+    """
     settings.apply_airflow_environ()
     from airflow.dag_processing.dagbag import DagBag
 
@@ -74,7 +78,10 @@ def run_dag(ds: dt.date, conf: dict[str, Any]) -> Any:
             "DAG import errors:\n" + "\n".join(f"{k}: {v}" for k, v in bag.import_errors.items())
         )
     dag = bag.get_dag(settings.DAG_ID)
-    return dag.test(logical_date=dates.logical_date_for(ds), run_conf=conf)
+    skip = None if only is None else f"(?!(?:{only})$).*"
+    return dag.test(
+        logical_date=dates.logical_date_for(ds), run_conf=conf, mark_success_pattern=skip
+    )
 
 
 def summary(run: Any, ds: dt.date) -> str:
@@ -108,6 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE"
     )
+    run.add_argument(
+        "--only",
+        metavar="REGEX",
+        help=r"run only the matching task ids, mark the others success (e.g. 'prod\.publish')",
+    )
     args = parser.parse_args(argv)
     if args.command == "env":
         for key, value in settings.airflow_environ().items():
@@ -124,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     ds = latest_complete_date() if args.latest else args.ds
     print(f"stagebook: running {settings.DAG_ID} for {ds} with conf {conf}", flush=True)
-    dag_run = run_dag(ds, conf)
+    dag_run = run_dag(ds, conf, only=args.only)
     print(summary(dag_run, ds))
     return 0 if str(dag_run.state) == "success" else 1
 

@@ -41,6 +41,14 @@ class ValidationFailed(StagebookError):
     retryable = False
 
 
+class SinkUnavailable(StagebookError):
+    """A publishing sink (Redis) cannot be reached or its connection is not configured.
+
+    Retried: the server may be back by the next try. Nothing is published to any
+    sink when one is unavailable.
+    """
+
+
 class NotebookContractError(StagebookError):
     """A stage notebook breaks the stage contract (parameters cell, kernelspec)."""
 

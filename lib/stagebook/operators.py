@@ -6,7 +6,9 @@ that import this module parse fast.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,11 @@ class StageNotebookOperator(BaseOperator):
         pull: parameter name -> task id; the parameter gets that task's XCom of the same key.
         parameters: extra literal parameters (templated). Never a secret.
         kernel_name: Jupyter kernel to run; default the notebook's kernelspec.
+        connections: Airflow connection ids the notebook may use. Each one defined
+            reaches the kernel as ``AIRFLOW_CONN_<ID>`` (JSON) in its environment, for
+            the time of the run only: never as a parameter, which the archived
+            notebook would show. One not defined is skipped (the notebook says so
+            if it needs it).
     """
 
     template_fields: Sequence[str] = ("parameters",)
@@ -56,6 +63,7 @@ class StageNotebookOperator(BaseOperator):
         pull: Mapping[str, str] | None = None,
         parameters: Mapping[str, Any] | None = None,
         kernel_name: str | None = None,
+        connections: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -64,6 +72,7 @@ class StageNotebookOperator(BaseOperator):
         self.pull = dict(pull or {})
         self.parameters = dict(parameters or {})
         self.kernel_name = kernel_name
+        self.connections = tuple(connections)
         self.report_html: Path | None = None
 
     def injected(self, context: Mapping[str, Any]) -> dict[str, Any]:
@@ -127,7 +136,8 @@ class StageNotebookOperator(BaseOperator):
         # add archiving and records. Its safeguard warns about accidental nesting only.
         run = getattr(PapermillOperator.execute, "__wrapped__", PapermillOperator.execute)
         try:
-            run(runner, context)
+            with self._connections_in_environ():
+                run(runner, context)
         except PapermillExecutionError as exc:
             report = self._render(output)
             message = (
@@ -148,6 +158,33 @@ class StageNotebookOperator(BaseOperator):
         for name, value in read_records(output).items():
             ti.xcom_push(key=name, value=value)
         self.log.info("Report: %s", report)
+
+    @contextlib.contextmanager
+    def _connections_in_environ(self) -> Iterator[None]:
+        """Put each defined connection in ``os.environ`` (the kernel inherits it), then restore."""
+        from airflow.sdk import Connection
+        from airflow.sdk.exceptions import AirflowNotFoundException
+
+        saved: dict[str, str | None] = {}
+        try:
+            for conn_id in self.connections:
+                try:
+                    conn = Connection.get(conn_id)
+                except AirflowNotFoundException:
+                    self.log.info(
+                        "Connection %r is not defined: not passed to the notebook", conn_id
+                    )
+                    continue
+                name = f"AIRFLOW_CONN_{conn_id.upper()}"
+                saved[name] = os.environ.get(name)
+                os.environ[name] = conn.as_json()
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
     def _render(self, output: Path) -> Path | None:
         if not output.exists():

@@ -82,7 +82,9 @@ class ValidateParams(_Section):
 class PublishParams(_Section):
     """Where recommendations go."""
 
-    sink: Literal["outbox"] = "outbox"
+    sinks: list[Literal["outbox", "redis"]] = Field(["outbox"], min_length=1)
+    redis_conn_id: str = "stagebook_redis"  # an Airflow connection: host, port, password, extra
+    timeout_s: float = Field(5.0, gt=0, le=30)  # each network call to a sink, never retried in-try
 
 
 class PipelineParams(_Section):

@@ -1,3 +1,4 @@
+import json
 import os
 import shutil
 import subprocess
@@ -42,8 +43,12 @@ def test_dag_shape(bag):
     assert dag.get_task("select_phase").upstream_task_ids == {"input_tables"}
     for phase in ("prod", "beta"):
         assert dag.get_task(f"{phase}.features").upstream_task_ids == {"select_phase"}
-        for name in ("inference", "validate", "publish"):
+        for name in ("inference", "validate"):
             assert dag.get_task(f"{phase}.{name}").pull == {"model_signature": f"{phase}.train"}
+        publish = dag.get_task(f"{phase}.publish")
+        assert publish.upstream_task_ids == {f"{phase}.validate"}  # only after validate passed
+        assert publish.connections == ("stagebook_redis",)
+        assert "stagebook_redis" not in json.dumps(publish.parameters)  # never a parameter
 
 
 def test_dag_file_does_not_import_papermill_or_tensorflow():
