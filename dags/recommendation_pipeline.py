@@ -7,9 +7,13 @@ papermill; every executed notebook is archived, with its HTML rendering, under
 `reports/recommendation_pipeline/<ds>/<phase>/<NN-stage>.try<N>.ipynb`.
 
 ```
-input_tables ─► select_phase ─┬─► prod.features ─► prod.train ─► prod.inference ─► prod.validate ─► prod.publish
-                              └─► beta.features ─► beta.train ─► beta.inference ─► beta.validate ─► beta.publish
+input_tables ─► select_phase ─┬─► prod.features ─► prod.train ─► prod.inference ─► prod.validate ─► prod.publish ─┬─► run_summary
+                              └─► beta.features ─► beta.train ─► beta.inference ─► beta.validate ─► beta.publish ─┘
 ```
+
+Every task notifies on success, failure and retry (`notifications:` in params
+chooses events and channels); `run_summary` (trigger rule `all_done`) sends one
+summary per run and fails when a stage failed.
 
 - Runs daily at 10:00 Asia/Tokyo for the previous day (data-interval semantics):
   the run at 2019-11-21 10:00 JST processes the business date 2019-11-20.
@@ -25,7 +29,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, TaskGroup
 
-from stagebook import params, settings
+from stagebook import notify, params, settings
+from stagebook.notify import RunSummaryOperator
 from stagebook.operators import SelectPhaseOperator, StageNotebookOperator
 
 TIMEZONE = "Asia/Tokyo"
@@ -55,16 +60,23 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=6),
+    # Plain functions: notifier objects fail as DAG callbacks inside dag.test(). DAG
+    # callbacks are best effort in Airflow, so run_summary also reports every run.
+    on_success_callback=notify.on_dag_success,
+    on_failure_callback=notify.on_dag_failure,
     tags=["stagebook", "recommendation", "ffm"],
     default_args={
         "owner": "stagebook",
         "retries": PIPELINE.retries,
         "retry_delay": timedelta(seconds=PIPELINE.retry_delay_s),
+        **notify.task_callbacks(),  # success, failure, retry; each switchable in params
     },
 ) as dag:
     input_tables = StageNotebookOperator(task_id="input_tables", stage="00-input-tables")
     branch = SelectPhaseOperator(task_id="select_phase")
     input_tables >> branch
+    stages = [("input_tables", "common", "00-input-tables"), ("select_phase", "common", "")]
+    last = []
     for phase in PHASES:
         with TaskGroup(group_id=phase):
             previous = branch
@@ -80,3 +92,12 @@ with DAG(
                 )
                 previous >> current
                 previous = current
+                stages.append((current.task_id, phase, stage))
+        last.append(previous)
+    last >> RunSummaryOperator(
+        task_id="run_summary",
+        stages=stages,
+        on_success_callback=None,  # the summary is its own message
+        on_failure_callback=None,
+        on_retry_callback=None,
+    )

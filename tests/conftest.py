@@ -141,3 +141,54 @@ def redis_connection(airflow_db, redis_db):
         extra={"stream": "stagebook:test", "db": 0},
     )
     return redis_db
+
+
+CHANNELS = ["log", "slack", "email", "webhook"]
+
+
+def put_notification_connections(slack_url: str, webhook_url: str, smtp_port: int) -> None:
+    """The three channels' Airflow connections, in the metastore."""
+    put_connection("stagebook_slack", conn_type="slackwebhook", password=slack_url)
+    put_connection("stagebook_webhook", conn_type="http", host=webhook_url)
+    put_connection(
+        "stagebook_smtp",
+        conn_type="smtp",
+        host="127.0.0.1",
+        port=smtp_port,
+        extra={"disable_ssl": True, "disable_tls": True},
+    )
+
+
+@pytest.fixture
+def receivers(airflow_db):
+    """A real HTTP receiver (Slack and JSON webhooks) and SMTP server on loopback.
+
+    Yields ``(http, smtp, overrides)``: the overrides turn every channel on.
+    """
+    from tests.receivers import HttpReceiver, SmtpReceiver
+
+    with HttpReceiver() as http, SmtpReceiver(free_port()) as smtp:
+        put_notification_connections(f"{http.url}/slack", f"{http.url}/webhook", smtp.port)
+        overrides = {
+            "notifications.channels": CHANNELS,
+            "notifications.email_to": ["r@example.com"],
+        }
+        yield http, smtp, overrides
+
+
+@pytest.fixture
+def channels_down(airflow_db):
+    """Every channel broken: Slack answers 500, the webhook's port is closed, SMTP hangs."""
+    from tests.receivers import HttpReceiver
+
+    with HttpReceiver(status=500) as broken, socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)
+        put_notification_connections(
+            f"{broken.url}/slack", f"http://127.0.0.1:{free_port()}/webhook", hung.getsockname()[1]
+        )
+        yield {
+            "notifications.channels": CHANNELS,
+            "notifications.email_to": ["r@example.com"],
+            "notifications.timeout_s": 1,
+        }

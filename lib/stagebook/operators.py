@@ -6,9 +6,7 @@ that import this module parse fast.
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +134,7 @@ class StageNotebookOperator(BaseOperator):
         # add archiving and records. Its safeguard warns about accidental nesting only.
         run = getattr(PapermillOperator.execute, "__wrapped__", PapermillOperator.execute)
         try:
-            with self._connections_in_environ():
+            with settings.environ(self._connections()):
                 run(runner, context)
         except PapermillExecutionError as exc:
             report = self._render(output)
@@ -159,32 +157,18 @@ class StageNotebookOperator(BaseOperator):
             ti.xcom_push(key=name, value=value)
         self.log.info("Report: %s", report)
 
-    @contextlib.contextmanager
-    def _connections_in_environ(self) -> Iterator[None]:
-        """Put each defined connection in ``os.environ`` (the kernel inherits it), then restore."""
+    def _connections(self) -> dict[str, str]:
+        """Return ``AIRFLOW_CONN_<ID>`` -> JSON of each defined connection the notebook may use."""
         from airflow.sdk import Connection
         from airflow.sdk.exceptions import AirflowNotFoundException
 
-        saved: dict[str, str | None] = {}
-        try:
-            for conn_id in self.connections:
-                try:
-                    conn = Connection.get(conn_id)
-                except AirflowNotFoundException:
-                    self.log.info(
-                        "Connection %r is not defined: not passed to the notebook", conn_id
-                    )
-                    continue
-                name = f"AIRFLOW_CONN_{conn_id.upper()}"
-                saved[name] = os.environ.get(name)
-                os.environ[name] = conn.as_json()
-            yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+        found = {}
+        for conn_id in self.connections:
+            try:
+                found[settings.connection_variable(conn_id)] = Connection.get(conn_id).as_json()
+            except AirflowNotFoundException:
+                self.log.info("Connection %r is not defined: not passed to the notebook", conn_id)
+        return found
 
     def _render(self, output: Path) -> Path | None:
         if not output.exists():

@@ -87,6 +87,19 @@ class PublishParams(_Section):
     timeout_s: float = Field(5.0, gt=0, le=30)  # each network call to a sink, never retried in-try
 
 
+class NotificationParams(_Section):
+    """Who hears about task events and runs; credentials live in Airflow connections."""
+
+    channels: list[Literal["log", "slack", "email", "webhook"]] = ["log"]
+    events: list[Literal["success", "failure", "retry"]] = ["success", "failure", "retry"]
+    slack_conn_id: str = "stagebook_slack"
+    email_conn_id: str = "stagebook_smtp"
+    email_to: list[str] = []
+    email_from: str = "stagebook@localhost"
+    webhook_conn_id: str = "stagebook_webhook"
+    timeout_s: float = Field(10.0, gt=0, le=10)
+
+
 class PipelineParams(_Section):
     """How Airflow runs the DAG; read when the DAG file is parsed."""
 
@@ -106,6 +119,7 @@ class Params(_Section):
     inference: InferenceParams = InferenceParams()
     validate_: ValidateParams = Field(ValidateParams(), alias="validate")
     publish: PublishParams = PublishParams()
+    notifications: NotificationParams = NotificationParams()
     pipeline: PipelineParams = PipelineParams()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

@@ -7,7 +7,9 @@ every call so tests and the CLI can point them elsewhere.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,3 +56,23 @@ def airflow_environ(stagebook_home: Path | None = None) -> dict[str, str]:
 def apply_airflow_environ(stagebook_home: Path | None = None) -> None:
     """Set the embedded Airflow's environment in this process (before importing airflow)."""
     os.environ.update(airflow_environ(stagebook_home))
+
+
+@contextlib.contextmanager
+def environ(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of a block (kernels started in it inherit them)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def connection_variable(conn_id: str) -> str:
+    """Return the environment variable Airflow reads connection ``conn_id`` from."""
+    return f"AIRFLOW_CONN_{conn_id.upper()}"

@@ -34,7 +34,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pandas as pd
 
-from stagebook import storage
+from stagebook import settings, storage
 from stagebook.errors import SinkUnavailable
 
 
@@ -163,7 +163,7 @@ class RedisSettings:
         Raises:
             SinkUnavailable: the variable is missing or unreadable.
         """
-        name = f"AIRFLOW_CONN_{conn_id.upper()}"
+        name = settings.connection_variable(conn_id)
         value = (os.environ if environ is None else environ).get(name)
         if not value:
             raise SinkUnavailable(

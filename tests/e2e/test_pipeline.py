@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from stagebook import notebook, records, settings
 from tests.conftest import TINY
+from tests.receivers import messages
 
 DAG_ID = settings.DAG_ID
 PHASE_STAGES = notebook.STAGES[1:]
@@ -128,13 +129,19 @@ def test_one_phase_on_movielens(run_pipeline, home):
     assert metrics["test_logloss"] < metrics["base_rate_logloss"]
 
 
-def test_date_without_raw_events_fails_fast_and_archives_the_notebook(run_pipeline, home, capfd):
+def test_date_without_raw_events_fails_fast_and_archives_the_notebook(
+    run_pipeline, home, capfd, receivers
+):
     ds = dt.date(2019, 11, 21)  # the source's events end on the anchor date, 2019-11-20
-    run = run_pipeline(ds, {"overrides": {**TINY, "data.anchor_date": "2019-11-20"}})
+    http, smtp, notifications = receivers
+    overrides = {**TINY, "data.anchor_date": "2019-11-20", **notifications}
+    run = run_pipeline(ds, {"overrides": overrides})
     got = states(run)
     assert str(run.state) == "failed"
-    assert got["input_tables"] == "failed"
-    assert all(got[t] in {"upstream_failed", "None"} for t in got if t != "input_tables")
+    assert got["input_tables"] == "failed" and got["run_summary"] == "failed"
+    assert all(
+        got[t] in {"upstream_failed", "None"} for t in got if "." in t or t == "select_phase"
+    )
     tries = sorted(p.name for p in reports(home, ds, "common").glob("*.ipynb"))
     assert tries == ["00-input-tables.try1.ipynb"]  # MissingInputError is not retried
     archived = reports(home, ds, "common") / "00-input-tables.try1.ipynb"
@@ -149,16 +156,44 @@ def test_date_without_raw_events_fails_fast_and_archives_the_notebook(run_pipeli
     assert not (home / "outbox").exists()
     assert f"no raw events for {ds}" in capfd.readouterr().out
 
+    # Each channel: the stage's failure, the run's failure and the run summary.
+    for channel, received in messages(http, smtp).items():
+        assert sorted(map(what, received), key=str) == sorted(
+            [("failure", "input_tables", 1), ("failure", None, None), ("summary", None, None)],
+            key=str,
+        ), channel
+        failure = next(m for m in received if m["task"] == "input_tables")
+        assert failure["report"] == archived.with_suffix(".html").resolve()
+        assert "MissingInputError" in failure["text"] and "retries left: 0" in failure["text"]
+        summary = next(m for m in received if m["event"] == "summary")
+        assert "input_tables: failed, tries 1" in summary["text"]
+        assert "prod.train: upstream_failed, tries 0" in summary["text"]
+        for m in received:
+            assert m["ds"] == str(ds) and m["report"].exists(), (channel, m)
 
-def test_unknown_phase_fails_select_phase_listing_the_known_ones(run_pipeline, home, capfd):
+
+def what(message):
+    return message["event"], message["task"], message["try"]
+
+
+def test_unknown_phase_fails_select_phase_listing_the_known_ones(
+    run_pipeline, home, capfd, caplog, channels_down
+):
+    # Every notification channel is broken too: the states are those of the run
+    # alone, and each channel's failure is logged with its name.
     ds = dt.date(2019, 11, 18)
-    run = run_pipeline(ds, {"phases": ["gamma"], "overrides": TINY})
+    run = run_pipeline(ds, {"phases": ["gamma"], "overrides": {**TINY, **channels_down}})
     got = states(run)
     assert str(run.state) == "failed"
     assert got["input_tables"] == "success" and got["select_phase"] == "failed"
     assert all(got[t] in {"upstream_failed", "None"} for t in got if "." in t)
+    assert got["run_summary"] == "failed"
     assert "unknown phase(s) 'gamma'; known phases are beta, prod" in capfd.readouterr().out
     assert not (home / "outbox").exists()
+    for channel in ("slack", "email", "webhook"):
+        failed = [r.getMessage() for r in caplog.records if r.name == "stagebook.notify"]
+        for event in ("success: recommendation_pipeline.input_tables", "summary: run of"):
+            assert any(f"channel {channel} failed for '[stagebook] {event}" in m for m in failed)
 
 
 def test_override_of_an_unknown_key_fails_the_first_task_that_reads_it(run_pipeline, home, capfd):
@@ -188,10 +223,13 @@ def fast_retries(tmp_path, monkeypatch):
     return folder
 
 
-def test_diverging_training_retries_with_a_lower_learning_rate(fast_retries, run_pipeline, home):
+def test_diverging_training_retries_with_a_lower_learning_rate(
+    fast_retries, run_pipeline, home, receivers
+):
     ds = dt.date(2019, 11, 16)
+    http, smtp, notifications = receivers
     # A learning rate far too high for the data: the factors overflow and the loss becomes nan.
-    overrides = {**TINY, "train.base_lr": 1e24, "train.lr_decay": 1e-26}
+    overrides = {**TINY, "train.base_lr": 1e24, "train.lr_decay": 1e-26, **notifications}
     run = run_pipeline(ds, {"phases": ["prod"], "overrides": overrides})
     got = states(run)
     assert str(run.state) == "success", got
@@ -221,6 +259,29 @@ def test_diverging_training_retries_with_a_lower_learning_rate(fast_retries, run
         0.01
     )
     assert {"keras", "tensorflow-cpu", "numpy"} <= set(described["libraries"])
+
+    # Each channel: a success per task, the retry of train try 1, the run's success, the summary.
+    expected = [("success", "input_tables", 1), ("success", "select_phase", 1)]
+    expected += [
+        ("success", f"prod.{n}", 1) for n in ("features", "inference", "validate", "publish")
+    ]
+    expected += [("retry", "prod.train", 1), ("success", "prod.train", 2)]
+    expected += [("success", None, None), ("summary", None, None)]
+    for channel, received in messages(http, smtp).items():
+        assert sorted(map(what, received), key=str) == sorted(expected, key=str), channel
+        for m in received:
+            phase = "common" if m["task"] in ("input_tables", "select_phase") else "prod"
+            assert (m["ds"], m["phase"]) == (str(ds), phase), (channel, m)
+            assert m["report"].exists(), (channel, m)
+        retry = next(m for m in received if m["event"] == "retry")
+        assert retry["report"] == (folder / "20-train.try1.html").resolve()
+        assert "InvalidLossError" in retry["text"] and "retries left: 1" in retry["text"]
+        success = next(m for m in received if what(m) == ("success", "prod.train", 2))
+        assert success["report"] == (folder / "20-train.try2.html").resolve()
+        summary = next(m for m in received if m["event"] == "summary")
+        assert "prod.train: success, tries 2" in summary["text"]
+        assert len(summary["summary_reports"]) == 6  # input_tables and five prod stages
+        assert all(path.exists() for path in summary["summary_reports"])
 
 
 def test_eight_dates_publish_once_to_both_sinks_and_a_collapsed_ninth_is_stopped(
