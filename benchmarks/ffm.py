@@ -100,7 +100,7 @@ def run_stagebook(path: Path) -> dict:
 
     x, y, n, n_features, _ = load(path)
     # the references' protocol: every training row, a fixed number of epochs
-    lr, l2 = float(os.environ.get("FFM_LR", "0.002")), float(os.environ.get("FFM_L2", "1e-4"))
+    lr, l2 = float(os.environ.get("FFM_LR", "0.1")), float(os.environ.get("FFM_L2", "1e-3"))
     model = ffm.build(n_features, x.shape[1], K, l2, lr)
     losses = ffm.fit(
         model, (x[:n], y[:n]), None, epochs=EPOCHS, batch_size=BATCH, patience=EPOCHS, lr=lr, seed=1

@@ -53,9 +53,9 @@ class TrainParams(_Section):
     k: int = Field(4, gt=0)
     epochs: int = Field(8, gt=0)
     batch_size: int = Field(1024, gt=0)
-    base_lr: float = Field(0.01, gt=0)
+    base_lr: float = Field(0.1, gt=0)
     lr_decay: float = Field(0.5, gt=0, le=1)
-    l2: float = Field(1e-4, ge=0)
+    l2: float = Field(1e-3, ge=0)
     patience: int = Field(2, ge=1)
 
 

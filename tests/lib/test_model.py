@@ -7,6 +7,7 @@ from stagebook import data, features, metrics, params
 from stagebook.errors import InvalidLossError
 
 ffm = pytest.importorskip("stagebook.model", reason="the train stage's Keras is part of the lock")
+TRAIN = params.load().train  # the defaults the pipeline trains with
 
 
 def encode(events, source, n_train):
@@ -23,9 +24,9 @@ def test_small_synthetic_set_beats_the_base_rate_clearly():
     events = data.events_for(p, dt.date(2019, 11, 20))
     n = 50_000
     vocab, x, y = encode(events, data.source("synthetic"), n)
-    model = ffm.build(vocab.n_features, len(vocab.fields), 4, 1e-4, 0.01)
+    model = ffm.build(vocab.n_features, len(vocab.fields), 4, TRAIN.l2, TRAIN.base_lr)
     losses = ffm.fit(
-        model, (x[:n], y[:n]), None, epochs=3, batch_size=1024, patience=3, lr=0.01, seed=1
+        model, (x[:n], y[:n]), None, epochs=3, batch_size=1024, patience=3, lr=TRAIN.base_lr, seed=1
     )
     prob = 1 / (1 + np.exp(-model.predict(x[n:], verbose=0)))
     assert metrics.logloss(y[n:], prob) < metrics.base_rate_logloss(y[:n], y[n:]) - 0.05
@@ -36,8 +37,11 @@ def test_movielens_time_split_reaches_auc_069():
     events = data.movielens_events()  # sorted by time: first 80 % train, last 20 % test
     n = int(len(events) * 0.8)
     vocab, x, y = encode(events, data.source("movielens100k"), n)
-    model = ffm.build(vocab.n_features, len(vocab.fields), 4, 1e-3, 0.005)
-    ffm.fit(model, (x[:n], y[:n]), None, epochs=3, batch_size=1024, patience=3, lr=0.005, seed=1)
+    model = ffm.build(vocab.n_features, len(vocab.fields), 4, TRAIN.l2, TRAIN.base_lr)
+    # the benchmark's protocol: batch 4096, 4 epochs
+    ffm.fit(
+        model, (x[:n], y[:n]), None, epochs=4, batch_size=4096, patience=4, lr=TRAIN.base_lr, seed=1
+    )
     prob = 1 / (1 + np.exp(-model.predict(x[n:], batch_size=8192, verbose=0)))
     assert metrics.auc(y[n:], prob) >= 0.69
     assert metrics.logloss(y[n:], prob) < metrics.base_rate_logloss(y[:n], y[n:])
