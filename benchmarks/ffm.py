@@ -100,8 +100,8 @@ def run_stagebook(path: Path) -> dict:
 
     x, y, n, n_features, _ = load(path)
     # the references' protocol: every training row, a fixed number of epochs
-    lr, l2 = float(os.environ.get("FFM_LR", "0.1")), float(os.environ.get("FFM_L2", "1e-3"))
-    model = ffm.build(n_features, x.shape[1], K, l2, lr)
+    lr, l2 = float(os.environ.get("FFM_LR", "0.1")), float(os.environ.get("FFM_L2", "2e-3"))
+    model = ffm.build(n_features, x.shape[1], K, l2, lr, seed=1)
     losses = ffm.fit(
         model, (x[:n], y[:n]), None, epochs=EPOCHS, batch_size=BATCH, patience=EPOCHS, lr=lr, seed=1
     )

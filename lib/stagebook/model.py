@@ -127,7 +127,7 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(self._end - self._start)
 
 
-def build(n_features: int, n_fields: int, k: int, l2: float, lr: float) -> FFM:
+def build(n_features: int, n_fields: int, k: int, l2: float, lr: float, *, seed: int = 0) -> FFM:
     """Return a compiled FFM, trained with AdaGrad on the logit's binary cross-entropy.
 
     AdaGrad, as libffm and xLearn use, with a tiny initial accumulator: a batch's
@@ -139,6 +139,7 @@ def build(n_features: int, n_fields: int, k: int, l2: float, lr: float) -> FFM:
     XLA is on (Keras leaves it off on CPU) and 32 steps run per call, so the
     Python loop is out of the hot path.
     """
+    keras.utils.set_random_seed(seed)  # the initial factors, so a run can be repeated
     model = FFM(n_features, n_fields, k, l2)
     model.compile(
         optimizer=keras.optimizers.Adagrad(

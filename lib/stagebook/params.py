@@ -55,7 +55,7 @@ class TrainParams(_Section):
     batch_size: int = Field(1024, gt=0)
     base_lr: float = Field(0.1, gt=0)
     lr_decay: float = Field(0.5, gt=0, le=1)
-    l2: float = Field(1e-3, ge=0)
+    l2: float = Field(2e-3, ge=0)
     patience: int = Field(2, ge=1)
 
 

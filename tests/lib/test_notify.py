@@ -1,9 +1,13 @@
+import json
 import logging
+from types import SimpleNamespace
 
 import pytest
 
 from stagebook import notify, params
 from stagebook.errors import ParamsError
+from tests.conftest import free_port
+from tests.receivers import HttpReceiver
 
 MESSAGE = notify.Message(
     event="retry",
@@ -41,15 +45,23 @@ def test_first_lines_of_an_error_are_short():
     assert len(notify.first_lines("x" * 5000)) == 600
 
 
-def test_a_failing_channel_is_logged_by_name_and_the_others_still_send(monkeypatch, caplog):
-    sent = []
-    monkeypatch.setitem(notify.CHANNELS, "slack", lambda m, c: 1 / 0)
-    monkeypatch.setitem(notify.CHANNELS, "webhook", lambda m, c: sent.append(m.subject))
+@pytest.fixture
+def receiver(monkeypatch):
+    """A real HTTP receiver as the webhook; Slack's webhook URL points at a closed port."""
+    with HttpReceiver() as http:
+        webhook = {"conn_type": "http", "host": f"{http.url}/webhook"}
+        slack = {"conn_type": "slackwebhook", "password": f"http://127.0.0.1:{free_port()}/x"}
+        monkeypatch.setenv("AIRFLOW_CONN_STAGEBOOK_WEBHOOK", json.dumps(webhook))
+        monkeypatch.setenv("AIRFLOW_CONN_STAGEBOOK_SLACK", json.dumps(slack))
+        yield http
+
+
+def test_a_failing_channel_is_logged_by_name_and_the_others_still_send(receiver, caplog):
     config = params.load().notifications.model_copy(update={"channels": ["slack", "webhook"]})
     with caplog.at_level(logging.ERROR, logger="stagebook.notify"):
         results = notify.send(MESSAGE, config)
-    assert results == {"slack": "ZeroDivisionError: division by zero", "webhook": "ok"}
-    assert sent == [MESSAGE.subject]
+    assert results["webhook"] == "ok" and results["slack"] != "ok"
+    assert [body["subject"] for body in receiver.bodies("/webhook")] == [MESSAGE.subject]
     assert "notification channel slack failed" in caplog.text
 
 
@@ -59,3 +71,16 @@ def test_every_send_is_bounded_to_ten_seconds():
     config = params.load(overrides={"notifications.timeout_s": 3}).notifications
     hook = notify._smtp_hook(config)
     assert hook.smtp_retry_limit == 0
+
+
+def test_an_event_switched_off_in_params_sends_nothing(receiver):
+    overrides = {"notifications.events": ["failure"], "notifications.channels": ["webhook"]}
+    context = {
+        "task": SimpleNamespace(phase="beta"),
+        "dag_run": SimpleNamespace(conf={"overrides": overrides}),
+    }
+    notify.StagebookNotifier("success").notify(context)
+    notify.on_dag_success(context)
+    assert receiver.received == []
+    notify.on_dag_failure(context)  # failure is on: it reaches the receiver
+    assert [body["event"] for body in receiver.bodies("/webhook")] == ["failure"]
