@@ -6,48 +6,13 @@ import shutil
 
 import pytest
 import yaml
-from airflow.models.xcom import XComModel
-from airflow.utils.session import create_session
-from sqlalchemy import select
 
 from stagebook import notebook, records, settings
 from tests.conftest import TINY
+from tests.e2e.helpers import injected, outputs_text, reports, states, what, xcom
 from tests.receivers import messages
 
-DAG_ID = settings.DAG_ID
 PHASE_STAGES = notebook.STAGES[1:]
-
-
-def states(run):
-    return {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
-
-
-def xcom(run, task_id, key):
-    with create_session() as session:
-        row = session.scalars(
-            select(XComModel).where(
-                XComModel.dag_id == DAG_ID,
-                XComModel.run_id == run.run_id,
-                XComModel.task_id == task_id,
-                XComModel.key == key,
-            )
-        ).one()
-        return XComModel.deserialize_value(row)
-
-
-def reports(home, ds, phase):
-    return home / "reports" / DAG_ID / ds.isoformat() / phase
-
-
-def injected(path):
-    nb = json.loads(path.read_text())
-    cell = next(c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", []))
-    return "".join(cell["source"])
-
-
-def outputs_text(path):
-    nb = json.loads(path.read_text())
-    return json.dumps([c.get("outputs", []) for c in nb["cells"]], ensure_ascii=False)
 
 
 def test_both_phases_on_tiny_synthetic_data(run_pipeline, home):
@@ -172,10 +137,6 @@ def test_date_without_raw_events_fails_fast_and_archives_the_notebook(
             assert m["ds"] == str(ds) and m["report"].exists(), (channel, m)
 
 
-def what(message):
-    return message["event"], message["task"], message["try"]
-
-
 def test_unknown_phase_fails_select_phase_listing_the_known_ones(
     run_pipeline, home, capfd, caplog, channels_down
 ):
@@ -282,64 +243,3 @@ def test_diverging_training_retries_with_a_lower_learning_rate(
         assert "prod.train: success, tries 2" in summary["text"]
         assert len(summary["summary_reports"]) == 6  # input_tables and five prod stages
         assert all(path.exists() for path in summary["summary_reports"])
-
-
-def test_eight_dates_publish_once_to_both_sinks_and_a_collapsed_ninth_is_stopped(
-    run_pipeline, home, redis_connection, capfd
-):
-    first = dt.date(2019, 11, 5)
-    days = [first + dt.timedelta(days=n) for n in range(8)]
-    overrides = {**TINY, "data.anchor_date": "2019-11-30", "publish.sinks": ["outbox", "redis"]}
-    conf = {"phases": ["prod"], "overrides": overrides}
-    for number, ds in enumerate(days):
-        run = run_pipeline(ds, conf)
-        assert str(run.state) == "success", (ds, states(run))
-        checks = xcom(run, "prod.validate", "validation")
-        assert checks["drift_days"] == min(number, 7)  # the baseline grows to a week
-        assert (number == 0) == (checks["kl_divergence"] is None)
-        assert {p["sink"]: p["action"] for p in xcom(run, "prod.publish", "published")} == {
-            "redis": "published",
-            "outbox": "published",
-        }
-
-    # Everyone gets the same few items: the distribution collapses and validate stops it.
-    bad = first + dt.timedelta(days=8)
-    collapsed = {**overrides, "inference.mode": "popular"}
-    run = run_pipeline(bad, {"phases": ["prod"], "overrides": collapsed})
-    got = states(run)
-    assert got["prod.validate"] == "failed" and got["prod.publish"] == "upstream_failed"
-    assert xcom_or_none(run, "prod.validate", "validation") is None  # a failed notebook pushes none
-    report = reports(home, bad, "prod") / "40-validate.try1.ipynb"
-    assert report.exists() and report.with_suffix(".html").exists()
-    text = outputs_text(report)
-    assert "ValidationFailed" in text and "js_distance = " in text
-    assert "(not retried" in capfd.readouterr().out
-    assert_both_sinks_hold_each_date_once(home, redis_connection, days)
-
-    # Publish again for a published date, alone: each sink still holds one copy.
-    run = run_pipeline(days[-1], conf, only=r"prod\.publish")
-    assert states(run)["prod.publish"] == "success"
-    assert {p["sink"]: p["action"] for p in xcom(run, "prod.publish", "published")} == {
-        "redis": "skipped",
-        "outbox": "skipped",
-    }
-    assert_both_sinks_hold_each_date_once(home, redis_connection, days)
-
-
-def assert_both_sinks_hold_each_date_once(home, server, days):
-    outbox = {}
-    for path in sorted((home / "outbox" / "prod").iterdir()):
-        outbox[path.name] = [json.loads(line) for line in path.read_text().splitlines()]
-    assert list(outbox) == [f"ds={d}.jsonl" for d in days]
-    entries = server["client"].xrange("stagebook:test:prod")
-    streamed = [json.loads(fields["record"]) for _, fields in entries]
-    assert streamed == [r for lines in outbox.values() for r in lines]  # same records, in order
-    keys = [(r["ds"], r["user_id"]) for r in streamed]
-    assert len(keys) == len(set(keys)) > 0
-
-
-def xcom_or_none(run, task_id, key):
-    try:
-        return xcom(run, task_id, key)
-    except Exception:
-        return None
