@@ -177,15 +177,22 @@ def receivers(airflow_db):
 
 
 @pytest.fixture
-def channels_down(airflow_db):
+def silent_port():
+    """The port of a TCP server that accepts connections and never answers: a hung server."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        yield server.getsockname()[1]
+
+
+@pytest.fixture
+def channels_down(airflow_db, silent_port):
     """Every channel broken: Slack answers 500, the webhook's port is closed, SMTP hangs."""
     from tests.receivers import HttpReceiver
 
-    with HttpReceiver(status=500) as broken, socket.socket() as hung:
-        hung.bind(("127.0.0.1", 0))
-        hung.listen(8)
+    with HttpReceiver(status=500) as broken:
         put_notification_connections(
-            f"{broken.url}/slack", f"http://127.0.0.1:{free_port()}/webhook", hung.getsockname()[1]
+            f"{broken.url}/slack", f"http://127.0.0.1:{free_port()}/webhook", silent_port
         )
         yield {
             "notifications.channels": CHANNELS,

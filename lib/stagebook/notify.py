@@ -31,6 +31,7 @@ from typing import Any
 from airflow.sdk import BaseNotifier, BaseOperator
 
 from stagebook import dates, params, reports, settings, storage
+from stagebook.errors import ParamsError
 
 log = logging.getLogger("stagebook.notify")
 
@@ -120,6 +121,14 @@ def _load(phase: str, context: Mapping[str, Any]) -> params.NotificationParams:
     conf = getattr(context.get("dag_run"), "conf", None) or {}
     merged = params.load(None if phase == "common" else phase, dict(conf.get("overrides") or {}))
     return merged.notifications
+
+
+def _phases(context: Mapping[str, Any]) -> str:
+    """Return the run's phases, comma-separated (``unknown`` when its conf names a bad one)."""
+    try:
+        return ",".join(params.resolve_run_conf(getattr(context.get("dag_run"), "conf", None)))
+    except ParamsError:
+        return "unknown"
 
 
 def _ds(context: Mapping[str, Any]) -> str:
@@ -325,7 +334,7 @@ def _dag_event(context: Mapping[str, Any], event: str) -> None:
             state="success" if event == "success" else "failed",
             dag_id=getattr(dag_run, "dag_id", settings.DAG_ID),
             ds=_ds(context),
-            phase=",".join(params.resolve_run_conf(getattr(dag_run, "conf", None))),
+            phase=_phases(context),
             error=first_lines(context.get("reason")),
             report_url=index_url(),
         )
@@ -382,17 +391,12 @@ class RunSummaryOperator(BaseOperator):
                 }
             )
         bad = [r["task_id"] for r in rows if r["state"] in ("failed", "upstream_failed")]
-        conf = getattr(context.get("dag_run"), "conf", None)
-        try:
-            phases = ",".join(params.resolve_run_conf(conf))
-        except Exception:
-            phases = "unknown"
         message = Message(
             event="summary",
             state="failed" if bad else "success",
             dag_id=ti.dag_id,
             ds=ds,
-            phase=phases,
+            phase=_phases(context),
             stages=rows,
             error=f"not successful: {', '.join(bad)}" if bad else None,
             report_url=index_url(),

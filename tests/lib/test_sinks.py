@@ -1,11 +1,11 @@
 import json
-import socket
 
 import pandas as pd
 import pytest
 
 from stagebook import sinks
 from stagebook.errors import SinkUnavailable
+from tests.conftest import free_port
 
 RECS = pd.DataFrame(
     {
@@ -106,23 +106,14 @@ def test_open_sinks_writes_redis_before_the_outbox(tmp_path, monkeypatch):
     assert [s.name for s in opened] == ["redis", "outbox"]
 
 
-@pytest.fixture
-def silent_server():
-    """A TCP server that accepts connections and never answers: a hung Redis."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(8)
-        yield server.getsockname()[1]
-
-
 def test_unreachable_redis_fails_within_the_timeout_and_leaves_the_outbox_as_it_was(
-    tmp_path, silent_server
+    tmp_path, silent_port
 ):
     outbox = sinks.OutboxSink(tmp_path / PHASE)
     outbox.publish(FIRST, ds=DS)
     before = outbox.target(DS).read_text()
-    closed = free_port_now()
-    for port, cause in ((closed, "ConnectionError"), (silent_server, "TimeoutError")):
+    closed = free_port()
+    for port, cause in ((closed, "ConnectionError"), (silent_port, "TimeoutError")):
         sink = redis_sink({"host": "127.0.0.1", "port": port}, timeout_s=0.5)
         with pytest.raises(SinkUnavailable) as caught:
             sinks.publish(SECOND, [sink, outbox], ds=DS, phase=PHASE)
@@ -132,9 +123,3 @@ def test_unreachable_redis_fails_within_the_timeout_and_leaves_the_outbox_as_it_
         assert "Nothing was published to any sink" in message
         assert outbox.target(DS).read_text() == before
         assert sorted(p.name for p in outbox.folder.iterdir()) == [f"ds={DS}.jsonl"]
-
-
-def free_port_now() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
