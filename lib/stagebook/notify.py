@@ -96,7 +96,7 @@ def first_lines(error: BaseException | str | None, lines: int = 5, chars: int = 
 
 def latest_report(dag_id: str, ds: str, phase: str, stage: str) -> tuple[Path | None, int]:
     """Return the newest archived HTML report of a stage and its try number."""
-    folder = settings.home() / "reports" / dag_id / ds / phase
+    folder = storage.report_path(dag_id, dates.parse_ds(ds), phase, stage, 1).parent
     tries = [
         (int(m.group(1)), p)
         for p in folder.glob(f"{stage}.try*.html")
