@@ -53,7 +53,9 @@ def test_a_learning_rate_too_high_diverges_and_is_caught_during_the_epoch():
     events = data.events_for(p, dt.date(2019, 11, 20))
     vocab, x, y = encode(events, data.source("synthetic"), len(events))
     model = ffm.build(vocab.n_features, len(vocab.fields), 4, 1e-4, 1e24)
-    with pytest.raises(InvalidLossError, match=r"at epoch 1, batch \d+, with learning rate 1e\+24"):
+    with pytest.raises(
+        InvalidLossError, match=r"at epoch 1, minibatches 1-32, with learning rate 1e\+24"
+    ):
         ffm.fit(model, (x, y), None, epochs=2, batch_size=256, patience=2, lr=1e24, seed=1)
 
 
@@ -86,3 +88,21 @@ def test_the_written_out_gradient_equals_autodiffs():
     np.testing.assert_allclose(float(ours["loss"]), float(cross_entropy), rtol=1e-6)
     for got, want in zip(models[0].weights, models[1].weights, strict=True):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-6)
+
+
+def test_a_block_trains_like_its_minibatches_in_turn_and_padding_weighs_nothing():
+    """One train step on a block [2, 32, F] (the last 8 rows padding, weight 0)
+    against two steps on the minibatches of 32 and 24 rows, without padding."""
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 12, size=(64, 5)).astype("int32")
+    y = rng.integers(0, 2, size=64).astype("float32")
+    weight = np.r_[np.ones(56), np.zeros(8)].astype("float32")  # rows 56-63: padding
+    models = [ffm.build(12, 5, 3, l2=0.05, lr=0.1, seed=3) for _ in range(2)]
+    block = models[0].train_step((x.reshape(2, 32, 5), y.reshape(2, 32), weight.reshape(2, 32)))
+    models[1].train_step((x[:32], y[:32]))
+    in_turn = models[1].train_step((x[32:56], y[32:56]))
+    for got, want in zip(models[0].weights, models[1].weights, strict=True):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-6)
+    # the loss: each minibatch's cross-entropy before its step, weighted by its real rows
+    np.testing.assert_allclose(float(block["loss"]), float(in_turn["loss"]), rtol=1e-6)
+    assert int(models[0].optimizer.iterations.numpy()) == 2
