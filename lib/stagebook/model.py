@@ -258,15 +258,6 @@ def batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None = No
     return data.batch(BLOCK).prefetch(tf.data.AUTOTUNE)
 
 
-def _validation(x: np.ndarray, y: np.ndarray):
-    """Return the validation data for ``fit``: plain batches of 8192 rows."""
-    if keras.backend.backend() != "tensorflow":
-        return x, y
-    import tensorflow as tf
-
-    return tf.data.Dataset.from_tensor_slices((x, y.astype("float32"))).batch(8192).cache()
-
-
 def fit(
     model: FFM,
     train: tuple[np.ndarray, np.ndarray],
@@ -297,7 +288,8 @@ def fit(
         )
     history = model.fit(
         *(data if numpy_input else (data,)),
-        validation_data=None if valid is None else _validation(*valid),
+        validation_data=valid,
+        validation_batch_size=8192,
         epochs=epochs,
         verbose=0,
         **({"batch_size": batch_size, "shuffle": True} if numpy_input else {"shuffle": False}),
