@@ -36,10 +36,10 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 	touch $@
 
 setup: $(VENV)/.synced
-	$(PY) -m stagebook.cli setup
+	$(PY) -m stagebook.orchestration.cli setup
 
 demo: setup
-	$(PY) -m stagebook.cli run --latest
+	$(PY) -m stagebook.orchestration.cli run --latest
 
 # Servers the tests start themselves on loopback (and stop by PID): Debian's redis-server.
 # Installing the package does not start a system service here (policy-rc.d); the tests

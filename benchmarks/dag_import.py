@@ -49,9 +49,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=15)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "lib"))
-    from stagebook import settings
+    from stagebook.orchestration import environment
 
-    env = {**os.environ, **settings.airflow_environ()}
+    env = {**os.environ, **environment.airflow_environ()}
     sample("dag", env)  # warm the bytecode caches
     sdk, dag_total, dag_extra = [], [], []
     for _ in range(args.samples):

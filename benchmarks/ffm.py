@@ -21,7 +21,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -30,11 +29,20 @@ import time
 from pathlib import Path
 
 import numpy as np
+from ffm_references import (  # beside this file: the child processes import it too
+    BATCH,
+    EPOCHS,
+    THREADS,
+    K,
+    load,
+    predictions,
+    run_libffm,
+    run_xlearn,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 ENVS = REPO / "benchmarks" / ".envs"
 RESULTS = REPO / "benchmarks" / "results" / "ffm.json"
-K, EPOCHS, BATCH, THREADS = 4, 4, 4096, 2
 
 
 # --- data --------------------------------------------------------------------------------
@@ -43,7 +51,8 @@ K, EPOCHS, BATCH, THREADS = 4, 4, 4096, 2
 def prepare(folder: Path) -> list[str]:
     """Write each data set's encoded split to ``folder/<name>.npz``; return the names."""
     sys.path.insert(0, str(REPO / "lib"))
-    from stagebook import data, features, params
+    from stagebook import params
+    from stagebook.recsys import data, features
 
     day = dt.date(2019, 11, 20)
     synth = params.load().data.model_copy(
@@ -72,20 +81,10 @@ def prepare(folder: Path) -> list[str]:
     return list(sets)
 
 
-def load(path: Path):
-    with np.load(path) as d:
-        return d["x"], d["y"], int(d["n_train"]), int(d["n_features"]), int(d["n_user_fields"])
-
-
-def predictions(path: Path, impl: str) -> Path:
-    """Return where ``impl`` leaves its test-set probabilities for data set ``path``."""
-    return path.with_name(f"{path.stem}.{impl}.npy")
-
-
 def scored(path: Path, impl: str) -> dict:
-    """Return the test logloss and AUC of ``impl``'s predictions, by stagebook.metrics."""
+    """Return the test logloss and AUC of ``impl``'s predictions, by stagebook.recsys.metrics."""
     sys.path.insert(0, str(REPO / "lib"))
-    from stagebook import metrics
+    from stagebook.recsys import metrics
 
     _, y, n, _, _ = load(path)
     prob = np.load(predictions(path, impl))
@@ -97,7 +96,7 @@ def scored(path: Path, impl: str) -> dict:
 
 def run_stagebook(path: Path) -> dict:
     sys.path.insert(0, str(REPO / "lib"))
-    from stagebook import model as ffm
+    from stagebook.recsys import ffm
 
     x, y, n, n_features, _ = load(path)
     # the references' protocol: every training row, a fixed number of epochs
@@ -112,91 +111,9 @@ def run_stagebook(path: Path) -> dict:
     return {"samples_per_s": statistics.median(speed[1:]), "epochs_samples_per_s": speed}
 
 
-def write_libffm_text(path: Path, x: np.ndarray, y: np.ndarray) -> None:
-    fields = np.arange(x.shape[1])
-    with path.open("w") as out:
-        for label, row in zip(y.astype(int), x, strict=True):
-            out.write(
-                f"{label} "
-                + " ".join(f"{f}:{v}:1" for f, v in zip(fields, row, strict=True))
-                + "\n"
-            )
-
-
-def run_xlearn(path: Path) -> dict:
-    import xlearn as xl
-
-    x, y, n, _, _ = load(path)
-    with tempfile.TemporaryDirectory() as tmp:
-        train, test = Path(tmp) / "train.txt", Path(tmp) / "test.txt"
-        write_libffm_text(train, x[:n], y[:n])
-        write_libffm_text(test, x[n:], y[n:])
-        model = xl.create_ffm()
-        model.setTrain(str(train))
-        model.setTest(str(test))
-        model.setSigmoid()
-        log = Path(tmp) / "xlearn.log"
-        fd = os.dup(1)
-        with log.open("w") as sink:
-            os.dup2(sink.fileno(), 1)
-            try:
-                param = {
-                    "task": "binary",
-                    "lr": 0.2,
-                    "lambda": 2e-5,
-                    "k": K,
-                    "epoch": EPOCHS,
-                    "nthread": THREADS,
-                }
-                model.fit(param, str(Path(tmp) / "model.out"))
-                model.predict(str(Path(tmp) / "model.out"), str(Path(tmp) / "out.txt"))
-            finally:
-                os.dup2(fd, 1)
-        # the per-epoch table: "[ 25%]  1  0.46  0.01" -> epoch, train loss, seconds
-        text = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text())
-        # the per-epoch table: "[  25%      ]     1     0.598442     0.06" -> last column, seconds
-        seconds = [
-            float(line.split()[-1])
-            for line in text.splitlines()
-            if re.match(r"\[\s*\d+%\s*\]", line)
-        ]
-        prob = np.loadtxt(Path(tmp) / "out.txt")
-    np.save(predictions(path, "xlearn"), prob)
-    return {
-        "samples_per_s": n / statistics.median(seconds[1:]),
-        "epochs_samples_per_s": [n / s if s else None for s in seconds],  # 2-decimal seconds
-    }
-
-
-def run_libffm(path: Path) -> dict:
-    import pylibffm
-    import scipy.sparse as sparse
-
-    x, y, n, n_features, _ = load(path)
-
-    def csr(rows):
-        indptr = np.arange(0, rows.size + 1, rows.shape[1])
-        return sparse.csr_matrix(
-            (np.ones(rows.size, np.float32), rows.ravel(), indptr), shape=(len(rows), n_features)
-        )
-
-    fields = np.zeros(n_features, np.int32)
-    for f in range(x.shape[1]):
-        fields[np.unique(x[:, f])] = f
-    with tempfile.TemporaryDirectory() as tmp:
-        train_bin, _ = pylibffm.make_bin(tmp, csr(x[:n]), y[:n].astype(np.int32), fields)
-        options = {"eta": 0.2, "lambda": 2e-5, "k": K, "nr_iters": EPOCHS, "nr_threads": THREADS}
-        start = time.perf_counter()
-        model = pylibffm.train_with_bin(train_bin, options)
-        seconds = (time.perf_counter() - start) / EPOCHS
-    prob = model.predict(csr(x[n:]), fields)
-    np.save(predictions(path, "libffm"), prob)
-    return {"samples_per_s": n / seconds}
-
-
 def run_scorer(impl: str, path: Path) -> dict:
     sys.path.insert(0, str(REPO / "lib"))
-    from stagebook import scoring
+    from stagebook.recsys import scoring
 
     n_users, n_items, top = 10_000, 1_000, 10
     x, _, _, n_features, n_user_fields = load(path)
@@ -213,7 +130,7 @@ def run_scorer(impl: str, path: Path) -> dict:
         for _ in scoring.top_k(weights, users, items, n_user_fields, top, block=1024):
             pass
     else:
-        from stagebook.model import FFM
+        from stagebook.recsys.ffm import FFM
 
         model = FFM(n_features, x.shape[1], K)
         model.set_weights([weights["bias"], weights["linear"], weights["factors"]])

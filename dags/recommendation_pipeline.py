@@ -2,8 +2,8 @@
 
 # recommendation_pipeline
 
-Each task runs one stage notebook through
-papermill; every executed notebook is archived, with its HTML rendering, under
+Each task runs one stage notebook through papermill; every executed notebook
+is archived, with its HTML rendering, under
 `reports/recommendation_pipeline/<ds>/<phase>/<NN-stage>.try<N>.ipynb`.
 
 ```
@@ -27,33 +27,42 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, TaskGroup
+from airflow.sdk import DAG, CronDataIntervalTimetable
 
-from stagebook import notify, params, settings
-from stagebook.notify import RunSummaryOperator
-from stagebook.operators import SelectPhaseOperator, StageNotebookOperator
+from stagebook import params
+from stagebook.orchestration import callbacks
+from stagebook.orchestration.operators import RunSummaryOperator, SelectPhaseOperator
+from stagebook.orchestration.stages import Stage, phase_chain
 
+DAG_ID = "recommendation_pipeline"
 TIMEZONE = "Asia/Tokyo"
 SCHEDULE = CronDataIntervalTimetable("0 10 * * *", timezone=TIMEZONE)
 START = pendulum.datetime(2019, 11, 1, tz=TIMEZONE)
+
+# The stage table: each notebook, what it records, what it pulls, which connections it may use.
+INPUT_TABLES = Stage("input_tables", "00-input-tables", records=("table_rows",))
 PHASE_STAGES = (
-    ("features", "10-features"),
-    ("train", "20-train"),
-    ("inference", "30-inference"),
-    ("validate", "40-validate"),
-    ("publish", "50-publish"),
+    Stage("features", "10-features", records=("vocabulary_sizes",)),
+    Stage("train", "20-train", records=("losses", "metrics", "model_signature")),
+    Stage(
+        "inference",
+        "30-inference",
+        records=("model_signature", "inference"),
+        pulls={"model_signature": "train"},
+    ),
+    Stage("validate", "40-validate", records=("validation",), pulls={"model_signature": "train"}),
+    Stage("publish", "50-publish", records=("published",), connections=("publish.redis_conn_id",)),
 )
-SIGNATURE_USERS = {"inference", "validate"}  # publish reads it from the recommendations
 
 # Reading the params files here (a few kB of YAML) makes a malformed file an
 # import error that names the file and the key, before any run starts.
-PHASES = params.known_phases()
-PIPELINE = params.load().pipeline
-PHASE_PARAMS = {phase: params.load(phase) for phase in PHASES}
+COMMON = params.load()
+PIPELINE = COMMON.pipeline
+PHASE_PARAMS = {phase: params.load(phase) for phase in params.known_phases()}
 
 
 with DAG(
-    dag_id=settings.DAG_ID,
+    dag_id=DAG_ID,
     doc_md=__doc__,
     schedule=SCHEDULE,
     start_date=START,
@@ -62,42 +71,22 @@ with DAG(
     dagrun_timeout=timedelta(hours=6),
     # Plain functions: notifier objects fail as DAG callbacks inside dag.test(). DAG
     # callbacks are best effort in Airflow, so run_summary also reports every run.
-    on_success_callback=notify.on_dag_success,
-    on_failure_callback=notify.on_dag_failure,
+    on_success_callback=callbacks.on_dag_success,
+    on_failure_callback=callbacks.on_dag_failure,
     tags=["stagebook", "recommendation", "ffm"],
     default_args={
         "owner": "stagebook",
         "retries": PIPELINE.retries,
         "retry_delay": timedelta(seconds=PIPELINE.retry_delay_s),
-        **notify.task_callbacks(),  # success, failure, retry; each switchable in params
+        **callbacks.task_callbacks(),  # success, failure, retry; each switchable in params
     },
 ) as dag:
-    input_tables = StageNotebookOperator(task_id="input_tables", stage="00-input-tables")
-    branch = SelectPhaseOperator(task_id="select_phase")
+    input_tables = INPUT_TABLES.operator(merged=COMMON)
+    branch = SelectPhaseOperator(task_id="select_phase", first_task=PHASE_STAGES[0].task)
     input_tables >> branch
-    stages = [("input_tables", "common", "00-input-tables"), ("select_phase", "common", "")]
-    last = []
-    for phase in PHASES:
-        with TaskGroup(group_id=phase):
-            previous = branch
-            for name, stage in PHASE_STAGES:
-                current = StageNotebookOperator(
-                    task_id=name,
-                    stage=stage,
-                    phase=phase,
-                    pull={"model_signature": f"{phase}.train"} if name in SIGNATURE_USERS else None,
-                    connections=[PHASE_PARAMS[phase].publish.redis_conn_id]
-                    if name == "publish"
-                    else (),
-                )
-                previous >> current
-                previous = current
-                stages.append((current.task_id, phase, stage))
-        last.append(previous)
-    last >> RunSummaryOperator(
-        task_id="run_summary",
-        stages=stages,
-        on_success_callback=None,  # the summary is its own message
-        on_failure_callback=None,
-        on_retry_callback=None,
-    )
+    ends = []
+    for phase, merged in PHASE_PARAMS.items():
+        first, last = phase_chain(phase, PHASE_STAGES, merged)
+        branch >> first
+        ends.append(last)
+    ends >> RunSummaryOperator(task_id="run_summary")

@@ -2,7 +2,7 @@
 
 from airflow.plugins_manager import AirflowPlugin
 
-from stagebook.operators import ReportLink
+from stagebook.orchestration.links import ReportLink
 
 
 class StagebookPlugin(AirflowPlugin):

@@ -13,12 +13,12 @@ def name_of(requirement: str) -> str:
 
 
 def test_conda_and_uv_list_the_same_direct_dependencies_at_the_locked_versions():
-    project = tomllib.loads((settings.REPO / "pyproject.toml").read_text())
+    project = tomllib.loads((settings.root() / "pyproject.toml").read_text())
     direct = [*project["project"]["dependencies"], *project["dependency-groups"]["dev"]]
-    lock = tomllib.loads((settings.REPO / "uv.lock").read_text())
+    lock = tomllib.loads((settings.root() / "uv.lock").read_text())
     locked = {p["name"]: p["version"] for p in lock["package"]}
 
-    env = yaml.safe_load((settings.REPO / "environment.yml").read_text())
+    env = yaml.safe_load((settings.root() / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     conda_pins = dict(r.split("==") for r in pip if "==" in r)
 

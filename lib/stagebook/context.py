@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from stagebook import dates, params, settings, storage
 from stagebook.params import Params
+
+DAG_ID_VARIABLE = "STAGEBOOK_DAG_ID"  # set by the operator in the kernel's environment
 
 
 @dataclass(frozen=True)
@@ -26,7 +30,14 @@ class StageContext:
     seed: int
     log: logging.Logger
     pulled: dict[str, Any] = field(default_factory=dict)
-    dag_id: str = settings.DAG_ID
+    dag_id: str | None = None  # the operator's DAG; None when run by hand
+
+    @property
+    def report(self) -> Path | None:
+        """Return where this try's notebook is archived (None outside Airflow)."""
+        if self.dag_id is None:
+            return None
+        return storage.report_path(self.dag_id, self.ds, self.phase, self.name, self.try_number)
 
     def header(self) -> str:
         """Return the Markdown header that opens the stage's report."""
@@ -60,7 +71,7 @@ def stage(
     """
     day = dates.parse_ds(ds, where=f"{name}: parameter 'ds'")
     merged = params.load(None if phase == "common" else phase, overrides)
-    seed = merged.data.seed + day.toordinal()
+    seed = merged.seed(day)
     random.seed(seed)
     import numpy as np  # here, not at module level: DAG files import this package
 
@@ -83,6 +94,7 @@ def stage(
         seed=seed,
         log=log,
         pulled=pulled,
+        dag_id=os.environ.get(DAG_ID_VARIABLE) or None,
     )
     _show(ctx)
     return ctx

@@ -8,6 +8,8 @@ from typing import Any
 
 import pendulum
 
+from stagebook.errors import DateError
+
 TIMEZONE = "Asia/Tokyo"
 SCHEDULE_HOUR = 10
 
@@ -29,7 +31,7 @@ def parse_ds(value: str | dt.date, *, where: str = "ds") -> dt.date:
     try:
         return dt.date.fromisoformat(str(value))
     except ValueError:
-        raise ValueError(f"{where}: {value!r} is not a date in the form YYYY-MM-DD") from None
+        raise DateError(f"{where}: {value!r} is not a date in the form YYYY-MM-DD") from None
 
 
 def run_business_date(context: Mapping[str, Any], timezone: str = TIMEZONE) -> dt.date:
@@ -44,7 +46,7 @@ def run_business_date(context: Mapping[str, Any], timezone: str = TIMEZONE) -> d
         return parse_ds(conf["ds"], where="run conf key 'ds'")
     start = context.get("data_interval_start")
     if start is None:
-        raise ValueError(
+        raise DateError(
             "this run has no logical date, so no data interval: trigger it with a logical "
             'date, or pass the business date in its conf: {"ds": "YYYY-MM-DD"}'
         )

@@ -14,6 +14,17 @@ class StagebookError(Exception):
 
     retryable = True
 
+    @classmethod
+    def named(cls, ename: str) -> type[StagebookError] | None:
+        """Return the subclass called ``ename`` (an application's own included), or None."""
+        for sub in cls.__subclasses__():
+            if sub.__name__ == ename:
+                return sub
+            found = sub.named(ename)
+            if found is not None:
+                return found
+        return None
+
 
 class ParamsError(StagebookError, ValueError):
     """A params file, or a run's conf, is malformed or names an unknown key."""
@@ -23,6 +34,12 @@ class ParamsError(StagebookError, ValueError):
 
 class RunConfError(ParamsError):
     """A run's conf asks for an unknown phase or overrides an unknown key."""
+
+
+class DateError(StagebookError, ValueError):
+    """A business date is malformed, or a run has none."""
+
+    retryable = False
 
 
 class MissingInputError(StagebookError):
@@ -42,15 +59,27 @@ class ValidationFailed(StagebookError):
 
 
 class SinkUnavailable(StagebookError):
-    """A publishing sink (Redis) cannot be reached or its connection is not configured.
+    """A publishing sink cannot be reached now (retried: the server may be back next try)."""
 
-    Retried: the server may be back by the next try. Nothing is published to any
-    sink when one is unavailable.
-    """
+
+class SinkConfigError(StagebookError):
+    """A publishing sink's connection is not defined or cannot be read."""
+
+    retryable = False
 
 
 class NotebookContractError(StagebookError):
-    """A stage notebook breaks the stage contract (parameters cell, kernelspec)."""
+    """A stage notebook breaks the stage contract (parameters cell, kernelspec, records)."""
+
+    retryable = False
+
+
+class RecordError(NotebookContractError, ValueError):
+    """A record's name is not an identifier or its value is not JSON."""
+
+
+class PipelineError(StagebookError):
+    """The DAG folder cannot be loaded, or does not hold the DAG asked for."""
 
     retryable = False
 
@@ -66,8 +95,10 @@ class StageFailed(StagebookError):
 
 
 def is_retryable(ename: str) -> bool:
-    """Tell whether a notebook error named ``ename`` may succeed on another try."""
-    cls = globals().get(ename)
-    if isinstance(cls, type) and issubclass(cls, StagebookError):
-        return cls.retryable
-    return True
+    """Tell whether a notebook error named ``ename`` may succeed on another try.
+
+    A Stagebook error answers with its class's ``retryable``; any other error
+    (a crash, an exception of a library) may be transient, so it is retried.
+    """
+    cls = StagebookError.named(ename)
+    return True if cls is None else cls.retryable

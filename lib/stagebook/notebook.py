@@ -4,18 +4,36 @@ from __future__ import annotations
 
 import ast
 import json
+import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from stagebook import settings
 from stagebook.errors import NotebookContractError
 
-STAGES = ("00-input-tables", "10-features", "20-train", "30-inference", "40-validate", "50-publish")
 INJECTED = ("ds", "phase", "try_number", "run_id", "overrides")
+_STAGE = re.compile(r"^\d\d-[a-z0-9-]+$")
 
 
 def path(stage: str) -> Path:
     """Return the committed notebook of ``stage``."""
-    return settings.NOTEBOOKS / f"{stage}.ipynb"
+    return settings.notebooks_dir() / f"{stage}.ipynb"
+
+
+def stages() -> list[str]:
+    """Return the names of the stage notebooks (``NN-<stage>``), in order."""
+    return sorted(p.stem for p in settings.notebooks_dir().glob("*.ipynb") if _STAGE.match(p.stem))
+
+
+def _code(notebook: Path) -> tuple[dict, list[dict]]:
+    nb = json.loads(notebook.read_text())
+    cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    return nb, cells
+
+
+def _source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
 
 
 def parameters(notebook: Path) -> dict[str, object]:
@@ -25,25 +43,19 @@ def parameters(notebook: Path) -> dict[str, object]:
         NotebookContractError: naming the notebook, if it has no kernelspec, not
             exactly one cell tagged ``parameters``, or a default that is not a literal.
     """
-    nb = json.loads(notebook.read_text())
+    nb, code = _code(notebook)
     if not nb.get("metadata", {}).get("kernelspec", {}).get("name"):
         raise NotebookContractError(
             f"{notebook}: no metadata.kernelspec: open it in Jupyter, pick the 'stagebook' kernel, save"
         )
-    cells = [
-        c
-        for c in nb.get("cells", [])
-        if c.get("cell_type") == "code" and "parameters" in c.get("metadata", {}).get("tags", [])
-    ]
+    cells = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(cells) != 1:
         raise NotebookContractError(
             f"{notebook}: {len(cells)} cells tagged 'parameters', expected exactly one "
             "(tag the cell of defaults that the scheduler replaces)"
         )
-    source = cells[0]["source"]
-    source = "".join(source) if isinstance(source, list) else source
     found: dict[str, object] = {}
-    for node in ast.parse(source).body:
+    for node in ast.parse(_source(cells[0])).body:
         if (
             isinstance(node, ast.Assign)
             and len(node.targets) == 1
@@ -56,3 +68,52 @@ def parameters(notebook: Path) -> dict[str, object]:
                     f"{notebook}: parameter {node.targets[0].id!r} must default to a literal"
                 ) from None
     return found
+
+
+def recorded(notebook: Path) -> dict[str, int]:
+    """Return each name the notebook records (``stagebook.record("name", ...)``) and its cell.
+
+    Cells are numbered from 1 as Jupyter shows them, Markdown cells included.
+
+    Raises:
+        NotebookContractError: naming the notebook and cell of a record whose name is
+            not a string literal (the contract check could not compare it).
+    """
+    nb = json.loads(notebook.read_text())
+    found: dict[str, int] = {}
+    for number, cell in enumerate(nb.get("cells", []), start=1):
+        if cell.get("cell_type") != "code":
+            continue
+        for node in ast.walk(ast.parse(_source(cell))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if name != "record":
+                continue
+            first = node.args[0] if node.args else None
+            if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+                raise NotebookContractError(
+                    f"{notebook}: cell {number}: record() must name its record with a string literal"
+                )
+            found.setdefault(first.value, number)
+    return found
+
+
+def record_problems(notebook: Path, declared: Sequence[str]) -> list[str]:
+    """Return how the records a stage table declares differ from what the notebook records.
+
+    Each problem names the notebook, and the cell of a record no stage declares.
+    """
+    recorded_names = recorded(notebook)
+    problems = [
+        f"{notebook}: cell {cell}: records {name!r}, which the stage table does not declare"
+        for name, cell in recorded_names.items()
+        if name not in declared
+    ]
+    problems += [
+        f"{notebook}: declares record {name!r} in the stage table, but no cell records it"
+        for name in declared
+        if name not in recorded_names
+    ]
+    return problems

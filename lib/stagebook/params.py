@@ -1,12 +1,16 @@
 """The only loader of ``params/``: ``common.yaml`` merged with one file per phase.
 
-Every mistake is reported with the file and the dotted key it is in, e.g.
-``params/prod.yaml: train.base_lr: Input should be greater than 0``.
+``common.yaml`` states every key and its default, and names the schema that
+validates them (``schema: package.module:Class``, a subclass of :class:`Params`);
+a phase file overrides any key. Every mistake is reported with the file and the
+dotted key it is in, e.g. ``params/prod.yaml: train.base_lr: Input should be
+greater than 0``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -18,111 +22,52 @@ from stagebook import settings
 from stagebook.errors import ParamsError, RunConfError
 
 COMMON = "common"
+SCHEMA = "schema"
 
 
-class _Section(BaseModel):
+class Section(BaseModel):
+    """A section of params: unknown keys are errors, values are read-only."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class DataParams(_Section):
-    """Where the raw events come from."""
-
-    source: Literal["movielens100k", "synthetic"] = "movielens100k"
-    anchor_date: dt.date = dt.date(2019, 11, 20)
-    events_per_day: int = Field(2000, gt=0)
-    seed: int = 7
-    n_users: int = Field(2000, gt=1)
-    n_items: int = Field(500, gt=1)
-
-
-class TablesParams(_Section):
-    """The input tables built for one date."""
-
-    train_days: int = Field(60, gt=1)
-
-
-class FeaturesParams(_Section):
-    """The field vocabularies of a phase."""
-
-    min_count: int = Field(1, ge=1)
-
-
-class TrainParams(_Section):
-    """The field-aware factorization machine and its optimiser."""
-
-    k: int = Field(4, gt=0)
-    epochs: int = Field(8, gt=0)
-    batch_size: int = Field(1024, gt=0)
-    base_lr: float = Field(0.1, gt=0)
-    lr_decay: float = Field(0.5, gt=0, le=1)
-    l2: float = Field(2e-3, ge=0)
-    patience: int = Field(2, ge=1)
-
-
-class InferenceParams(_Section):
-    """Scoring of target users against candidate items."""
-
-    top_k: int = Field(10, gt=0)
-    block_users: int = Field(1024, gt=0)
-    mode: Literal["model", "popular"] = "model"
-
-
-class ValidateParams(_Section):
-    """Thresholds of the validation gate."""
-
-    max_duplicates: int = Field(0, ge=0)
-    min_user_coverage: float = Field(0.9, ge=0, le=1)
-    min_catalogue_coverage: float = Field(0.02, ge=0, le=1)
-    max_kl: float = Field(2.5, gt=0)
-    max_js: float = Field(0.75, gt=0, le=1)
-    smoothing: float = Field(1e-4, gt=0)
-    history_days: int = Field(7, ge=1)
-
-
-class PublishParams(_Section):
-    """Where recommendations go."""
-
-    sinks: list[Literal["outbox", "redis"]] = Field(["outbox"], min_length=1)
-    redis_conn_id: str = "stagebook_redis"  # an Airflow connection: host, port, password, extra
-    timeout_s: float = Field(5.0, gt=0, le=30)  # each network call to a sink, never retried in-try
-
-
-class NotificationParams(_Section):
+class NotificationParams(Section):
     """Who hears about task events and runs; credentials live in Airflow connections."""
 
-    channels: list[Literal["log", "slack", "email", "webhook"]] = ["log"]
-    events: list[Literal["success", "failure", "retry"]] = ["success", "failure", "retry"]
-    slack_conn_id: str = "stagebook_slack"
-    email_conn_id: str = "stagebook_smtp"
-    email_to: list[str] = []
-    email_from: str = "stagebook@localhost"
-    webhook_conn_id: str = "stagebook_webhook"
-    timeout_s: float = Field(10.0, gt=0, le=10)
+    channels: list[Literal["log", "slack", "email", "webhook"]]
+    events: list[Literal["success", "failure", "retry"]]
+    slack_conn_id: str
+    email_conn_id: str
+    email_to: list[str]
+    email_from: str
+    webhook_conn_id: str
+    timeout_s: float = Field(gt=0, le=10)
 
 
-class PipelineParams(_Section):
+class PipelineParams(Section):
     """How Airflow runs the DAG; read when the DAG file is parsed."""
 
-    phases: list[str] = ["prod", "beta"]
-    retries: int = Field(1, ge=0)
-    retry_delay_s: int = Field(300, ge=0)
+    phases: list[str]
+    retries: int = Field(ge=0)
+    retry_delay_s: int = Field(ge=0)
 
 
-class Params(_Section):
-    """All parameters of one phase, after merging."""
+class Params(Section):
+    """The params every pipeline has; an application's schema adds its own sections.
 
-    market: str = "TH"
-    data: DataParams = DataParams()
-    tables: TablesParams = TablesParams()
-    features: FeaturesParams = FeaturesParams()
-    train: TrainParams = TrainParams()
-    inference: InferenceParams = InferenceParams()
-    validate_: ValidateParams = Field(ValidateParams(), alias="validate")
-    publish: PublishParams = PublishParams()
-    notifications: NotificationParams = NotificationParams()
-    pipeline: PipelineParams = PipelineParams()
+    The defaults are stated once, in ``common.yaml``: a model only validates.
+    """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    notifications: NotificationParams
+    pipeline: PipelineParams
+
+    def seed(self, ds: dt.date) -> int:
+        """Return the seed of a stage's random generators for ``ds``."""
+        return ds.toordinal()
+
+    def latest_complete_date(self, today: dt.date) -> dt.date:
+        """Return the newest date a run can process on ``today``: yesterday by default."""
+        return today - dt.timedelta(days=1)
 
 
 def known_phases(folder: Path | None = None) -> list[str]:
@@ -178,6 +123,16 @@ def _nest(dotted: Mapping[str, Any], where: str) -> dict:
     return nested
 
 
+def _known(model: type[BaseModel]) -> dict[str, Any]:
+    """Return the keys of a schema as a nested dict (a section maps to its own keys)."""
+    known: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        kind = field.annotation
+        nested = isinstance(kind, type) and issubclass(kind, BaseModel)
+        known[field.alias or name] = _known(kind) if nested else None
+    return known
+
+
 def _check_known(overrides: Mapping, known: Mapping, where: str, prefix: str = "") -> None:
     for key, value in overrides.items():
         dotted = f"{prefix}{key}"
@@ -188,6 +143,25 @@ def _check_known(overrides: Mapping, known: Mapping, where: str, prefix: str = "
             if not isinstance(known[key], Mapping):
                 raise RunConfError(f"{where}: {dotted!r} is a value, not a section")
             _check_known(value, known[key], where, f"{dotted}.")
+
+
+def _schema(common: dict[str, Any], path: Path) -> type[Params]:
+    """Return the class named by ``schema:`` in ``common.yaml`` (default :class:`Params`)."""
+    name = common.pop(SCHEMA, None)
+    if name is None:
+        return Params
+    module, _, attr = str(name).partition(":")
+    try:
+        found = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ParamsError(
+            f"{path}: {SCHEMA}: cannot import {name!r} ({exc}); name a class as package.module:Class"
+        ) from None
+    if not (isinstance(found, type) and issubclass(found, Params)):
+        raise ParamsError(
+            f"{path}: {SCHEMA}: {name!r} is not a subclass of stagebook.params.Params"
+        )
+    return found
 
 
 def load(
@@ -202,14 +176,19 @@ def load(
         overrides: ``{"train.base_lr": 0.01}``, as a run's conf carries them.
         folder: the params folder; default ``settings.params_dir()``.
 
+    Returns:
+        An instance of the schema ``common.yaml`` names.
+
     Raises:
         ParamsError: naming the file and the key of any mistake.
         RunConfError: for an unknown phase or an override of a key that does not exist.
     """
     folder = folder or settings.params_dir()
     common_path = folder / f"{COMMON}.yaml"
+    common = _read(common_path)
+    schema = _schema(common, common_path)
     origins: dict[tuple, str] = {}
-    merged = _merge({}, _read(common_path), str(common_path), origins)
+    merged = _merge({}, common, str(common_path), origins)
     if phase is not None:
         phases = known_phases(folder)
         if phase not in phases:
@@ -222,10 +201,10 @@ def load(
     if overrides:
         where = "run conf 'overrides'"
         nested = _nest(overrides, where)
-        _check_known(nested, Params().model_dump(by_alias=True), where)
+        _check_known(nested, _known(schema), where)
         merged = _merge(merged, nested, where, origins)
     try:
-        return Params.model_validate(merged)
+        return schema.model_validate(merged)
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
@@ -233,6 +212,16 @@ def load(
             key = ".".join(str(part) for part in loc)
             lines.append(f"{_origin(loc, origins, str(common_path))}: {key}: {err['msg']}")
         raise ParamsError("invalid params:\n  " + "\n  ".join(lines)) from None
+
+
+def value(merged: Params, dotted: str) -> Any:
+    """Return the value of a dotted key, e.g. ``value(p, "publish.redis_conn_id")``."""
+    found: Any = merged
+    for part in dotted.split("."):
+        if not hasattr(found, part):
+            raise ParamsError(f"params have no key {dotted!r}")
+        found = getattr(found, part)
+    return found
 
 
 def resolve_run_conf(conf: Mapping[str, Any] | None, folder: Path | None = None) -> list[str]:

@@ -12,19 +12,21 @@ import json
 from pathlib import Path
 from typing import Any
 
+from stagebook.errors import RecordError
+
 MIME = "application/vnd.stagebook.record+json"
 
 
 def record(name: str, value: Any) -> Any:
     """Record ``value`` (JSON-serializable) under ``name`` for later tasks; return the value."""
     if not name.isidentifier():
-        raise ValueError(
+        raise RecordError(
             f"record name {name!r} must be a Python identifier (it becomes a parameter)"
         )
     try:
         payload = json.loads(json.dumps(value, allow_nan=False))
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"record {name!r}: value must be JSON (no nan/inf): {exc}") from None
+        raise RecordError(f"record {name!r}: value must be JSON (no nan/inf): {exc}") from None
     from IPython.display import display
 
     text = json.dumps(payload)

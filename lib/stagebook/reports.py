@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import os
 from pathlib import Path
 
@@ -16,7 +17,7 @@ def render_html(notebook: Path) -> Path:
 
     nb = nbformat.read(notebook, as_version=4)
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
-    return storage.write_text(notebook.with_suffix(".html"), body)
+    return storage.write_text(storage.rendering(notebook), body)
 
 
 def url(path: Path) -> str:
@@ -27,18 +28,18 @@ def url(path: Path) -> str:
     return path.resolve().as_uri()
 
 
-def write_index(root: Path | None = None) -> Path:
-    """Rewrite ``reports/index.html``: every archived report, newest date first."""
-    root = root or settings.home() / "reports"
+def write_index() -> Path:
+    """Rewrite the index page: every archived report, newest date first."""
+    root = storage.reports_root()
     rows = []
-    for page in sorted(
-        root.glob("*/*/*/*.html"), key=lambda p: (p.parts[-3], p.parts[-4]), reverse=True
+    for dag_id, ds, phase, page in sorted(
+        storage.renderings(), key=lambda r: (r[1], r[0], r[2], r[3].name), reverse=True
     ):
         rel = page.relative_to(root).as_posix()
-        dag_id, ds, phase, name = rel.split("/")
         rows.append(
-            f"<tr><td>{html.escape(dag_id)}</td><td>{ds}</td><td>{html.escape(phase)}</td>"
-            f'<td><a href="{html.escape(rel)}">{html.escape(name)}</a></td></tr>'
+            f"<tr><td>{html.escape(dag_id)}</td><td>{html.escape(ds)}</td>"
+            f"<td>{html.escape(phase)}</td>"
+            f'<td><a href="{html.escape(rel)}">{html.escape(page.name)}</a></td></tr>'
         )
     page = (
         "<!doctype html><meta charset='utf-8'><title>Stagebook reports</title>"
@@ -46,27 +47,31 @@ def write_index(root: Path | None = None) -> Path:
         + "\n".join(rows)
         + "</table>\n"
     )
-    return storage.write_text(root / "index.html", page)
+    return storage.write_text(storage.index_page(), page)
 
 
-def earlier_tries(notebook: Path, try_number: int) -> list[dict[str, str]]:
+def error_of(notebook: Path) -> str:
+    """Return the error an archived notebook ended with, or that it finished without one."""
+    for cell in json.loads(notebook.read_text()).get("cells", []):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return f"{output['ename']}: {output['evalue']}"
+    return "finished without an error"
+
+
+def earlier_tries(notebook: Path | None, try_number: int) -> list[dict[str, object]]:
     """Return try number, path and error of each earlier try of the archived ``notebook``.
 
-    ``notebook`` is this try's archive path (``<NN-stage>.try<N>.ipynb``); the
-    earlier tries lie beside it. A try whose notebook is missing says so.
+    ``notebook`` is this try's archive path (``StageContext.report``; None when
+    run by hand, which has no earlier tries). A try whose notebook is missing says so.
     """
-    import json
-
-    stem = notebook.name.split(".try")[0]
+    if notebook is None:
+        return []
+    stage = storage.parse_try(notebook.name)[0]
+    archived = dict(storage.tries(notebook.parent, stage, storage.NOTEBOOK))
     found = []
     for number in range(1, try_number):
-        path = notebook.with_name(f"{stem}.try{number}.ipynb")
-        error = "no archived notebook"
-        if path.exists():
-            error = "finished without an error"
-            for cell in json.loads(path.read_text()).get("cells", []):
-                for output in cell.get("outputs", []):
-                    if output.get("output_type") == "error":
-                        error = f"{output['ename']}: {output['evalue']}"
-        found.append({"try": number, "notebook": str(path), "error": error})
+        path = archived.get(number)
+        error = error_of(path) if path else "no archived notebook"
+        found.append({"try": number, "notebook": str(path) if path else None, "error": error})
     return found

@@ -1,8 +1,11 @@
-"""Where Stagebook keeps its files, and the environment its Airflow runs with.
+"""Where a Stagebook project keeps its files: the project root and the archive.
 
-``STAGEBOOK_HOME`` is the archive root (default ``var/`` in the repository);
-``STAGEBOOK_PARAMS`` the params folder (default ``params/``). Both are read on
-every call so tests and the CLI can point them elsewhere.
+``STAGEBOOK_ROOT`` is the project (``dags/``, ``notebooks/``, ``params/``,
+``plugins/``): by default the checkout this package lives in, else the current
+folder, so a non-editable install works from its project folder or with the
+variable set. ``STAGEBOOK_HOME`` is the archive (default ``<root>/var``),
+``STAGEBOOK_PARAMS`` the params folder (default ``<root>/params``). Each is read
+on every call, so tests and the CLI can point them elsewhere.
 """
 
 from __future__ import annotations
@@ -12,50 +15,43 @@ import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-DAGS_FOLDER = REPO / "dags"
-PLUGINS_FOLDER = REPO / "plugins"
-NOTEBOOKS = REPO / "notebooks"
-DAG_ID = "recommendation_pipeline"
 KERNEL_NAME = "stagebook"
+_CHECKOUT = Path(__file__).resolve().parents[2]  # lib/stagebook/ -> the repository
+
+
+def root() -> Path:
+    """Return the project root: ``$STAGEBOOK_ROOT``, the source checkout, or the current folder."""
+    configured = os.environ.get("STAGEBOOK_ROOT")
+    if configured:
+        return Path(configured).resolve()
+    if (_CHECKOUT / "notebooks").is_dir() and (_CHECKOUT / "params").is_dir():
+        return _CHECKOUT
+    return Path.cwd().resolve()
 
 
 def home() -> Path:
-    """Return the archive root, ``$STAGEBOOK_HOME`` or ``<repo>/var``."""
-    return Path(os.environ.get("STAGEBOOK_HOME") or REPO / "var").resolve()
+    """Return the archive root, ``$STAGEBOOK_HOME`` or ``<root>/var``."""
+    return Path(os.environ.get("STAGEBOOK_HOME") or root() / "var").resolve()
 
 
 def params_dir() -> Path:
-    """Return the params folder, ``$STAGEBOOK_PARAMS`` or ``<repo>/params``."""
-    return Path(os.environ.get("STAGEBOOK_PARAMS") or REPO / "params").resolve()
+    """Return the params folder, ``$STAGEBOOK_PARAMS`` or ``<root>/params``."""
+    return Path(os.environ.get("STAGEBOOK_PARAMS") or root() / "params").resolve()
 
 
-def airflow_environ(stagebook_home: Path | None = None) -> dict[str, str]:
-    """Return the environment variables of the embedded Airflow (SQLite, LocalExecutor).
-
-    Values already set in the environment win, so a deployment can override any.
-    """
-    root = stagebook_home or home()
-    defaults = {
-        "STAGEBOOK_HOME": str(root),
-        "AIRFLOW_HOME": str(root / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        # 32 LocalExecutor workers cost ~6 GB; the pipeline never runs more than 4 tasks at once.
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "120",
-        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-    }
-    return {key: os.environ.get(key, value) for key, value in defaults.items()}
+def notebooks_dir() -> Path:
+    """Return the folder of the stage notebooks."""
+    return root() / "notebooks"
 
 
-def apply_airflow_environ(stagebook_home: Path | None = None) -> None:
-    """Set the embedded Airflow's environment in this process (before importing airflow)."""
-    os.environ.update(airflow_environ(stagebook_home))
+def dags_dir() -> Path:
+    """Return the folder of the DAG files."""
+    return root() / "dags"
+
+
+def plugins_dir() -> Path:
+    """Return the folder of the Airflow plugin."""
+    return root() / "plugins"
 
 
 @contextlib.contextmanager

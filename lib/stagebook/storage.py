@@ -1,26 +1,60 @@
-"""The archive layout of DESIGN.md, and atomic writes into it.
+"""The archive layout, and atomic writes into it: every archive path is built here.
 
-Every writer goes to a temporary name beside its target, then renames, so a
+```
+raw/events/date=YYYY-MM-DD/part-0.parquet
+tables/ds=YYYY-MM-DD/<table>.parquet
+features/<phase>/ds=YYYY-MM-DD/vocab.json, events.npz
+models/<phase>/<signature>/model.keras, ffm.npz, vocab.json, signature.json
+recommendations/<phase>/ds=YYYY-MM-DD/recommendations.parquet, item_distribution.parquet
+outbox/<phase>/ds=YYYY-MM-DD.jsonl
+reports/<dag_id>/<ds>/<phase>/<NN-stage>.try<N>.ipynb, .html
+reports/index.html
+```
+
+Every writer here goes to a temporary name beside its target, then renames, so a
 reader never sees half a file and re-running a date replaces that date's output.
+(papermill writes the archived ``.ipynb`` of a running try in place, cell by cell.)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import enum
 import json
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stagebook import settings
 
+NOTEBOOK, HTML = ".ipynb", ".html"
+_TRY = re.compile(r"^(?P<stage>.+)\.try(?P<number>\d+)(?P<suffix>\.\w+)$")
 
-@dataclass(frozen=True)
+
+class File(enum.StrEnum):
+    """A file of an archive folder, by its fixed name: ``File.WEIGHTS.of(model_folder)``."""
+
+    RAW_EVENTS = "part-0.parquet"  # of a raw events partition
+    ENCODED_EVENTS = "events.npz"  # of a features folder
+    VOCABULARY = "vocab.json"  # of a features or a model folder
+    MODEL = "model.keras"  # of a model folder, and the three below
+    WEIGHTS = "ffm.npz"
+    SIGNATURE = "signature.json"
+    RECOMMENDATIONS = "recommendations.parquet"  # of a recommendations folder, and below
+    DISTRIBUTION = "item_distribution.parquet"
+
+    def of(self, folder: Path) -> Path:
+        """Return this file in ``folder``."""
+        return folder / self.value
+
+
+@dataclasses.dataclass(frozen=True)
 class Paths:
     """Resolved archive paths for one date and phase."""
 
@@ -28,33 +62,53 @@ class Paths:
     ds: dt.date
     phase: str
 
-    def raw_events(self, date: dt.date | None = None) -> Path:
-        """Return the raw events partition of ``date`` (default: ds)."""
-        return self.home / "raw" / "events" / f"date={(date or self.ds).isoformat()}"
+    def on(self, ds: dt.date) -> Paths:
+        """Return the paths of the same phase for another date."""
+        return dataclasses.replace(self, ds=ds)
 
     @property
-    def tables(self) -> Path:
-        """Return the input tables folder of ds (common to all phases)."""
-        return self.home / "tables" / f"ds={self.ds.isoformat()}"
-
-    @property
-    def features(self) -> Path:
-        """Return the features folder of ds and phase."""
-        return self.home / "features" / self.phase / f"ds={self.ds.isoformat()}"
+    def models(self) -> Path:
+        """Return the folder of the phase's models, one folder per signature."""
+        return self.home / "models" / self.phase
 
     def model(self, signature: str) -> Path:
         """Return the folder of the model with ``signature``."""
-        return self.home / "models" / self.phase / signature
-
-    @property
-    def recommendations(self) -> Path:
-        """Return the recommendations folder of ds and phase."""
-        return self.home / "recommendations" / self.phase / f"ds={self.ds.isoformat()}"
+        return self.models / signature
 
     @property
     def outbox(self) -> Path:
         """Return the local outbox of the phase (the stream-output sink's default)."""
         return self.home / "outbox" / self.phase
+
+    def raw_events(self, date: dt.date | None = None) -> Path:
+        """Return the raw events partition of ``date`` (default: ds)."""
+        return self.home / "raw" / "events" / f"date={(date or self.ds).isoformat()}"
+
+    def raw_events_file(self, date: dt.date | None = None) -> Path:
+        """Return the Parquet file of the raw events partition of ``date``."""
+        return File.RAW_EVENTS.of(self.raw_events(date))
+
+    def _dated(self, *parts: str) -> Path:
+        return self.home.joinpath(*parts, f"ds={self.ds.isoformat()}")
+
+    @property
+    def tables(self) -> Path:
+        """Return the input tables folder of ds (common to all phases)."""
+        return self._dated("tables")
+
+    def table(self, name: str) -> Path:
+        """Return the file of input table ``name``."""
+        return table_file(self.tables, name)
+
+    @property
+    def features(self) -> Path:
+        """Return the features folder of ds and phase."""
+        return self._dated("features", self.phase)
+
+    @property
+    def recommendations(self) -> Path:
+        """Return the recommendations folder of ds and phase."""
+        return self._dated("recommendations", self.phase)
 
 
 def paths(ds: dt.date, phase: str, home: Path | None = None) -> Paths:
@@ -62,16 +116,83 @@ def paths(ds: dt.date, phase: str, home: Path | None = None) -> Paths:
     return Paths(home or settings.home(), ds, phase)
 
 
-def report_path(dag_id: str, ds: dt.date, phase: str, stage: str, try_number: int) -> Path:
+def table_file(folder: Path, name: str) -> Path:
+    """Return the file of input table ``name`` in a tables folder."""
+    return folder / f"{name}.parquet"
+
+
+def outbox_file(outbox: Path, ds: str) -> Path:
+    """Return the outbox file of date ``ds`` in a phase's ``outbox`` folder."""
+    return outbox / f"ds={ds}.jsonl"
+
+
+# --- reports ------------------------------------------------------------------------------
+
+
+def reports_root(home: Path | None = None) -> Path:
+    """Return the root of every archived report."""
+    return (home or settings.home()) / "reports"
+
+
+def index_page(home: Path | None = None) -> Path:
+    """Return the index of every archived report."""
+    return reports_root(home) / "index.html"
+
+
+def report_day(dag_id: str, ds: dt.date, home: Path | None = None) -> Path:
+    """Return the folder of a DAG's reports of one date, one folder per phase inside."""
+    return reports_root(home) / dag_id / ds.isoformat()
+
+
+def report_folder(dag_id: str, ds: dt.date, phase: str, home: Path | None = None) -> Path:
+    """Return the folder of a run's reports of one date and phase."""
+    return report_day(dag_id, ds, home) / phase
+
+
+def try_name(stage: str, try_number: int, suffix: str = NOTEBOOK) -> str:
+    """Return the file name of one try of a stage: ``<stage>.try<N><suffix>``."""
+    return f"{stage}.try{try_number}{suffix}"
+
+
+def parse_try(name: str) -> tuple[str, int, str] | None:
+    """Return (stage, try number, suffix) of a report's file name, or None if it is not one."""
+    found = _TRY.match(name)
+    return (found["stage"], int(found["number"]), found["suffix"]) if found else None
+
+
+def report_path(
+    dag_id: str, ds: dt.date, phase: str, stage: str, try_number: int, home: Path | None = None
+) -> Path:
     """Return the archived notebook of one try of one stage."""
-    return (
-        settings.home()
-        / "reports"
-        / dag_id
-        / ds.isoformat()
-        / phase
-        / f"{stage}.try{try_number}.ipynb"
-    )
+    return report_folder(dag_id, ds, phase, home) / try_name(stage, try_number)
+
+
+def rendering(notebook: Path) -> Path:
+    """Return the HTML rendering of an archived notebook."""
+    return notebook.with_suffix(HTML)
+
+
+def tries(folder: Path, stage: str, suffix: str = HTML) -> list[tuple[int, Path]]:
+    """Return (try number, path) of every archived try of ``stage`` in ``folder``, oldest first."""
+    found = []
+    for path in folder.glob(f"{stage}.try*{suffix}"):
+        parsed = parse_try(path.name)
+        if parsed and parsed[0] == stage and parsed[2] == suffix:
+            found.append((parsed[1], path))
+    return sorted(found)
+
+
+def renderings(home: Path | None = None) -> list[tuple[str, str, str, Path]]:
+    """Return (dag_id, ds, phase, path) of every HTML report in the archive."""
+    root = reports_root(home)
+    return [
+        (*page.relative_to(root).parts[:3], page)
+        for page in root.glob(f"*/*/*/*.try*{HTML}")
+        if parse_try(page.name)
+    ]
+
+
+# --- atomic writes ------------------------------------------------------------------------
 
 
 @contextmanager
@@ -107,12 +228,21 @@ def write_parquet(target: Path, frame: Any) -> Path:
     return target
 
 
-def replace_dir(target: Path, fill: Callable[[Path], None]) -> Path:
-    """Build a folder with ``fill(tmp)`` beside ``target``, then swap it in for ``target``."""
+@contextmanager
+def replacing(target: Path) -> Iterator[Path]:
+    """Yield a new folder beside ``target``; swap it in for ``target`` if the block succeeds.
+
+    Example::
+
+        with storage.replacing(ctx.paths.features) as folder:
+            np.savez(folder / storage.ENCODED_EVENTS, x=x)
+
+    A block that raises leaves ``target`` as it was.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        fill(tmp)
+        yield tmp
         old = None
         if target.exists():
             old = target.with_name(f".{target.name}.old")
@@ -123,4 +253,3 @@ def replace_dir(target: Path, fill: Callable[[Path], None]) -> Path:
             shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return target

@@ -9,13 +9,14 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 
 from stagebook import settings
+from tests.support import DAG_ID
 
-DAG_FILES = sorted(settings.DAGS_FOLDER.glob("*.py"))
+DAG_FILES = sorted(settings.dags_dir().glob("*.py"))
 
 
 @pytest.fixture(scope="module")
 def bag():
-    return DagBag(dag_folder=str(settings.DAGS_FOLDER))
+    return DagBag(dag_folder=str(settings.dags_dir()))
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
@@ -25,10 +26,10 @@ def test_dag_file_imports_without_errors(bag, path):
 
 def test_no_import_errors_at_all(bag):
     assert bag.import_errors == {}
-    assert settings.DAG_ID in bag.dags
+    assert DAG_ID in bag.dags
 
 
-@pytest.mark.parametrize("dag_id", [settings.DAG_ID])
+@pytest.mark.parametrize("dag_id", [DAG_ID])
 def test_dag_has_tags_retries_and_no_catchup(bag, dag_id):
     dag = bag.dags[dag_id]
     assert dag.tags
@@ -39,7 +40,7 @@ def test_dag_has_tags_retries_and_no_catchup(bag, dag_id):
 
 
 def test_dag_shape(bag):
-    dag = bag.dags[settings.DAG_ID]
+    dag = bag.dags[DAG_ID]
     assert dag.get_task("select_phase").upstream_task_ids == {"input_tables"}
     for phase in ("prod", "beta"):
         assert dag.get_task(f"{phase}.features").upstream_task_ids == {"select_phase"}
@@ -58,7 +59,7 @@ def test_dag_file_does_not_import_papermill_or_tensorflow():
         " if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code, str(settings.DAGS_FOLDER / "recommendation_pipeline.py")],
+        [sys.executable, "-c", code, str(settings.dags_dir() / "recommendation_pipeline.py")],
         capture_output=True,
         text=True,
     )
@@ -67,7 +68,7 @@ def test_dag_file_does_not_import_papermill_or_tensorflow():
 
 def test_malformed_params_file_is_an_import_error_naming_file_and_key(tmp_path, airflow_db):
     folder = tmp_path / "params"
-    shutil.copytree(settings.REPO / "params", folder)
+    shutil.copytree(settings.params_dir(), folder)
     (folder / "beta.yaml").write_text("train:\n  k: many\n")
     env = {**os.environ, "STAGEBOOK_PARAMS": str(folder)}
     airflow = Path(sys.executable).with_name("airflow")

@@ -1,64 +1,114 @@
 """Consecutive nightly runs: the drift baseline grows, each date is published once to both sinks.
 
-In its own file so that, run in parallel, this longest test starts first.
+Marked ``longest``: run in parallel, this module starts first.
 """
 
 import datetime as dt
 import json
 
-from tests.conftest import TINY
-from tests.e2e.helpers import outputs_text, reports, states, xcom, xcom_or_none
+import pytest
+
+from tests.support import TINY
+from tests.support.runs import outputs_text, reports, run_dag, xcom, xcom_or_none
+from tests.support.servers import connection_env
+
+FIRST = dt.date(2019, 11, 5)
+DAYS = [FIRST + dt.timedelta(days=n) for n in range(8)]
+COLLAPSED = FIRST + dt.timedelta(days=8)
+OVERRIDES = {**TINY, "data.anchor_date": "2019-11-30", "publish.sinks": ["outbox", "redis"]}
+CONF = {"phases": ["prod"], "overrides": OVERRIDES}
+STREAM = "stagebook:test:prod"
+
+pytestmark = pytest.mark.longest
 
 
-def test_eight_dates_publish_once_to_both_sinks_and_a_collapsed_ninth_is_stopped(
-    run_pipeline, home, redis_connection, capfd
-):
-    first = dt.date(2019, 11, 5)
-    days = [first + dt.timedelta(days=n) for n in range(8)]
-    overrides = {**TINY, "data.anchor_date": "2019-11-30", "publish.sinks": ["outbox", "redis"]}
-    conf = {"phases": ["prod"], "overrides": overrides}
-    for number, ds in enumerate(days):
-        run = run_pipeline(ds, conf)
-        assert str(run.state) == "success", (ds, states(run))
-        checks = xcom(run, "prod.validate", "validation")
-        assert checks["drift_days"] == min(number, 7)  # the baseline grows to a week
-        assert (number == 0) == (checks["kl_divergence"] is None)
-        assert {p["sink"]: p["action"] for p in xcom(run, "prod.publish", "published")} == {
+@pytest.fixture(scope="module")
+def home(module_env):
+    return module_env[1]
+
+
+@pytest.fixture(scope="module")
+def redis(module_env, redis_server):
+    """The session's Redis, emptied, as the Airflow connection ``stagebook_redis``."""
+    patch, _ = module_env
+    redis_server["client"].flushdb()
+    env = connection_env(
+        "stagebook_redis",
+        conn_type="redis",
+        host=redis_server["host"],
+        port=redis_server["port"],
+        extra={"stream": "stagebook:test", "db": 0},
+    )
+    for name, value in env.items():
+        patch.setenv(name, value)
+    return redis_server
+
+
+@pytest.fixture(scope="module")
+def nightly(airflow_db, home, redis):
+    """Eight consecutive dates, each run as its own night."""
+    return [run_dag(ds, CONF) for ds in DAYS]
+
+
+@pytest.fixture(scope="module")
+def collapsed(nightly):
+    """A ninth night where everyone gets the same few items: the distribution collapses."""
+    return run_dag(
+        COLLAPSED, {"phases": ["prod"], "overrides": {**OVERRIDES, "inference.mode": "popular"}}
+    )
+
+
+@pytest.fixture(scope="module")
+def republished(collapsed):
+    """Publish the last good date again, alone."""
+    return run_dag(DAYS[-1], CONF, only=r"prod\.publish")
+
+
+def test_each_night_succeeds_and_publishes_to_both_sinks(nightly):
+    for ds, run in zip(DAYS, nightly, strict=True):
+        assert run.state == "success", (ds, run.states)
+        published = xcom(run.dag_run, "prod.publish", "published")
+        assert {p["sink"]: p["action"] for p in published} == {
             "redis": "published",
             "outbox": "published",
         }
 
-    # Everyone gets the same few items: the distribution collapses and validate stops it.
-    bad = first + dt.timedelta(days=8)
-    collapsed = {**overrides, "inference.mode": "popular"}
-    run = run_pipeline(bad, {"phases": ["prod"], "overrides": collapsed})
-    got = states(run)
+
+def test_the_drift_baseline_grows_to_a_week(nightly):
+    for number, run in enumerate(nightly):
+        checks = xcom(run.dag_run, "prod.validate", "validation")
+        assert checks["drift_days"] == min(number, 7)
+        assert (number == 0) == (checks["kl_divergence"] is None)
+
+
+def test_a_collapsed_night_fails_validation_and_is_not_retried(collapsed, home):
+    got = collapsed.states
     assert got["prod.validate"] == "failed" and got["prod.publish"] == "upstream_failed"
-    assert xcom_or_none(run, "prod.validate", "validation") is None  # a failed notebook pushes none
-    report = reports(home, bad, "prod") / "40-validate.try1.ipynb"
+    assert xcom_or_none(collapsed.dag_run, "prod.validate", "validation") is None
+    report = reports(home, COLLAPSED, "prod") / "40-validate.try1.ipynb"
     assert report.exists() and report.with_suffix(".html").exists()
     text = outputs_text(report)
     assert "ValidationFailed" in text and "js_distance = " in text
-    assert "(not retried" in capfd.readouterr().out
-    assert_both_sinks_hold_each_date_once(home, redis_connection, days)
-
-    # Publish again for a published date, alone: each sink still holds one copy.
-    run = run_pipeline(days[-1], conf, only=r"prod\.publish")
-    assert states(run)["prod.publish"] == "success"
-    assert {p["sink"]: p["action"] for p in xcom(run, "prod.publish", "published")} == {
-        "redis": "skipped",
-        "outbox": "skipped",
-    }
-    assert_both_sinks_hold_each_date_once(home, redis_connection, days)
+    assert "(not retried" in collapsed.out
 
 
-def assert_both_sinks_hold_each_date_once(home, server, days):
+def test_both_sinks_hold_each_good_date_once(collapsed, home, redis):
+    assert_both_sinks_hold_each_date_once(home, redis)
+
+
+def test_publishing_a_date_again_is_skipped_by_both_sinks(republished, home, redis):
+    assert republished.states["prod.publish"] == "success"
+    published = xcom(republished.dag_run, "prod.publish", "published")
+    assert {p["sink"]: p["action"] for p in published} == {"redis": "skipped", "outbox": "skipped"}
+    assert_both_sinks_hold_each_date_once(home, redis)
+
+
+def assert_both_sinks_hold_each_date_once(home, server):
     outbox = {}
     for path in sorted((home / "outbox" / "prod").iterdir()):
         outbox[path.name] = [json.loads(line) for line in path.read_text().splitlines()]
-    assert list(outbox) == [f"ds={d}.jsonl" for d in days]
-    entries = server["client"].xrange("stagebook:test:prod")
-    streamed = [json.loads(fields["record"]) for _, fields in entries]
+    assert list(outbox) == [f"ds={d}.jsonl" for d in DAYS]
+    streamed = [json.loads(fields["record"]) for _, fields in server["client"].xrange(STREAM)]
     assert streamed == [r for lines in outbox.values() for r in lines]  # same records, in order
     keys = [(r["ds"], r["user_id"]) for r in streamed]
     assert len(keys) == len(set(keys)) > 0

@@ -6,6 +6,8 @@ from airflow.timetables.base import TimeRestriction
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from stagebook import dates
+from stagebook.errors import DateError
+from tests.support import DAG_ID
 
 JST = pendulum.timezone("Asia/Tokyo")
 
@@ -47,7 +49,7 @@ def test_conf_ds_wins_and_a_run_without_logical_date_needs_it():
         2019, 11, 18
     )
     Run.conf = {}
-    with pytest.raises(ValueError, match='"ds": "YYYY-MM-DD"'):
+    with pytest.raises(DateError, match='"ds": "YYYY-MM-DD"'):
         dates.run_business_date({"dag_run": Run(), "data_interval_start": None})
 
 
@@ -56,7 +58,7 @@ def test_dag_uses_data_interval_timetable_at_10_tokyo():
 
     from stagebook import settings
 
-    dag = DagBag(dag_folder=str(settings.DAGS_FOLDER)).dags[settings.DAG_ID]
+    dag = DagBag(dag_folder=str(settings.dags_dir())).dags[DAG_ID]
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
     assert dag.timetable.expression == "0 10 * * *"
     assert str(getattr(dag.timetable.timezone, "name", dag.timetable.timezone)) == "Asia/Tokyo"

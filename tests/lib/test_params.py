@@ -1,3 +1,4 @@
+import datetime as dt
 import shutil
 
 import pytest
@@ -9,7 +10,7 @@ from stagebook.errors import ParamsError, RunConfError
 @pytest.fixture
 def folder(tmp_path):
     target = tmp_path / "params"
-    shutil.copytree(settings.REPO / "params", target)
+    shutil.copytree(settings.params_dir(), target)
     return target
 
 
@@ -76,3 +77,41 @@ def test_run_conf_defaults_to_the_phases_in_params():
     assert params.resolve_run_conf({"phases": ["beta"]}) == ["beta"]
     with pytest.raises(RunConfError, match="unknown keys"):
         params.resolve_run_conf({"phase": "beta"})
+
+
+def test_defaults_are_stated_once_in_common_yaml_and_a_missing_key_is_named(folder):
+    common = folder / "common.yaml"
+    common.write_text(common.read_text().replace("  top_k: 10", "  # top_k removed"))
+    with pytest.raises(ParamsError, match=f"{common}: inference.top_k: Field required"):
+        params.load("prod", folder=folder)
+
+
+def test_common_yaml_names_the_schema_that_validates_it(folder):
+    assert type(params.load(folder=folder)).__name__ == "RecsysParams"
+    common = folder / "common.yaml"
+    text = common.read_text()
+    common.write_text(text.replace("stagebook.recsys.params:RecsysParams", "nowhere:Nothing"))
+    with pytest.raises(ParamsError, match="common.yaml: schema: cannot import 'nowhere:Nothing'"):
+        params.load(folder=folder)
+    common.write_text(text.replace("stagebook.recsys.params:RecsysParams", "pathlib:Path"))
+    with pytest.raises(ParamsError, match="is not a subclass of stagebook.params.Params"):
+        params.load(folder=folder)
+
+
+def test_the_schema_is_not_an_overridable_key():
+    with pytest.raises(RunConfError, match="unknown key 'schema'; known keys here"):
+        params.load("prod", {"schema.x": 1})
+
+
+def test_the_latest_complete_date_is_yesterday_or_the_sources_last_day():
+    merged = params.load()
+    anchor = merged.data.anchor_date
+    assert merged.latest_complete_date(anchor + dt.timedelta(days=30)) == anchor
+    assert merged.latest_complete_date(anchor) == anchor - dt.timedelta(days=1)
+    assert merged.seed(anchor) == merged.data.seed + anchor.toordinal()
+
+
+def test_a_dotted_key_reads_a_value():
+    assert params.value(params.load("prod"), "publish.redis_conn_id") == "stagebook_redis"
+    with pytest.raises(ParamsError, match="no key 'publish.nothing'"):
+        params.value(params.load("prod"), "publish.nothing")

@@ -5,6 +5,7 @@ import pytest
 from papermill import execute_notebook
 
 from stagebook import records
+from stagebook.errors import RecordError
 
 
 def test_record_is_read_back_from_an_executed_notebook(tmp_path):
@@ -36,7 +37,7 @@ def test_record_is_read_back_from_an_executed_notebook(tmp_path):
 
 
 def test_record_refuses_what_json_cannot_carry():
-    with pytest.raises(ValueError, match="must be JSON"):
+    with pytest.raises(RecordError, match="must be JSON"):
         records.record("loss", float("nan"))
-    with pytest.raises(ValueError, match="identifier"):
+    with pytest.raises(RecordError, match="identifier"):
         records.record("model-signature", "x")

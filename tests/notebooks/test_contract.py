@@ -5,14 +5,15 @@ import pytest
 
 from stagebook import notebook, settings
 from stagebook.errors import NotebookContractError
+from tests.support import DAG_ID
 
 
 def stage_operators():
     from airflow.dag_processing.dagbag import DagBag
 
-    from stagebook.operators import StageNotebookOperator
+    from stagebook.orchestration.operators import StageNotebookOperator
 
-    dag = DagBag(dag_folder=str(settings.DAGS_FOLDER)).dags[settings.DAG_ID]
+    dag = DagBag(dag_folder=str(settings.dags_dir())).dags[DAG_ID]
     return [t for t in dag.tasks if isinstance(t, StageNotebookOperator)]
 
 
@@ -28,7 +29,21 @@ def test_notebook_declares_exactly_what_the_operator_injects(op):
     )
 
 
-@pytest.mark.parametrize("stage", notebook.STAGES)
+@pytest.mark.parametrize("op", OPERATORS, ids=lambda op: op.task_id)
+def test_the_stage_table_declares_exactly_what_the_notebook_records(op):
+    assert notebook.record_problems(notebook.path(op.stage), op.records) == []
+
+
+def test_a_typo_in_a_declared_record_is_caught_with_its_notebook_and_cell():
+    path = notebook.path("20-train")
+    problems = notebook.record_problems(path, ("losses", "metrics", "model_signatur"))
+    assert problems == [
+        f"{path}: cell 11: records 'model_signature', which the stage table does not declare",
+        f"{path}: declares record 'model_signatur' in the stage table, but no cell records it",
+    ]
+
+
+@pytest.mark.parametrize("stage", notebook.stages())
 def test_notebook_is_committed_clean_and_runs_by_hand(stage):
     path = notebook.path(stage)
     nb = json.loads(path.read_text())
@@ -45,7 +60,7 @@ def test_notebook_is_committed_clean_and_runs_by_hand(stage):
 
 
 def test_every_stage_has_a_task():
-    assert {op.stage for op in OPERATORS} == set(notebook.STAGES)
+    assert {op.stage for op in OPERATORS} == set(notebook.stages())
 
 
 def write(path, cells, kernelspec=True):
@@ -77,6 +92,29 @@ def test_a_notebook_without_kernelspec_is_named(tmp_path):
     path = write(tmp_path / "61-extra.ipynb", [tagged("ds = '2019-11-20'")], kernelspec=False)
     with pytest.raises(NotebookContractError, match=r"61-extra.ipynb: no metadata.kernelspec"):
         notebook.parameters(path)
+
+
+def test_a_record_must_be_named_by_a_literal(tmp_path):
+    cells = [tagged("ds = '2019-11-20'"), nbformat.v4.new_code_cell("stagebook.record(name, 1)")]
+    path = write(tmp_path / "63-extra.ipynb", cells)
+    with pytest.raises(NotebookContractError, match="cell 2: record.. must name"):
+        notebook.recorded(path)
+
+
+def test_no_stage_notebook_defines_a_function_or_a_class():
+    import ast
+
+    for stage in notebook.stages():
+        nb = json.loads(notebook.path(stage).read_text())
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                tree = ast.parse("".join(cell["source"]))
+                defined = [
+                    n
+                    for n in ast.walk(tree)
+                    if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.Lambda))
+                ]
+                assert defined == [], f"{stage}: move it into the package, with a test"
 
 
 def test_a_parameter_must_default_to_a_literal(tmp_path):

@@ -1,0 +1,193 @@
+"""``stagebook run``: run a pipeline for one date through Airflow (``dag.test()``).
+
+Example::
+
+    stagebook run --ds 2019-11-20 --phases beta --set train.epochs=2
+
+The phases and overrides travel in the run's conf, which the DAG validates and
+merges over the params files exactly as for a run triggered by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stagebook import dates, params, settings, storage
+from stagebook.errors import ParamsError, PipelineError
+from stagebook.orchestration import environment
+
+
+def latest_complete_date(timezone: str, today: dt.date | None = None) -> dt.date:
+    """Return the newest date a run can process today (in ``timezone``), as the params' schema says."""
+    import pendulum
+
+    today = today or pendulum.now(timezone).date()
+    return params.load().latest_complete_date(today)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """Turn ``["train.epochs=2"]`` into ``{"train.epochs": 2}`` (values read as YAML scalars)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ParamsError(f"--set {pair!r}: expected section.key=value, e.g. train.epochs=2")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def run_conf(phases: str | None, overrides: list[str]) -> dict[str, Any]:
+    """Return the run conf of a CLI run, validated like the DAG's ``select_phase`` does."""
+    conf: dict[str, Any] = {}
+    if phases:
+        conf["phases"] = [p.strip() for p in phases.split(",") if p.strip()]
+    if overrides:
+        conf["overrides"] = parse_overrides(overrides)
+    params.resolve_run_conf(conf)
+    return conf
+
+
+def setup_airflow() -> None:
+    """Create or upgrade the embedded Airflow's metadata database (idempotent)."""
+    environment.apply_airflow_environ()
+    airflow = Path(sys.executable).with_name("airflow")
+    subprocess.run([str(airflow), "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
+    print(f"stagebook: Airflow metadata database ready in {os.environ['AIRFLOW_HOME']}")
+
+
+def load_dag(dag_id: str | None = None) -> Any:
+    """Return the DAG ``dag_id`` of the dags folder, or its only DAG when ``dag_id`` is None."""
+    environment.apply_airflow_environ()
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(settings.dags_dir()))
+    if bag.import_errors:
+        raise PipelineError(
+            "DAG import errors:\n" + "\n".join(f"{k}: {v}" for k, v in bag.import_errors.items())
+        )
+    if dag_id is None and len(bag.dags) == 1:
+        return next(iter(bag.dags.values()))
+    if dag_id not in bag.dags:
+        wanted = "several DAGs" if dag_id is None else f"no DAG {dag_id!r}"
+        raise PipelineError(
+            f"{settings.dags_dir()}: {wanted}; name one with --dag: {', '.join(sorted(bag.dags))}"
+        )
+    return bag.dags[dag_id]
+
+
+def channel_connections() -> dict[str, str]:
+    """Return ``AIRFLOW_CONN_<ID>`` -> JSON of the metastore's notification connections.
+
+    ``dag.test()`` runs the DAG's callbacks in this process, where Airflow's task
+    SDK reads connections from the environment only; the CLI, not the task code,
+    reads the metastore, for the connections of the channels that params enable.
+    """
+    from airflow.exceptions import AirflowNotFoundException
+    from airflow.models.connection import Connection
+
+    wanted = set()
+    for phase in [None, *params.known_phases()]:
+        config = params.load(phase).notifications
+        for channel in config.channels:
+            conn_id = getattr(config, f"{channel}_conn_id", None)
+            if conn_id and settings.connection_variable(conn_id) not in os.environ:
+                wanted.add(conn_id)
+    found = {}
+    for conn_id in sorted(wanted):
+        try:
+            stored = Connection.get_connection_from_secrets(conn_id)
+        except AirflowNotFoundException:
+            continue  # the channel's own send names what is missing
+        found[settings.connection_variable(conn_id)] = stored.as_json()
+    return found
+
+
+def run_dag(ds: dt.date, conf: dict[str, Any], *, only: str | None = None, dag: Any = None) -> Any:
+    r"""Run the pipeline for business date ``ds`` with ``dag.test()``; return the run.
+
+    ``only``: a regex of task ids to run; every other task is marked success
+    without running (to re-run one stage, e.g. ``prod\.publish``).
+    """
+    dag = dag or load_dag()
+    skip = None if only is None else f"(?!(?:{only})$).*"
+    with settings.environ(channel_connections()):
+        return dag.test(
+            logical_date=dates.logical_date_for(ds, dag.timezone.name),
+            run_conf=conf,
+            mark_success_pattern=skip,
+        )
+
+
+def summary(run: Any, ds: dt.date) -> str:
+    """Return the states of the run's tasks and where their reports are."""
+    lines = [f"run {run.run_id}: {run.state} (ds {ds})"]
+    tis = sorted(run.get_task_instances(), key=lambda t: (t.start_date is None, t.start_date))
+    for ti in tis:
+        took = f"{ti.duration:7.1f} s" if ti.duration is not None else "      -"
+        lines.append(f"  {ti.task_id:<18} {ti.state!s:<16} tries {ti.try_number}  {took}")
+    spans = [(ti.start_date, ti.end_date) for ti in tis if ti.start_date and ti.end_date]
+    if spans:  # dag.test() dates the run itself at its logical date, so time the tasks
+        took = max(e for _, e in spans) - min(s for s, _ in spans)
+        lines.append(f"  {'total':<18} {'':<16} {'':<8}  {took.total_seconds():7.1f} s")
+    lines.append(f"reports: {storage.report_day(run.dag_id, ds)}")
+    lines.append(f"index:   {storage.index_page()}")
+    return "\n".join(lines)
+
+
+def parser() -> argparse.ArgumentParser:
+    """Return the parser of the ``stagebook`` command."""
+    main_parser = argparse.ArgumentParser(prog="stagebook", description=__doc__.split("\n")[0])
+    sub = main_parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("setup", help="create or upgrade the embedded Airflow database")
+    sub.add_parser("env", help="print the environment of the embedded Airflow, for `eval`")
+    run = sub.add_parser("run", help="run the pipeline for one business date")
+    when = run.add_mutually_exclusive_group(required=True)
+    when.add_argument("--ds", type=lambda v: dates.parse_ds(v, where="--ds"), help="YYYY-MM-DD")
+    when.add_argument("--latest", action="store_true", help="the latest complete date with events")
+    run.add_argument("--dag", help="the DAG to run (default: the only DAG in dags/)")
+    run.add_argument("--phases", help="comma-separated phases, e.g. beta,prod (default: params)")
+    run.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE"
+    )
+    run.add_argument(
+        "--only",
+        metavar="REGEX",
+        help=r"run only the matching task ids, mark the others success (e.g. 'prod\.publish')",
+    )
+    return main_parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``stagebook`` command."""
+    args = parser().parse_args(argv)
+    if args.command == "env":
+        for key, value in environment.airflow_environ().items():
+            print(f"export {key}={shlex.quote(value)}")
+        return 0
+    if args.command == "setup":
+        setup_airflow()
+        return 0
+    try:
+        conf = run_conf(args.phases, args.overrides)
+        dag = load_dag(args.dag)
+    except (ParamsError, PipelineError) as exc:
+        print(f"stagebook: {exc}", file=sys.stderr)
+        return 2
+    ds = latest_complete_date(dag.timezone.name) if args.latest else args.ds
+    print(f"stagebook: running {dag.dag_id} for {ds} with conf {conf}", flush=True)
+    dag_run = run_dag(ds, conf, only=args.only, dag=dag)
+    print(summary(dag_run, ds))
+    return 0 if str(dag_run.state) == "success" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

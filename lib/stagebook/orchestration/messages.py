@@ -1,0 +1,180 @@
+"""One notification: what happened, where, and the links that explain it.
+
+A :class:`Message` is built from a task's or a run's Airflow context
+(:func:`task_message`, :func:`run_message`, :func:`summary_message`) and sent by
+:mod:`stagebook.orchestration.channels`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from stagebook import dates, params, reports, storage
+from stagebook.errors import DateError, ParamsError
+
+ICONS = {"success": "✅", "failure": "❌", "retry": "🔁", "summary": "📋"}
+STATES = {"success": "success", "failure": "failed", "retry": "up_for_retry"}
+
+
+@dataclasses.dataclass
+class Message:
+    """One notification: what happened, where, and the links that explain it."""
+
+    event: str  # success, failure, retry (a task or the run) or summary
+    state: str
+    dag_id: str
+    ds: str
+    phase: str
+    task_id: str | None = None  # None for the run as a whole
+    try_number: int | None = None
+    retries_left: int | None = None
+    error: str | None = None
+    log_url: str | None = None
+    report_url: str | None = None
+    stages: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # the summary's rows
+
+    @property
+    def subject(self) -> str:
+        """One line: event, DAG or task, date and phase."""
+        what = f"{self.dag_id}.{self.task_id}" if self.task_id else f"run of {self.dag_id}"
+        tried = f" try {self.try_number}" if self.try_number else ""
+        return f"[stagebook] {self.event}: {what} ds {self.ds} phase {self.phase}{tried}"
+
+    @property
+    def text(self) -> str:
+        """The whole message as plain text (Slack renders it as mrkdwn)."""
+        lines = [f"{ICONS.get(self.event, '')} {self.subject}", f"state: {self.state}"]
+        if self.try_number:
+            lines.append(f"try: {self.try_number}, retries left: {self.retries_left}")
+        if self.error:
+            lines.append(f"error: {self.error}")
+        for row in self.stages:
+            report = f", report {row['report_url']}" if row["report_url"] else ""
+            lines.append(f"- {row['task_id']}: {row['state']}, tries {row['tries']}{report}")
+        if self.report_url:
+            lines.append(f"report: {self.report_url}")
+        if self.log_url:
+            lines.append(f"log: {self.log_url}")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The message as JSON-ready data (the webhook's body)."""
+        return {**dataclasses.asdict(self), "subject": self.subject, "text": self.text}
+
+
+def first_lines(error: BaseException | str | None, lines: int = 5, chars: int = 600) -> str | None:
+    """Return the first lines of an error, shortened."""
+    if error is None:
+        return None
+    text = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
+    short = "\n".join(text.strip().splitlines()[:lines])
+    return short if len(short) <= chars else short[: chars - 1] + "…"
+
+
+def index_url() -> str:
+    """Return the link to the index of every report."""
+    return reports.url(storage.index_page())
+
+
+def phase_of(task: Any) -> str:
+    """Return the phase of a task (``common`` for tasks before the phase split)."""
+    return getattr(task, "phase", None) or "common"
+
+
+def run_ds(context: Mapping[str, Any]) -> str:
+    """Return the run's business date, or ``unknown`` when its conf or interval gives none."""
+    dag = context.get("dag")
+    timezone = getattr(getattr(dag, "timezone", None), "name", dates.TIMEZONE)
+    try:
+        return dates.run_business_date(context, timezone).isoformat()
+    except DateError:
+        return "unknown"
+
+
+def run_phases(context: Mapping[str, Any]) -> str:
+    """Return the run's phases, comma-separated (``unknown`` when its conf names a bad one)."""
+    try:
+        return ",".join(params.resolve_run_conf(getattr(context.get("dag_run"), "conf", None)))
+    except ParamsError:
+        return "unknown"
+
+
+def task_message(context: Mapping[str, Any], event: str) -> Message:
+    """Return the message of a task event (``success``, ``failure`` or ``retry``)."""
+    ti, task = context["ti"], context.get("task")
+    phase, ds = phase_of(task), run_ds(context)
+    try_number = int(ti.try_number)
+    stage = getattr(task, "stage", None)
+    report = None
+    if stage and ds != "unknown":
+        notebook = storage.report_path(ti.dag_id, dates.parse_ds(ds), phase, stage, try_number)
+        report = storage.rendering(notebook)
+    max_tries = int(getattr(ti, "max_tries", 0) or 0)
+    return Message(
+        event=event,
+        state=STATES[event],
+        dag_id=ti.dag_id,
+        ds=ds,
+        phase=phase,
+        task_id=ti.task_id,
+        try_number=try_number,
+        # tries still to come: after a retry, up to max_tries + 1 in all; none after a failure
+        retries_left={"retry": max(max_tries + 1 - try_number, 0), "failure": 0}.get(event),
+        error=first_lines(context.get("exception")),
+        log_url=getattr(ti, "log_url", None),
+        report_url=reports.url(report) if report and report.exists() else index_url(),
+    )
+
+
+def run_message(context: Mapping[str, Any], event: str) -> Message:
+    """Return the message of a whole run's ``success`` or ``failure``."""
+    dag_run = context.get("dag_run")
+    dag = context.get("dag")
+    return Message(
+        event=event,
+        state=STATES[event],
+        dag_id=getattr(dag_run, "dag_id", None) or getattr(dag, "dag_id", "unknown"),
+        ds=run_ds(context),
+        phase=run_phases(context),
+        error=first_lines(context.get("reason")),
+        report_url=index_url(),
+    )
+
+
+def summary_message(
+    context: Mapping[str, Any], tasks: Sequence[Any], states: Mapping[str, Any]
+) -> Message:
+    """Return the run summary: each task's state, tries and newest report."""
+    ti = context["ti"]
+    ds = run_ds(context)
+    rows = []
+    for task in tasks:
+        phase, stage = phase_of(task), getattr(task, "stage", None)
+        report, tries = None, "-"
+        if stage and ds != "unknown":
+            folder = storage.report_folder(ti.dag_id, dates.parse_ds(ds), phase)
+            found = storage.tries(folder, stage)
+            report, tries = (found[-1][1], found[-1][0]) if found else (None, 0)
+        state = str(states.get(task.task_id) or "none")
+        rows.append(
+            {
+                "task_id": task.task_id,
+                "phase": phase,
+                "state": state.removeprefix("TaskInstanceState."),
+                "tries": tries,
+                "report_url": reports.url(report) if report else None,
+            }
+        )
+    bad = [r["task_id"] for r in rows if r["state"] in ("failed", "upstream_failed")]
+    return Message(
+        event="summary",
+        state="failed" if bad else "success",
+        dag_id=ti.dag_id,
+        ds=ds,
+        phase=run_phases(context),
+        stages=rows,
+        error=f"not successful: {', '.join(bad)}" if bad else None,
+        report_url=index_url(),
+    )

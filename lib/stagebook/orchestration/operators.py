@@ -1,0 +1,265 @@
+"""The operators of a Stagebook DAG: a stage notebook, the phase branch, the run summary.
+
+papermill, nbconvert and the channels are imported when a task runs, not here,
+so DAG files that import this module parse fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseBranchOperator, BaseOperator
+
+from stagebook import dates, notebook, params, reports, settings, storage
+from stagebook.context import DAG_ID_VARIABLE
+from stagebook.errors import (
+    MissingInputError,
+    ParamsError,
+    StagebookError,
+    StageFailed,
+    is_retryable,
+)
+from stagebook.orchestration.links import ReportLink
+from stagebook.records import read_records
+
+
+def _fail(message: str) -> BaseException:
+    """Return the error that fails a task at once, with no retry."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    return AirflowFailException(message)
+
+
+class StageNotebookOperator(BaseOperator):
+    """Execute stage notebook ``stage`` for the run's business date and ``phase``.
+
+    Injects ``ds``, ``phase``, ``try_number``, ``run_id``, the run conf's
+    ``overrides`` and every value named in ``pull`` (an XCom key of the named
+    task); archives the executed notebook (``stagebook.storage.report_path``)
+    with its HTML rendering, after a failure too; pushes each
+    ``stagebook.record`` as an XCom.
+
+    Args:
+        stage: the notebook's name without ``.ipynb``, e.g. ``20-train``.
+        phase: ``prod``, ``beta``, or ``common`` for stages before the phase split.
+        records: the names the notebook records (the stage table's declaration).
+        pull: parameter name -> task id; the parameter gets that task's XCom of the same key.
+        parameters: extra literal parameters (templated). Never a secret.
+        kernel_name: Jupyter kernel to run; default the notebook's kernelspec.
+        connections: Airflow connection ids the notebook may use. Each one defined
+            reaches the kernel as ``AIRFLOW_CONN_<ID>`` (JSON) in its environment, for
+            the time of the run only: never as a parameter, which the archived
+            notebook would show. One not defined is skipped (the notebook says so
+            if it needs it).
+    """
+
+    template_fields: Sequence[str] = ("parameters",)
+    operator_extra_links = (ReportLink(),)
+    ui_color = "#f5e6c8"
+
+    def __init__(
+        self,
+        *,
+        stage: str,
+        phase: str = "common",
+        records: Sequence[str] = (),
+        pull: Mapping[str, str] | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        kernel_name: str | None = None,
+        connections: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.stage = stage
+        self.phase = phase
+        self.records = tuple(records)
+        self.pull = dict(pull or {})
+        self.parameters = dict(parameters or {})
+        self.kernel_name = kernel_name
+        self.connections = tuple(connections)
+        self.report_html: Path | None = None
+
+    def injected(self, context: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the parameters this try injects into the notebook."""
+        ti = context["ti"]
+        conf = getattr(context.get("dag_run"), "conf", None) or {}
+        values: dict[str, Any] = {
+            "ds": dates.run_business_date(context, context["dag"].timezone.name).isoformat(),
+            "phase": self.phase,
+            "try_number": int(ti.try_number),
+            "run_id": context["run_id"],
+            "overrides": dict(conf.get("overrides") or {}),
+        }
+        for name, task_id in self.pull.items():
+            value = ti.xcom_pull(task_ids=task_id, key=name)
+            if value is None:
+                raise MissingInputError(
+                    f"{self.task_id}: task {task_id!r} recorded no {name!r} in this run: "
+                    f"check that {task_id} succeeded and calls stagebook.record({name!r}, ...)"
+                )
+            values[name] = value
+        values.update(self.parameters)
+        return values
+
+    def execute(self, context: Mapping[str, Any]) -> None:
+        """Prepare, run the notebook, archive it (after a failure too), push its records."""
+        try:
+            values, output = self.prepare(context)
+        except StagebookError as exc:
+            if exc.retryable:
+                raise
+            raise _fail(
+                f"{self.task_id}: {exc}\n(not retried: another try cannot fix it)"
+            ) from None
+        try:
+            self.run(values, output, context["dag"].dag_id)
+        except BaseException as exc:
+            report = self.archive(output)
+            raise self.on_failure(exc, values, report) from None
+        report = self.archive(output)
+        self.push_records(context["ti"], output)
+        self.log.info("Report: %s", report)
+
+    def prepare(self, context: Mapping[str, Any]) -> tuple[dict[str, Any], Path]:
+        """Check the notebook's contract; return the injected values and the archive path."""
+        notebook.parameters(notebook.path(self.stage))  # before any kernel starts
+        values = self.injected(context)
+        output = storage.report_path(
+            context["dag"].dag_id,
+            dates.parse_ds(values["ds"]),
+            self.phase,
+            self.stage,
+            values["try_number"],
+        )
+        output.parent.mkdir(parents=True, exist_ok=True)
+        self.log.info(
+            "Stage %s, %s, ds %s, try %s -> %s",
+            self.stage,
+            self.phase,
+            values["ds"],
+            values["try_number"],
+            output,
+        )
+        return values, output
+
+    def run(self, values: Mapping[str, Any], output: Path, dag_id: str) -> None:
+        """Execute the notebook with papermill into ``output``, in a kernel of its own."""
+        import papermill
+
+        environ = {**self._connections(), DAG_ID_VARIABLE: dag_id}
+        with settings.environ(environ):
+            papermill.execute_notebook(
+                str(notebook.path(self.stage)),
+                str(output),
+                parameters=dict(values),
+                kernel_name=self.kernel_name,
+                language="python",
+                progress_bar=False,
+                report_mode=True,
+                log_output=True,
+            )
+
+    def on_failure(
+        self, exc: BaseException, values: Mapping[str, Any], report: Path | None
+    ) -> BaseException:
+        """Return what the task raises for ``exc``: retried, or failed at once if a retry cannot help."""
+        from papermill.exceptions import PapermillExecutionError
+
+        if not isinstance(exc, PapermillExecutionError):
+            return exc
+        message = (
+            f"stage {self.stage} ({self.phase}, ds {values['ds']}, try {values['try_number']}) "
+            f"raised {exc.ename}: {exc.evalue}\nReport: {report}"
+        )
+        if is_retryable(exc.ename):
+            return StageFailed(message, ename=exc.ename, report=str(report), retryable=True)
+        return _fail(f"{message}\n(not retried: another try cannot fix {exc.ename})")
+
+    def archive(self, output: Path) -> Path | None:
+        """Render the archived notebook to HTML and refresh the index; return the report."""
+        if not output.exists():
+            return None
+        try:
+            self.report_html = reports.render_html(output)
+            reports.write_index()
+        except Exception:  # a rendering problem must not hide the stage's own outcome
+            self.log.exception("Could not render %s to HTML", output)
+            return output
+        return self.report_html
+
+    def push_records(self, ti: Any, output: Path) -> None:
+        """Push each record of the executed notebook as an XCom under its name."""
+        for name, value in read_records(output).items():
+            ti.xcom_push(key=name, value=value)
+
+    def _connections(self) -> dict[str, str]:
+        """Return ``AIRFLOW_CONN_<ID>`` -> JSON of each defined connection the notebook may use."""
+        from airflow.sdk import Connection
+        from airflow.sdk.exceptions import AirflowNotFoundException
+
+        found = {}
+        for conn_id in self.connections:
+            try:
+                found[settings.connection_variable(conn_id)] = Connection.get(conn_id).as_json()
+            except AirflowNotFoundException:
+                self.log.info("Connection %r is not defined: not passed to the notebook", conn_id)
+        return found
+
+
+class SelectPhaseOperator(BaseBranchOperator):
+    """Branch to the first task of each phase the run's conf asks for (default: params).
+
+    Validates the whole conf first: an unknown phase, or an override of a key
+    that does not exist, fails the task at once (no retry) with a message that
+    lists what is known.
+    """
+
+    ui_color = "#d8e4f0"
+
+    def __init__(self, *, first_task: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.first_task = first_task
+
+    def choose_branch(self, context: Mapping[str, Any]) -> list[str]:
+        """Return ``<phase>.<first_task>`` for each phase of the run."""
+        conf = getattr(context.get("dag_run"), "conf", None)
+        try:
+            phases = params.resolve_run_conf(conf)
+        except ParamsError as exc:
+            raise _fail(str(exc)) from None
+        self.log.info("Phases of this run: %s", ", ".join(phases))
+        return [f"{phase}.{self.first_task}" for phase in phases]
+
+
+class RunSummaryOperator(BaseOperator):
+    """Send one summary per run: each task's state, tries and report; fail if a stage failed.
+
+    Runs with trigger rule ``all_done``, so it reports on failed runs too; DAG
+    callbacks are best effort in Airflow, this task is not. It summarizes every
+    other task of its DAG.
+    """
+
+    ui_color = "#e8e0f0"
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trigger_rule", "all_done")
+        for callback in ("on_success_callback", "on_failure_callback", "on_retry_callback"):
+            kwargs[callback] = None  # the summary is its own message, not a task event
+        super().__init__(**kwargs)
+
+    def execute(self, context: Mapping[str, Any]) -> None:
+        """Collect the states, send the summary, fail if any stage failed."""
+        from stagebook.orchestration import callbacks, channels, messages
+
+        ti = context["ti"]
+        tasks = [task for task in context["dag"].tasks if task.task_id != self.task_id]
+        states = ti.get_task_states(
+            dag_id=ti.dag_id, task_ids=[t.task_id for t in tasks], run_ids=[ti.run_id]
+        ).get(ti.run_id, {})
+        message = messages.summary_message(context, tasks, states)
+        self.log.info("Run summary:\n%s", message.text)
+        channels.send(message, callbacks.notification_params("common", context))
+        if message.state == "failed":
+            raise _fail(f"stages not successful in this run: {message.error}")

@@ -1,0 +1,65 @@
+"""A DAG's stage table: what each stage notebook records, pulls and may connect to.
+
+A DAG file declares its stages as :class:`Stage` rows and builds its tasks from
+them, so the contract check can compare each declaration with its notebook.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airflow.sdk import TaskGroup, chain
+
+from stagebook import params
+from stagebook.orchestration.operators import StageNotebookOperator
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One stage: its task, its notebook, and the contract between them.
+
+    Args:
+        task: the task id (inside the phase's task group for a phased stage).
+        notebook: the notebook's name without ``.ipynb``, e.g. ``20-train``.
+        records: the names the notebook records with ``stagebook.record``.
+        pulls: parameter name -> the stage (task id, same phase) that records it.
+        connections: params keys whose values are the Airflow connection ids the
+            notebook may use, e.g. ``publish.redis_conn_id``.
+    """
+
+    task: str
+    notebook: str
+    records: tuple[str, ...] = ()
+    pulls: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    connections: tuple[str, ...] = ()
+
+    def operator(
+        self, phase: str = "common", merged: params.Params | None = None, **kwargs: Any
+    ) -> StageNotebookOperator:
+        """Return the stage's task for ``phase``, with its retries and connection ids from ``merged``."""
+        group = "" if phase == "common" else f"{phase}."
+        merged = merged or params.load(None if phase == "common" else phase)
+        kwargs.setdefault("retries", merged.pipeline.retries)
+        kwargs.setdefault("retry_delay", dt.timedelta(seconds=merged.pipeline.retry_delay_s))
+        return StageNotebookOperator(
+            task_id=self.task,
+            stage=self.notebook,
+            phase=phase,
+            records=self.records,
+            pull={name: f"{group}{task}" for name, task in self.pulls.items()},
+            connections=[params.value(merged, key) for key in self.connections],
+            **kwargs,
+        )
+
+
+def phase_chain(
+    phase: str, stages: Sequence[Stage], merged: params.Params
+) -> tuple[StageNotebookOperator, StageNotebookOperator]:
+    """Add the task group ``phase``: its stages one after the other; return the first and last."""
+    with TaskGroup(group_id=phase):
+        tasks = [stage.operator(phase, merged) for stage in stages]
+        chain(*tasks)
+    return tasks[0], tasks[-1]

@@ -1,0 +1,8 @@
+"""The recommendation application: one Stagebook pipeline, built on the framework.
+
+Data sources and input tables, field features, the FFM model and its training
+(:mod:`stagebook.recsys.ffm`), exact scoring, inference, the validation gate,
+sinks and model signatures. Its params schema is
+:class:`stagebook.recsys.params.RecsysParams`; its DAG is
+``dags/recommendation_pipeline.py``.
+"""

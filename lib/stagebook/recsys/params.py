@@ -1,0 +1,98 @@
+"""The params schema of the recommendation pipeline: ``schema:`` in ``params/common.yaml``.
+
+Every default is in ``params/common.yaml``, with its comment; this model only
+validates (types, bounds, choices).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import Field
+
+from stagebook.params import Params, Section
+
+
+class DataParams(Section):
+    """Where the raw events come from."""
+
+    source: Literal["movielens100k", "synthetic"]
+    anchor_date: dt.date
+    events_per_day: int = Field(gt=0)
+    seed: int
+    n_users: int = Field(gt=1)
+    n_items: int = Field(gt=1)
+
+
+class TablesParams(Section):
+    """The input tables built for one date."""
+
+    train_days: int = Field(gt=1)
+
+
+class FeaturesParams(Section):
+    """The field vocabularies of a phase."""
+
+    min_count: int = Field(ge=1)
+
+
+class TrainParams(Section):
+    """The field-aware factorization machine and its optimiser."""
+
+    k: int = Field(gt=0)
+    epochs: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    base_lr: float = Field(gt=0)
+    lr_decay: float = Field(gt=0, le=1)
+    l2: float = Field(ge=0)
+    patience: int = Field(ge=1)
+
+
+class InferenceParams(Section):
+    """Scoring of target users against candidate items."""
+
+    top_k: int = Field(gt=0)
+    block_users: int = Field(gt=0)
+    mode: Literal["model", "popular"]
+
+
+class ValidationParams(Section):
+    """Thresholds of the validation gate."""
+
+    max_duplicates: int = Field(ge=0)
+    min_user_coverage: float = Field(ge=0, le=1)
+    min_catalogue_coverage: float = Field(ge=0, le=1)
+    max_kl: float = Field(gt=0)
+    max_js: float = Field(gt=0, le=1)
+    smoothing: float = Field(gt=0)
+    history_days: int = Field(ge=1)
+
+
+class PublishParams(Section):
+    """Where recommendations go."""
+
+    sinks: list[Literal["outbox", "redis"]] = Field(min_length=1)
+    redis_conn_id: str  # an Airflow connection: host, port, password, extra
+    timeout_s: float = Field(gt=0, le=30)  # each network call to a sink, never retried in-try
+
+
+class RecsysParams(Params):
+    """All parameters of one phase of the recommendation pipeline, after merging."""
+
+    market: str
+    data: DataParams
+    tables: TablesParams
+    features: FeaturesParams
+    train: TrainParams
+    inference: InferenceParams
+    validation: ValidationParams
+    publish: PublishParams
+
+    def seed(self, ds: dt.date) -> int:
+        """Return the seed of a stage for ``ds``: ``data.seed`` plus the date's ordinal."""
+        return self.data.seed + ds.toordinal()
+
+    def latest_complete_date(self, today: dt.date) -> dt.date:
+        """Return yesterday, or the source's last date with events if that is earlier."""
+        return min(super().latest_complete_date(today), self.data.anchor_date)

@@ -1,0 +1,181 @@
+"""Checks of a night's recommendations before they are published: pure functions.
+
+The recommendations table has one row per (user, rank): ``user_id``, ``rank``,
+``item_id``, ``score``. Each check returns plain numbers; :func:`breaches`
+compares them with the phase's thresholds (``validation:`` in params).
+
+Drift compares today's recommended-item distribution (the share of all
+recommendation slots that each item takes) with the mean of the previous days'
+distributions. KL divergence is infinite for an item the baseline never
+recommended, so both distributions are smoothed over the union of their items
+first: ``p' = (p + eps) / (1 + eps * n_items)`` with ``eps = validation.smoothing``.
+The Jensen-Shannon distance (base 2, in [0, 1]) needs no smoothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.spatial.distance import jensenshannon
+
+from stagebook import storage
+
+
+def score_stats(recs: pd.DataFrame) -> dict[str, float | int]:
+    """Return min, max, mean and quantiles of the finite scores, and how many are not finite."""
+    scores = recs["score"].to_numpy(np.float64)
+    finite = scores[np.isfinite(scores)]
+    stats: dict[str, float | int] = {"non_finite_scores": int(len(scores) - len(finite))}
+    if len(finite) == 0:
+        return {**stats, "score_min": None, "score_max": None, "score_mean": None}
+    q = np.quantile(finite, [0.05, 0.5, 0.95])
+    return {
+        **stats,
+        "score_min": float(finite.min()),
+        "score_max": float(finite.max()),
+        "score_mean": float(finite.mean()),
+        "score_p05": float(q[0]),
+        "score_p50": float(q[1]),
+        "score_p95": float(q[2]),
+    }
+
+
+def duplicates(recs: pd.DataFrame) -> dict[str, int]:
+    """Return repeated (user, item) pairs, and users whose list repeats a rank (listed twice)."""
+    return {
+        "duplicate_pairs": int(recs.duplicated(["user_id", "item_id"]).sum()),
+        "duplicate_users": int(recs[recs.duplicated(["user_id", "rank"])]["user_id"].nunique()),
+    }
+
+
+def coverage(
+    recs: pd.DataFrame, target_users: Sequence, catalogue: Sequence, top_k: int
+) -> dict[str, float]:
+    """Return the share of target users with a full top-K list, and of the catalogue recommended."""
+    per_user = recs.groupby("user_id")["item_id"].nunique()
+    full = per_user[per_user >= top_k].index
+    users = pd.Index(pd.unique(pd.Series(target_users)))
+    items = pd.Index(pd.unique(pd.Series(catalogue)))
+    return {
+        "user_coverage": float(users.isin(full).mean()) if len(users) else 0.0,
+        "catalogue_coverage": float(items.isin(recs["item_id"].unique()).mean())
+        if len(items)
+        else 0.0,
+    }
+
+
+def item_distribution(recs: pd.DataFrame) -> pd.Series:
+    """Return each item's share of all recommendation slots, indexed by item, largest first."""
+    counts = recs["item_id"].astype(str).value_counts()
+    return (counts / counts.sum()).rename("share")
+
+
+def baseline(history: Sequence[pd.Series]) -> pd.Series:
+    """Return the mean of earlier days' distributions (an item absent on a day counts 0 there)."""
+    if not history:
+        return pd.Series(dtype=float, name="share")
+    frame = pd.concat(list(history), axis=1).fillna(0.0)
+    return frame.mean(axis=1).rename("share")
+
+
+def drift(today: pd.Series, base: pd.Series, smoothing: float) -> dict[str, float]:
+    """Return KL(today || base) with additive smoothing and the Jensen-Shannon distance."""
+    items = today.index.union(base.index)
+    p = today.reindex(items, fill_value=0.0).to_numpy(np.float64)
+    q = base.reindex(items, fill_value=0.0).to_numpy(np.float64)
+    p_s = (p + smoothing) / (1 + smoothing * len(items))
+    q_s = (q + smoothing) / (1 + smoothing * len(items))
+    return {
+        "kl_divergence": float(np.sum(p_s * np.log(p_s / q_s))),
+        "js_distance": float(jensenshannon(p, q, base=2)),
+    }
+
+
+@dataclass(frozen=True)
+class Breach:
+    """One failed check: its metric, value and threshold."""
+
+    check: str
+    value: float | int | None
+    threshold: str
+
+    def __str__(self) -> str:
+        return f"{self.check} = {self.value} (threshold {self.threshold})"
+
+
+def breaches(metrics: dict, thresholds) -> list[Breach]:
+    """Return every check of ``metrics`` that breaches ``thresholds`` (a ``ValidationParams``)."""
+    found = []
+
+    def above(name: str, limit: float, key: str) -> None:
+        value = metrics.get(name)
+        if value is not None and value > limit:
+            found.append(Breach(name, value, f"<= {limit} ({key})"))
+
+    def below(name: str, limit: float, key: str) -> None:
+        value = metrics.get(name)
+        if value is not None and value < limit:
+            found.append(Breach(name, value, f">= {limit} ({key})"))
+
+    if metrics.get("rows", 1) == 0:
+        found.append(Breach("rows", 0, ">= 1"))
+    above("non_finite_scores", 0, "always")
+    above("other_signatures", 0, "rows must come from the model train recorded")
+    above("duplicate_pairs", thresholds.max_duplicates, "validation.max_duplicates")
+    above("duplicate_users", thresholds.max_duplicates, "validation.max_duplicates")
+    below("user_coverage", thresholds.min_user_coverage, "validation.min_user_coverage")
+    below(
+        "catalogue_coverage", thresholds.min_catalogue_coverage, "validation.min_catalogue_coverage"
+    )
+    if metrics.get("drift_days", 0) > 0:
+        above("kl_divergence", thresholds.max_kl, "validation.max_kl")
+        above("js_distance", thresholds.max_js, "validation.max_js")
+    return found
+
+
+def history(paths: storage.Paths, days: int) -> dict[dt.date, pd.Series]:
+    """Return the kept item distributions of the ``days`` dates before ``paths.ds`` that passed."""
+    found = {}
+    for back in range(1, days + 1):
+        day = paths.ds - dt.timedelta(days=back)
+        stored = storage.File.DISTRIBUTION.of(paths.on(day).recommendations)
+        if stored.exists():
+            found[day] = pd.read_parquet(stored).set_index("item_id")["share"]
+    return found
+
+
+def gate_metrics(
+    recs: pd.DataFrame,
+    *,
+    users: Sequence,
+    items: Sequence,
+    top_k: int,
+    model_signature: str,
+    earlier: Mapping[dt.date, pd.Series],
+    smoothing: float,
+) -> dict[str, float | int | None]:
+    """Return every number the gate checks: scores, duplicates, coverage, provenance, drift."""
+    no_drift = {"kl_divergence": None, "js_distance": None}
+    today = item_distribution(recs)
+    return {
+        "rows": len(recs),
+        "users": int(recs["user_id"].nunique()),
+        **score_stats(recs),
+        **duplicates(recs),
+        **coverage(recs, users, items, top_k),
+        "other_signatures": int((recs["model_signature"] != model_signature).sum()),
+        "drift_days": len(earlier),
+        **(drift(today, baseline(list(earlier.values())), smoothing) if earlier else no_drift),
+    }
+
+
+def keep_distribution(recs: pd.DataFrame, paths: storage.Paths) -> None:
+    """Keep the recommended-item distribution of a day that passed, for later baselines."""
+    storage.write_parquet(
+        storage.File.DISTRIBUTION.of(paths.recommendations),
+        item_distribution(recs).rename_axis("item_id").reset_index(),
+    )

@@ -1,0 +1,50 @@
+"""One phase on the real MovieLens-100k replay: one ``dag.test()`` run, one behaviour per test."""
+
+import datetime as dt
+import json
+
+import pytest
+
+from tests.support.runs import reports, run_dag, xcom
+
+DS = dt.date(2019, 11, 19)
+CONF = {
+    "phases": ["prod"],
+    "overrides": {"data.anchor_date": "2019-11-19", "tables.train_days": 30},
+}
+
+
+@pytest.fixture(scope="module")
+def home(module_env):
+    return module_env[1]
+
+
+@pytest.fixture(scope="module")
+def run(airflow_db, home):
+    return run_dag(DS, CONF)
+
+
+def test_prod_succeeds_and_beta_is_skipped(run, home):
+    got = run.states
+    assert run.state == "success", got
+    assert all(
+        got[f"prod.{name}"] == "success"
+        for name in ("features", "train", "inference", "validate", "publish")
+    )
+    assert all(state == "skipped" for task, state in got.items() if task.startswith("beta."))
+    assert not reports(home, DS, "beta").exists()
+
+
+def test_the_model_folder_and_the_outbox_carry_the_signature(run, home):
+    signature = xcom(run.dag_run, "prod.train", "model_signature")
+    assert signature.endswith("_20191119")
+    assert (home / "models" / "prod" / signature / "signature.json").exists()
+    lines = (home / "outbox" / "prod" / f"ds={DS}.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    assert first["model_signature"] == signature and first["ds"] == str(DS)
+    assert len(lines) == xcom(run.dag_run, "prod.validate", "validation")["users"]
+
+
+def test_the_model_beats_the_base_rate(run):
+    metrics = xcom(run.dag_run, "prod.train", "metrics")
+    assert metrics["test_logloss"] < metrics["base_rate_logloss"]

@@ -1,0 +1,108 @@
+"""Training diverges on try 1 and succeeds on try 2 with the decayed learning rate."""
+
+import datetime as dt
+import json
+
+import pytest
+
+from stagebook import records
+from tests.support import TINY
+from tests.support.receivers import messages
+from tests.support.runs import injected, outputs_text, reports, run_dag, what, xcom
+
+DS = dt.date(2019, 11, 16)
+
+
+@pytest.fixture(scope="module")
+def home(module_env):
+    return module_env[1]
+
+
+@pytest.fixture(scope="module")
+def run(airflow_db, home, fast_retries, module_receivers):
+    _, _, notifications = module_receivers
+    # A learning rate far too high for the data: the factors overflow and the loss becomes nan.
+    overrides = {**TINY, "train.base_lr": 1e24, "train.lr_decay": 1e-26, **notifications}
+    return run_dag(DS, {"phases": ["prod"], "overrides": overrides})
+
+
+@pytest.fixture(scope="module")
+def folder(run, home):
+    return reports(home, DS, "prod")
+
+
+def test_the_run_succeeds_on_the_second_try_of_train(run):
+    assert run.state == "success", run.states
+    train = next(ti for ti in run.dag_run.get_task_instances() if ti.task_id == "prod.train")
+    assert train.try_number == 2
+
+
+def test_both_tries_are_archived_and_the_first_says_why_it_failed(run, folder):
+    first, second = folder / "20-train.try1.ipynb", folder / "20-train.try2.ipynb"
+    for archived in (first, second):
+        assert archived.exists() and archived.with_suffix(".html").exists()
+    assert "InvalidLossError" in outputs_text(first)
+    assert "with learning rate 1e+24" in outputs_text(first)
+
+
+def test_the_second_try_uses_the_decayed_rate_and_shows_the_first_tries_error(run, folder):
+    second = folder / "20-train.try2.ipynb"
+    assert "try_number = 2" in injected(second)
+    report = outputs_text(second)
+    assert "try 2: learning rate 0.01 = base_lr 1e+24 * lr_decay 1e-26 ** 1" in report
+    assert "InvalidLossError: training loss became" in report
+    assert xcom(run.dag_run, "prod.train", "metrics")["learning_rate"] == pytest.approx(0.01)
+
+
+def test_inference_uses_the_model_of_the_second_try(run, folder, home):
+    signature = xcom(run.dag_run, "prod.train", "model_signature")
+    assert signature == records.read_records(folder / "20-train.try2.ipynb")["model_signature"]
+    assert xcom(run.dag_run, "prod.inference", "model_signature") == signature
+    assert f'model_signature = "{signature}"' in injected(folder / "30-inference.try1.ipynb")
+    described = json.loads((home / "models" / "prod" / signature / "signature.json").read_text())
+    assert described["try_number"] == 2
+    assert described["metrics"]["learning_rate"] == pytest.approx(0.01)
+    assert {"keras", "tensorflow-cpu", "numpy"} <= set(described["libraries"])
+
+
+EXPECTED = [
+    ("success", "input_tables", 1),
+    ("success", "select_phase", 1),
+    *[("success", f"prod.{n}", 1) for n in ("features", "inference", "validate", "publish")],
+    ("retry", "prod.train", 1),
+    ("success", "prod.train", 2),
+    ("success", None, None),
+    ("summary", None, None),
+]
+
+
+@pytest.fixture(scope="module")
+def received(run, module_receivers):
+    http, smtp, _ = module_receivers
+    return messages(http, smtp)
+
+
+@pytest.mark.parametrize("channel", ["slack", "webhook", "email"])
+def test_each_channel_gets_every_task_event_the_run_and_the_summary(received, channel):
+    assert sorted(map(what, received[channel]), key=str) == sorted(EXPECTED, key=str)
+    for m in received[channel]:
+        phase = "common" if m["task"] in ("input_tables", "select_phase") else "prod"
+        assert (m["ds"], m["phase"]) == (str(DS), phase), m
+        assert m["report"].exists(), m
+
+
+@pytest.mark.parametrize("channel", ["slack", "webhook", "email"])
+def test_the_retry_and_the_success_link_their_own_tries_reports(received, folder, channel):
+    retry = next(m for m in received[channel] if m["event"] == "retry")
+    assert retry["report"] == (folder / "20-train.try1.html").resolve()
+    assert "InvalidLossError" in retry["text"] and "retries left: 1" in retry["text"]
+    success = next(m for m in received[channel] if what(m) == ("success", "prod.train", 2))
+    assert success["report"] == (folder / "20-train.try2.html").resolve()
+
+
+@pytest.mark.parametrize("channel", ["slack", "webhook", "email"])
+def test_the_summary_lists_each_stage_with_its_tries_and_report(received, channel):
+    summary = next(m for m in received[channel] if m["event"] == "summary")
+    assert "prod.train: success, tries 2" in summary["text"]
+    assert len(summary["summary_reports"]) == 6  # input_tables and five prod stages
+    assert all(path.exists() for path in summary["summary_reports"])

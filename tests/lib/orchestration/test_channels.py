@@ -1,0 +1,44 @@
+import json
+import logging
+
+import pytest
+
+from stagebook import params
+from stagebook.errors import ParamsError
+from stagebook.orchestration import channels
+from tests.support import free_port
+from tests.support.receivers import HttpReceiver
+from tests.support.samples import MESSAGE
+
+
+@pytest.fixture
+def receiver(monkeypatch):
+    """A real HTTP receiver as the webhook; Slack's webhook URL points at a closed port."""
+    with HttpReceiver() as http:
+        webhook = {"conn_type": "http", "host": f"{http.url}/webhook"}
+        slack = {"conn_type": "slackwebhook", "password": f"http://127.0.0.1:{free_port()}/x"}
+        monkeypatch.setenv("AIRFLOW_CONN_STAGEBOOK_WEBHOOK", json.dumps(webhook))
+        monkeypatch.setenv("AIRFLOW_CONN_STAGEBOOK_SLACK", json.dumps(slack))
+        yield http
+
+
+def test_a_failing_channel_is_logged_by_name_and_the_others_still_send(receiver, caplog):
+    config = params.load().notifications.model_copy(update={"channels": ["slack", "webhook"]})
+    with caplog.at_level(logging.ERROR, logger="stagebook.notify"):
+        results = channels.send(MESSAGE, config)
+    assert results["webhook"] == "ok" and results["slack"] != "ok"
+    assert [body["subject"] for body in receiver.bodies("/webhook")] == [MESSAGE.subject]
+    assert "notification channel slack failed" in caplog.text
+
+
+def test_every_send_is_bounded_to_ten_seconds():
+    with pytest.raises(ParamsError, match="notifications.timeout_s"):
+        params.load(overrides={"notifications.timeout_s": 30})
+    config = params.load(overrides={"notifications.timeout_s": 3}).notifications
+    hook = channels.smtp_hook(config)
+    assert hook.smtp_retry_limit == 0
+
+
+def test_each_channel_is_one_registered_function():
+    assert set(channels.CHANNELS) == {"log", "slack", "email", "webhook"}
+    assert channels.CHANNELS["webhook"] is channels.send_webhook

@@ -1,0 +1,77 @@
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from stagebook import params, storage
+from stagebook.errors import MissingInputError
+from stagebook.recsys import data, metrics, tables
+
+DAY = dt.date(2019, 11, 20)
+
+
+def synthetic(**changes):
+    return params.load().data.model_copy(update={"source": "synthetic", **changes})
+
+
+def test_synthetic_is_deterministic_per_seed_and_date():
+    p = synthetic(events_per_day=500)
+    a, b = data.events_for(p, DAY), data.events_for(p, DAY)
+    assert a.equals(b)
+    assert not a.equals(data.events_for(p, DAY - dt.timedelta(days=1)))
+    assert not a.equals(data.events_for(synthetic(events_per_day=500, seed=8), DAY))
+    assert len(a) == 500
+    assert set(data.source("synthetic").fields) <= set(a.columns)
+
+
+def test_synthetic_popularity_is_skewed_and_the_hidden_model_beats_the_base_rate():
+    p = synthetic(events_per_day=20000)
+    day = data.events_for(p, DAY)
+    counts = day["item_id"].value_counts()
+    assert counts.iloc[: len(counts) // 10].sum() > 0.4 * len(
+        day
+    )  # top 10% of items: >40% of events
+    world = data._world(p.seed, p.n_users, p.n_items)
+    users = day["user_id"].str[1:].astype(int).to_numpy()
+    items = day["item_id"].str[1:].astype(int).to_numpy()
+    prob = 1 / (1 + np.exp(-data.click_logit(world, users, items)))
+    y = day["label"].to_numpy()
+    assert metrics.logloss(y, prob) < metrics.base_rate_logloss(y, y) - 0.03
+
+
+def test_movielens_replay_ends_on_the_anchor_date():
+    p = params.load().data.model_copy(update={"source": "movielens100k", "anchor_date": DAY})
+    last = data.events_for(p, DAY)
+    assert len(last) == 536  # ratings of 1998-04-22, the dataset's last day
+    assert (last["date"] == DAY).all()
+    assert last["ts"].dt.date.eq(DAY).all()
+    assert data.events_for(p, DAY + dt.timedelta(days=1)).empty
+    assert set(last["label"]) <= {0, 1}
+    assert set(data.source("movielens100k").fields) <= set(last.columns)
+    events = data.movielens_events()
+    assert len(events) == 100_000
+    assert abs(events["label"].mean() - 0.55375) < 1e-9  # share of ratings >= 4
+
+
+def test_land_writes_partitions_and_reports_missing_dates(tmp_path):
+    p = synthetic(events_per_day=100, anchor_date=DAY)
+    days = [DAY - dt.timedelta(days=1), DAY, DAY + dt.timedelta(days=1)]
+    assert data.land(p, days, tmp_path) == [DAY + dt.timedelta(days=1)]
+    assert storage.paths(DAY, "common", tmp_path).raw_events_file().exists()
+    built = tables.build(
+        [storage.paths(d, "common", tmp_path).raw_events_file() for d in days[:2]],
+        data.source("synthetic"),
+    )
+    assert len(built["events"]) == 200
+    assert built["users"]["user_id"].is_unique and built["items"]["item_id"].is_unique
+    assert len(built["seen"]) == len(built["events"][["user_id", "item_id"]].drop_duplicates())
+
+
+def test_land_window_refuses_a_date_the_source_has_no_events_for(tmp_path):
+    p = synthetic(events_per_day=100, anchor_date=DAY)
+    later = DAY + dt.timedelta(days=1)
+    paths = storage.paths(later, "common", tmp_path)
+    with pytest.raises(MissingInputError, match=f"no raw events for {later} at .*date={later}"):
+        data.land_window(p, paths, [DAY, later])
+    present, missing = data.land_window(p, paths.on(DAY), [DAY - dt.timedelta(days=1), DAY])
+    assert (present, missing) == ([DAY - dt.timedelta(days=1), DAY], [])

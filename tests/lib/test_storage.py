@@ -1,0 +1,78 @@
+import datetime as dt
+
+import pytest
+
+from stagebook import storage
+
+DS = dt.date(2019, 11, 20)
+
+
+def test_a_report_path_is_dag_date_phase_and_stage_try():
+    path = storage.report_path("dag", DS, "prod", "20-train", 3, home=storage.Path("/a"))
+    assert path == storage.Path("/a/reports/dag/2019-11-20/prod/20-train.try3.ipynb")
+    assert storage.rendering(path).name == "20-train.try3.html"
+
+
+@pytest.mark.parametrize(
+    ("name", "parsed"),
+    [
+        ("20-train.try12.html", ("20-train", 12, ".html")),
+        ("00-input-tables.try1.ipynb", ("00-input-tables", 1, ".ipynb")),
+        ("index.html", None),
+        ("20-train.tryx.html", None),
+    ],
+)
+def test_a_try_name_parses_back_to_its_stage_and_number(name, parsed):
+    assert storage.parse_try(name) == parsed
+    if parsed:
+        assert storage.try_name(*parsed) == name
+
+
+def test_tries_are_listed_in_number_order_for_their_stage_only(tmp_path):
+    for name in ["20-train.try10.html", "20-train.try2.html", "20-train.try2.ipynb"]:
+        (tmp_path / name).touch()
+    (tmp_path / "20-train-extra.try1.html").touch()
+    assert storage.tries(tmp_path, "20-train") == [
+        (2, tmp_path / "20-train.try2.html"),
+        (10, tmp_path / "20-train.try10.html"),
+    ]
+
+
+def test_paths_of_a_date_and_phase(tmp_path):
+    paths = storage.paths(DS, "beta", tmp_path)
+    assert paths.table("users") == tmp_path / "tables/ds=2019-11-20/users.parquet"
+    encoded = storage.File.ENCODED_EVENTS.of(paths.features)
+    assert encoded == tmp_path / "features/beta/ds=2019-11-20/events.npz"
+    assert storage.File.DISTRIBUTION.of(paths.on(DS - dt.timedelta(days=1)).recommendations) == (
+        tmp_path / "recommendations/beta/ds=2019-11-19/item_distribution.parquet"
+    )
+    assert paths.outbox == tmp_path / "outbox/beta" and paths.models == tmp_path / "models/beta"
+    assert storage.File.WEIGHTS.of(paths.model("sig")) == tmp_path / "models/beta/sig/ffm.npz"
+
+
+def test_replacing_swaps_a_folder_in_whole(tmp_path):
+    target = tmp_path / "ds=2019-11-20"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    with storage.replacing(target) as folder:
+        (folder / "new.txt").write_text("new")
+        assert not (target / "new.txt").exists()  # readers see the old folder until the swap
+    assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds=2019-11-20"]
+
+
+def test_replacing_leaves_the_folder_as_it_was_when_the_block_fails(tmp_path):
+    target = tmp_path / "ds=2019-11-20"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError), storage.replacing(target) as folder:
+        (folder / "half.txt").write_text("half")
+        raise RuntimeError("the stage failed half-way")
+    assert sorted(p.name for p in target.iterdir()) == ["old.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds=2019-11-20"]
+
+
+def test_an_atomic_write_leaves_no_temporary_file(tmp_path):
+    target = storage.write_json(tmp_path / "a" / "b.json", {"x": 1})
+    assert target.read_text() == '{\n  "x": 1\n}\n'
+    assert [p.name for p in target.parent.iterdir()] == ["b.json"]
