@@ -116,8 +116,10 @@ class StageNotebookOperator(BaseOperator):
         try:
             self.run(values, output, context["dag"].dag_id)
         except BaseException as exc:
-            report = self.archive(output)
-            raise self.on_failure(exc, values, report) from None
+            failure = self.on_failure(exc, values, self.archive(output))
+            if failure is exc:
+                raise
+            raise failure from None
         report = self.archive(output)
         self.push_records(context["ti"], output)
         self.log.info("Report: %s", report)
