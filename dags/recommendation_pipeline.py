@@ -50,7 +50,12 @@ PHASE_STAGES = (
         records=("model_signature", "inference"),
         pulls={"model_signature": "train"},
     ),
-    Stage("validate", "40-validate", records=("validation",), pulls={"model_signature": "train"}),
+    Stage(
+        "validate",
+        "40-validate",
+        records=("validation", "approved_digest"),
+        pulls={"model_signature": "train"},
+    ),
     Stage("publish", "50-publish", records=("published",), connections=("publish.redis_conn_id",)),
 )
 

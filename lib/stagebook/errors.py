@@ -58,6 +58,12 @@ class ValidationFailed(StagebookError):
     retryable = False
 
 
+class NotValidated(StagebookError):
+    """The recommendations to publish are not the ones validation passed, or none passed."""
+
+    retryable = False
+
+
 class SinkUnavailable(StagebookError):
     """A publishing sink cannot be reached now (retried: the server may be back next try)."""
 

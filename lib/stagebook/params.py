@@ -13,10 +13,17 @@ import datetime as dt
 import importlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from stagebook import settings
 from stagebook.errors import ParamsError, RunConfError
@@ -26,9 +33,17 @@ SCHEMA = "schema"
 
 
 class Section(BaseModel):
-    """A section of params: unknown keys are errors, values are read-only."""
+    """A section of params: unknown keys are errors, values are read-only, no bool is a number."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and field.annotation in (int, float):
+            raise ValueError("a number is expected, not true or false")
+        return value
 
 
 class NotificationParams(Section):
@@ -48,15 +63,19 @@ class PipelineParams(Section):
     """How Airflow runs the DAG; read when the DAG file is parsed."""
 
     phases: list[str]
-    retries: int = Field(ge=0)
-    retry_delay_s: int = Field(ge=0)
+    retries: int = Field(ge=0, le=20)
+    retry_delay_s: int = Field(ge=0, le=86_400)
 
 
 class Params(Section):
     """The params every pipeline has; an application's schema adds its own sections.
 
     The defaults are stated once, in ``common.yaml``: a model only validates.
+    ``fixed`` names the keys (or sections) that a DAG reads when its file is
+    parsed, which a run's conf therefore cannot change.
     """
+
+    fixed: ClassVar[tuple[str, ...]] = ("pipeline",)
 
     notifications: NotificationParams
     pipeline: PipelineParams
@@ -145,6 +164,16 @@ def _check_known(overrides: Mapping, known: Mapping, where: str, prefix: str = "
             _check_known(value, known[key], where, f"{dotted}.")
 
 
+def _check_not_fixed(overrides: Mapping, fixed: tuple[str, ...], where: str) -> None:
+    for key in overrides:
+        hit = next((f for f in fixed if str(key) == f or str(key).startswith(f"{f}.")), None)
+        if hit is not None:
+            raise RunConfError(
+                f"{where}: {key!r} cannot be overridden by a run: the DAG reads {hit!r} when its "
+                "file is parsed; change it in the params files instead"
+            )
+
+
 def _schema(common: dict[str, Any], path: Path) -> type[Params]:
     """Return the class named by ``schema:`` in ``common.yaml`` (default :class:`Params`)."""
     name = common.pop(SCHEMA, None)
@@ -200,6 +229,7 @@ def load(
         merged = _merge(merged, _read(phase_path), str(phase_path), origins)
     if overrides:
         where = "run conf 'overrides'"
+        _check_not_fixed(overrides, schema.fixed, where)
         nested = _nest(overrides, where)
         _check_known(nested, _known(schema), where)
         merged = _merge(merged, nested, where, origins)
@@ -231,6 +261,8 @@ def resolve_run_conf(conf: Mapping[str, Any] | None, folder: Path | None = None)
     ``{"overrides": {"section.key": value}}`` must name keys that exist, and the
     merged params of every chosen phase must validate.
     """
+    if conf is not None and not isinstance(conf, Mapping):
+        raise RunConfError(f"run conf must be a mapping, got {type(conf).__name__}")
     conf = dict(conf or {})
     unknown = set(conf) - {"phases", "overrides", "ds"}
     if unknown:
@@ -241,6 +273,10 @@ def resolve_run_conf(conf: Mapping[str, Any] | None, folder: Path | None = None)
     phases = conf.get("phases") or common.pipeline.phases
     if isinstance(phases, str):
         phases = [p.strip() for p in phases.split(",") if p.strip()]
+    if not isinstance(phases, list) or not all(isinstance(p, str) for p in phases):
+        raise RunConfError(
+            f"run conf 'phases' must be a list of phase names, e.g. [\"beta\"]; got {phases!r}"
+        )
     known = known_phases(folder)
     bad = [p for p in phases if p not in known]
     if bad:

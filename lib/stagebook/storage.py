@@ -5,7 +5,8 @@ raw/events/date=YYYY-MM-DD/part-0.parquet
 tables/ds=YYYY-MM-DD/<table>.parquet
 features/<phase>/ds=YYYY-MM-DD/vocab.json, events.npz
 models/<phase>/<signature>/model.keras, ffm.npz, vocab.json, signature.json
-recommendations/<phase>/ds=YYYY-MM-DD/recommendations.parquet, item_distribution.parquet
+recommendations/<phase>/ds=YYYY-MM-DD/recommendations.parquet
+validated/<phase>/ds=YYYY-MM-DD/approved.json, item_distribution.parquet
 outbox/<phase>/ds=YYYY-MM-DD.jsonl
 reports/<dag_id>/<ds>/<phase>/<NN-stage>.try<N>.ipynb, .html
 reports/index.html
@@ -46,7 +47,8 @@ class File(enum.StrEnum):
     MODEL = "model.keras"  # of a model folder, and the three below
     WEIGHTS = "ffm.npz"
     SIGNATURE = "signature.json"
-    RECOMMENDATIONS = "recommendations.parquet"  # of a recommendations folder, and below
+    RECOMMENDATIONS = "recommendations.parquet"  # of a recommendations folder
+    APPROVAL = "approved.json"  # of a validated folder, and below
     DISTRIBUTION = "item_distribution.parquet"
 
     def of(self, folder: Path) -> Path:
@@ -109,6 +111,11 @@ class Paths:
     def recommendations(self) -> Path:
         """Return the recommendations folder of ds and phase."""
         return self._dated("recommendations", self.phase)
+
+    @property
+    def validated(self) -> Path:
+        """Return what validation passed for ds and phase: kept apart from what it checks."""
+        return self._dated("validated", self.phase)
 
 
 def paths(ds: dt.date, phase: str, home: Path | None = None) -> Paths:
@@ -195,15 +202,36 @@ def renderings(home: Path | None = None) -> list[tuple[str, str, str, Path]]:
 # --- atomic writes ------------------------------------------------------------------------
 
 
+def _umask() -> int:
+    """Return the process's umask, read from ``/proc`` where Linux shows it.
+
+    ``os.umask`` can only read it by setting it, which races with other threads.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it onto ``target`` if the block succeeds."""
+    """Yield a temporary path beside ``target``; rename it onto ``target`` if the block succeeds.
+
+    The file gets the permissions of an ordinary write under the process's umask
+    (``mkstemp`` alone would leave it readable by its owner only).
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        tmp_path.chmod(0o666 & ~_umask())
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -241,6 +269,7 @@ def replacing(target: Path) -> Iterator[Path]:
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp.chmod(0o777 & ~_umask())  # as an ordinary mkdir; mkdtemp alone gives 0700
     try:
         yield tmp
         old = None

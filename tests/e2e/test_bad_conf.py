@@ -4,8 +4,8 @@ import datetime as dt
 
 import pytest
 
-from tests.support import TINY
-from tests.support.runs import outputs_text, reports, run_dag
+from tests.support import DAG_ID, TINY
+from tests.support.runs import run_dag
 
 UNKNOWN_PHASE_DS = dt.date(2019, 11, 18)
 UNKNOWN_KEY_DS = dt.date(2019, 11, 17)
@@ -28,36 +28,30 @@ def unknown_key(airflow_db, home):
     return run_dag(UNKNOWN_KEY_DS, {"overrides": {**TINY, "train.speed": 1}})
 
 
-def test_an_unknown_phase_fails_select_phase_and_nothing_after_it(unknown_phase, home):
+def test_finding_10_an_unknown_phase_fails_before_input_tables_does_any_work(unknown_phase, home):
     got = unknown_phase.states
     assert unknown_phase.state == "failed"
-    assert got["input_tables"] == "success" and got["select_phase"] == "failed"
+    assert got["input_tables"] == "failed" and got["select_phase"] == "upstream_failed"
     assert all(got[t] in {"upstream_failed", "None"} for t in got if "." in t)
     assert got["run_summary"] == "failed"
-    assert not (home / "outbox").exists()
+    assert not (home / "raw").exists() and not (home / "reports" / DAG_ID).exists()
 
 
 def test_the_unknown_phase_error_lists_the_known_ones(unknown_phase):
     assert "unknown phase(s) 'gamma'; known phases are beta, prod" in unknown_phase.out
+    assert "(not retried" in unknown_phase.out
 
 
 @pytest.mark.parametrize("channel", ["slack", "email", "webhook"])
 def test_a_broken_channel_is_logged_by_name_and_changes_no_state(unknown_phase, channel):
     failed = unknown_phase.messages("stagebook.notify")
-    for event in ("success: recommendation_pipeline.input_tables", "summary: run of"):
+    for event in ("failure: recommendation_pipeline.input_tables", "summary: run of"):
         assert any(f"channel {channel} failed for '[stagebook] {event}" in m for m in failed)
 
 
-def test_an_unknown_key_fails_the_first_task_that_merges_the_overrides(unknown_key):
-    # input_tables runs before select_phase and already merges the overrides, so
-    # it refuses the conf first, with the same message, and is not retried.
+def test_an_unknown_key_fails_the_first_task_before_any_kernel_starts(unknown_key, home):
     got = unknown_key.states
     assert unknown_key.state == "failed"
     assert got["input_tables"] == "failed" and got["select_phase"] == "upstream_failed"
     assert "unknown key 'train.speed'; known keys here: train.base_lr" in unknown_key.out
-
-
-def test_the_refused_conf_is_archived_in_the_first_report(unknown_key, home):
-    archived = reports(home, UNKNOWN_KEY_DS, "common") / "00-input-tables.try1.ipynb"
-    assert "RunConfError" in outputs_text(archived) and archived.with_suffix(".html").exists()
-    assert not (home / "outbox").exists()
+    assert not (home / "reports" / DAG_ID / str(UNKNOWN_KEY_DS)).exists()

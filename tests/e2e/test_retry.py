@@ -106,3 +106,13 @@ def test_the_summary_lists_each_stage_with_its_tries_and_report(received, channe
     assert "prod.train: success, tries 2" in summary["text"]
     assert len(summary["summary_reports"]) == 6  # input_tables and five prod stages
     assert all(path.exists() for path in summary["summary_reports"])
+
+
+@pytest.mark.parametrize("channel", ["slack", "webhook", "email"])
+def test_finding_10_a_success_says_no_retries_left_and_the_summary_names_only_prod(
+    received, channel
+):
+    success = next(m for m in received[channel] if what(m) == ("success", "prod.train", 2))
+    assert "retries left: 0" in success["text"]
+    summary = next(m for m in received[channel] if m["event"] == "summary")
+    assert "prod.publish: success" in summary["text"] and "beta." not in summary["text"]

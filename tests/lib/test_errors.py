@@ -19,6 +19,7 @@ class AppSpecific(errors.MissingInputError):
         ("RecordError", False),
         ("RunConfError", False),
         ("SinkConfigError", False),
+        ("NotValidated", False),
         ("AppSpecific", False),
         ("ZeroDivisionError", True),  # not ours: a crash may be transient
     ],

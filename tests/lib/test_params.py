@@ -115,3 +115,30 @@ def test_a_dotted_key_reads_a_value():
     assert params.value(params.load("prod"), "publish.redis_conn_id") == "stagebook_redis"
     with pytest.raises(ParamsError, match="no key 'publish.nothing'"):
         params.value(params.load("prod"), "publish.nothing")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "said"),
+    [
+        ({"train.epochs": True}, "train.epochs: Value error, a number is expected, not true"),
+        ({"train.k": 1000}, "train.k: Input should be less than or equal to 256"),
+        ({"data.events_per_day": 10**9}, "data.events_per_day: Input should be less than"),
+        ({"tables.train_days": 0}, "tables.train_days: Input should be greater than 1"),
+        ({"inference.top_k": 5000}, "inference.top_k: Input should be less than or equal"),
+    ],
+)
+def test_finding_10_numbers_have_bounds_and_a_boolean_is_not_a_number(overrides, said):
+    with pytest.raises(ParamsError, match=f"run conf 'overrides': {said}"):
+        params.load("prod", overrides)
+
+
+@pytest.mark.parametrize("phases", [5, [5], {"prod": 1}])
+def test_finding_10_phases_that_are_not_names_are_a_params_error(phases):
+    with pytest.raises(RunConfError, match="'phases' must be a list of phase names"):
+        params.resolve_run_conf({"phases": phases})
+
+
+@pytest.mark.parametrize("key", ["pipeline.retries", "pipeline.phases", "publish.redis_conn_id"])
+def test_finding_10_overrides_the_dag_cannot_honour_are_refused(key):
+    with pytest.raises(RunConfError, match=f"'{key}' cannot be overridden by a run"):
+        params.resolve_run_conf({"overrides": {key: "x"}})

@@ -1,4 +1,6 @@
 import datetime as dt
+import os
+import stat
 
 import pytest
 
@@ -76,3 +78,16 @@ def test_an_atomic_write_leaves_no_temporary_file(tmp_path):
     target = storage.write_json(tmp_path / "a" / "b.json", {"x": 1})
     assert target.read_text() == '{\n  "x": 1\n}\n'
     assert [p.name for p in target.parent.iterdir()] == ["b.json"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_finding_6_archive_files_and_folders_follow_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        written = storage.write_text(tmp_path / "a" / "report.html", "x")
+        with storage.replacing(tmp_path / "ds=2019-11-20") as folder:
+            (folder / "table.parquet").write_text("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(written.stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "ds=2019-11-20").stat().st_mode) == 0o777 & ~umask

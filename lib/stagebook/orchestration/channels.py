@@ -47,6 +47,11 @@ def send_log(message: Message, config: NotificationParams) -> None:
     log.log(level, "%s", message.text)
 
 
+def slack_escaped(text: str) -> str:
+    """Return ``text`` with Slack's control characters escaped, so ``<!channel>`` pings no one."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 @channel("slack")
 def send_slack(message: Message, config: NotificationParams) -> None:
     """Post the message to the Slack incoming webhook of ``slack_conn_id``."""
@@ -57,7 +62,7 @@ def send_slack(message: Message, config: NotificationParams) -> None:
         timeout=max(1, int(config.timeout_s)),
         retry_handlers=[],
     )
-    hook.send(text=message.text)
+    hook.send(text=slack_escaped(message.text))
 
 
 def smtp_hook(config: NotificationParams) -> Any:

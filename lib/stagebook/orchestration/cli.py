@@ -56,12 +56,28 @@ def run_conf(phases: str | None, overrides: list[str]) -> dict[str, Any]:
     return conf
 
 
-def setup_airflow() -> None:
+def migrate() -> None:
     """Create or upgrade the embedded Airflow's metadata database (idempotent)."""
     environment.apply_airflow_environ()
     airflow = Path(sys.executable).with_name("airflow")
     subprocess.run([str(airflow), "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
+
+
+def setup_airflow() -> None:
+    """``stagebook setup``: migrate the metadata database and say where it is."""
+    migrate()
     print(f"stagebook: Airflow metadata database ready in {os.environ['AIRFLOW_HOME']}")
+
+
+def ensure_metastore() -> None:
+    """Create the embedded Airflow's metastore when it does not exist yet, saying so in one line."""
+    environment.apply_airflow_environ()
+    from airflow import settings as airflow_settings
+    from sqlalchemy import inspect
+
+    if not inspect(airflow_settings.engine).has_table("dag"):
+        migrate()
+        print(f"stagebook: created the Airflow metastore in {os.environ['AIRFLOW_HOME']}")
 
 
 def load_dag(dag_id: str | None = None) -> Any:
@@ -178,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         conf = run_conf(args.phases, args.overrides)
+        ensure_metastore()
         dag = load_dag(args.dag)
     except (ParamsError, PipelineError) as exc:
         print(f"stagebook: {exc}", file=sys.stderr)

@@ -121,7 +121,7 @@ def task_message(context: Mapping[str, Any], event: str) -> Message:
         task_id=ti.task_id,
         try_number=try_number,
         # tries still to come: after a retry, up to max_tries + 1 in all; none after a failure
-        retries_left={"retry": max(max_tries + 1 - try_number, 0), "failure": 0}.get(event),
+        retries_left=max(max_tries + 1 - try_number, 0) if event == "retry" else 0,
         error=first_lines(context.get("exception")),
         log_url=getattr(ti, "log_url", None),
         report_url=reports.url(report) if report and report.exists() else index_url(),
@@ -138,7 +138,7 @@ def run_message(context: Mapping[str, Any], event: str) -> Message:
         dag_id=getattr(dag_run, "dag_id", None) or getattr(dag, "dag_id", "unknown"),
         ds=run_ds(context),
         phase=run_phases(context),
-        error=first_lines(context.get("reason")),
+        error=first_lines(context.get("reason")) if event == "failure" else None,
         report_url=index_url(),
     )
 
@@ -149,6 +149,9 @@ def summary_message(
     """Return the run summary: each task's state, tries and newest report."""
     ti = context["ti"]
     ds = run_ds(context)
+    phases = run_phases(context)
+    if phases != "unknown":  # a run of some phases reports on those phases' tasks only
+        tasks = [t for t in tasks if phase_of(t) in ("common", *phases.split(","))]
     rows = []
     for task in tasks:
         phase, stage = phase_of(task), getattr(task, "stage", None)
@@ -173,7 +176,7 @@ def summary_message(
         state="failed" if bad else "success",
         dag_id=ti.dag_id,
         ds=ds,
-        phase=run_phases(context),
+        phase=phases,
         stages=rows,
         error=f"not successful: {', '.join(bad)}" if bad else None,
         report_url=index_url(),

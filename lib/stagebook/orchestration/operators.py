@@ -125,8 +125,12 @@ class StageNotebookOperator(BaseOperator):
         self.log.info("Report: %s", report)
 
     def prepare(self, context: Mapping[str, Any]) -> tuple[dict[str, Any], Path]:
-        """Check the notebook's contract; return the injected values and the archive path."""
-        notebook.parameters(notebook.path(self.stage))  # before any kernel starts
+        """Check the notebook's contract and the run's conf; return the injected values and path.
+
+        A bad conf (unknown phase, unknown key, bad value) fails here, before any kernel starts.
+        """
+        notebook.parameters(notebook.path(self.stage))
+        params.resolve_run_conf(getattr(context.get("dag_run"), "conf", None))
         values = self.injected(context)
         output = storage.report_path(
             context["dag"].dag_id,

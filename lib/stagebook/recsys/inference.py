@@ -6,6 +6,8 @@ The recommendations table has one row per (user, rank): ``user_id``, ``rank``,
 
 from __future__ import annotations
 
+import hashlib
+import io
 from collections.abc import Iterable
 
 import numpy as np
@@ -89,11 +91,16 @@ def write(recs: pd.DataFrame, paths: storage.Paths) -> None:
         recs.to_parquet(storage.File.RECOMMENDATIONS.of(folder), index=False)
 
 
-def read(paths: storage.Paths) -> pd.DataFrame:
-    """Read the recommendations of a date and phase, naming the stage to run if they are missing."""
+def read(paths: storage.Paths) -> tuple[pd.DataFrame, str]:
+    """Read the recommendations of a date and phase, and the SHA-256 of exactly what was read.
+
+    Raises:
+        MissingInputError: naming the file and the stage to run, if there are none.
+    """
     path = storage.File.RECOMMENDATIONS.of(paths.recommendations)
     if not path.exists():
         raise MissingInputError(
             f"{path} does not exist: run 30-inference for {paths.ds} ({paths.phase}) first"
         )
-    return pd.read_parquet(path)
+    data = path.read_bytes()
+    return pd.read_parquet(io.BytesIO(data)), hashlib.sha256(data).hexdigest()

@@ -7,11 +7,13 @@ validates (types, bounds, choices).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
 from stagebook.params import Params, Section
+
+Share = Annotated[float, Field(ge=0, le=1)]  # a share of users, items or slots, 0 to 1
 
 
 class DataParams(Section):
@@ -19,54 +21,55 @@ class DataParams(Section):
 
     source: Literal["movielens100k", "synthetic"]
     anchor_date: dt.date
-    events_per_day: int = Field(gt=0)
+    events_per_day: int = Field(gt=0, le=50_000_000)
     seed: int
-    n_users: int = Field(gt=1)
-    n_items: int = Field(gt=1)
+    n_users: int = Field(gt=1, le=100_000_000)
+    n_items: int = Field(gt=1, le=100_000_000)
 
 
 class TablesParams(Section):
     """The input tables built for one date."""
 
-    train_days: int = Field(gt=1)
+    train_days: int = Field(gt=1, le=3650)
+    min_events: int = Field(ge=1, le=1_000_000_000)
 
 
 class FeaturesParams(Section):
     """The field vocabularies of a phase."""
 
-    min_count: int = Field(ge=1)
+    min_count: int = Field(ge=1, le=1_000_000)
 
 
 class TrainParams(Section):
     """The field-aware factorization machine and its optimiser."""
 
-    k: int = Field(gt=0)
-    epochs: int = Field(gt=0)
-    batch_size: int = Field(gt=0)
+    k: int = Field(gt=0, le=256)
+    epochs: int = Field(gt=0, le=1000)
+    batch_size: int = Field(gt=0, le=1_048_576)
     base_lr: float = Field(gt=0)
     lr_decay: float = Field(gt=0, le=1)
     l2: float = Field(ge=0)
-    patience: int = Field(ge=1)
+    patience: int = Field(ge=1, le=1000)
 
 
 class InferenceParams(Section):
     """Scoring of target users against candidate items."""
 
-    top_k: int = Field(gt=0)
-    block_users: int = Field(gt=0)
+    top_k: int = Field(gt=0, le=1000)
+    block_users: int = Field(gt=0, le=1_000_000)
     mode: Literal["model", "popular"]
 
 
 class ValidationParams(Section):
     """Thresholds of the validation gate."""
 
-    max_duplicates: int = Field(ge=0)
-    min_user_coverage: float = Field(ge=0, le=1)
-    min_catalogue_coverage: float = Field(ge=0, le=1)
+    max_duplicates: int = Field(ge=0, le=1_000_000)
+    min_user_coverage: Share
+    min_catalogue_coverage: Share
     max_kl: float = Field(gt=0)
     max_js: float = Field(gt=0, le=1)
     smoothing: float = Field(gt=0)
-    history_days: int = Field(ge=1)
+    history_days: int = Field(ge=1, le=365)
 
 
 class PublishParams(Section):
@@ -79,6 +82,8 @@ class PublishParams(Section):
 
 class RecsysParams(Params):
     """All parameters of one phase of the recommendation pipeline, after merging."""
+
+    fixed: ClassVar[tuple[str, ...]] = (*Params.fixed, "publish.redis_conn_id")
 
     market: str
     data: DataParams

@@ -17,8 +17,6 @@ from stagebook import storage
 from stagebook.errors import MissingInputError
 from stagebook.recsys.data import Source
 
-TABLES = ("events", "users", "items", "seen")
-
 
 def _latest(key: str, fields: tuple[str, ...]) -> str:
     columns = ", ".join(f"arg_max({f}, ts) AS {f}" for f in fields if f != key)
@@ -42,6 +40,21 @@ def build(partitions: list[Path], source: Source) -> dict[str, pd.DataFrame]:
         return {name: con.execute(sql).df() for name, sql in queries.items()}
     finally:
         con.close()
+
+
+def check_enough(tables: dict[str, pd.DataFrame], minimum: int, paths: storage.Paths) -> None:
+    """Refuse a window with fewer than ``minimum`` events: too few to train a model on.
+
+    Raises:
+        MissingInputError: with the count, the window's date and what to do.
+    """
+    found = len(tables["events"])
+    if found < minimum:
+        raise MissingInputError(
+            f"only {found} events in the window ending {paths.ds} (raw partitions under "
+            f"{paths.raw_events().parent}); training needs at least tables.min_events = "
+            f"{minimum}: land more days, widen tables.train_days, or lower tables.min_events"
+        )
 
 
 def write(tables: dict[str, pd.DataFrame], paths: storage.Paths) -> None:

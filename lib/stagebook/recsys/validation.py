@@ -15,6 +15,7 @@ The Jensen-Shannon distance (base 2, in [0, 1]) needs no smoothing.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ import pandas as pd
 from scipy.spatial.distance import jensenshannon
 
 from stagebook import storage
+from stagebook.errors import NotValidated
+from stagebook.recsys import inference
 
 
 def score_stats(recs: pd.DataFrame) -> dict[str, float | int]:
@@ -142,7 +145,7 @@ def history(paths: storage.Paths, days: int) -> dict[dt.date, pd.Series]:
     found = {}
     for back in range(1, days + 1):
         day = paths.ds - dt.timedelta(days=back)
-        stored = storage.File.DISTRIBUTION.of(paths.on(day).recommendations)
+        stored = storage.File.DISTRIBUTION.of(paths.on(day).validated)
         if stored.exists():
             found[day] = pd.read_parquet(stored).set_index("item_id")["share"]
     return found
@@ -173,9 +176,37 @@ def gate_metrics(
     }
 
 
-def keep_distribution(recs: pd.DataFrame, paths: storage.Paths) -> None:
-    """Keep the recommended-item distribution of a day that passed, for later baselines."""
-    storage.write_parquet(
-        storage.File.DISTRIBUTION.of(paths.recommendations),
-        item_distribution(recs).rename_axis("item_id").reset_index(),
-    )
+def passed(recs: pd.DataFrame, digest: str, paths: storage.Paths, run_id: str) -> None:
+    """Keep what a day that passed leaves: the digest of its recommendations, its item distribution.
+
+    The digest is what publish checks; the distribution joins later days' baselines.
+    Both live apart from the recommendations, so a later inference cannot drop them.
+    """
+    with storage.replacing(paths.validated) as folder:
+        distribution = item_distribution(recs).rename_axis("item_id").reset_index()
+        distribution.to_parquet(storage.File.DISTRIBUTION.of(folder), index=False)
+        approval = {"digest": digest, "rows": len(recs), "run_id": run_id}
+        storage.write_json(storage.File.APPROVAL.of(folder), approval)
+
+
+def approved(paths: storage.Paths) -> pd.DataFrame:
+    """Return the recommendations of a date and phase, if they are exactly what validation passed.
+
+    Raises:
+        NotValidated: none passed, or the recommendations changed since (a later inference).
+    """
+    recs, digest = inference.read(paths)
+    approval = storage.File.APPROVAL.of(paths.validated)
+    if not approval.exists():
+        raise NotValidated(
+            f"{paths.ds} ({paths.phase}): no validation passed these recommendations "
+            f"({approval} does not exist): run 40-validate for this date, then publish"
+        )
+    passed_digest = json.loads(approval.read_text())["digest"]
+    if passed_digest != digest:
+        raise NotValidated(
+            f"{paths.ds} ({paths.phase}): the recommendations (sha256 {digest[:12]}) are not the ones "
+            f"40-validate passed (sha256 {passed_digest[:12]}, {approval}); they changed since: "
+            "run 40-validate for this date again, then publish. Nothing was published."
+        )
+    return recs

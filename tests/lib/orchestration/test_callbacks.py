@@ -1,8 +1,10 @@
 import json
+import shutil
 from types import SimpleNamespace
 
 import pytest
 
+from stagebook import settings
 from stagebook.orchestration import callbacks
 from tests.support.receivers import HttpReceiver
 
@@ -29,8 +31,31 @@ def test_an_event_switched_off_in_params_sends_nothing(webhook):
     assert [body["event"] for body in webhook.bodies("/webhook")] == ["failure"]
 
 
-def test_a_run_with_invalid_overrides_still_notifies_with_the_params_files(caplog):
-    context = {"dag_run": SimpleNamespace(conf={"overrides": {"train.speed": 1}})}
+@pytest.mark.parametrize(
+    ("overrides", "said"),
+    [
+        ({"train.speed": 1}, "unknown key 'train.speed'"),
+        ({"train.epochs": "abc"}, "train.epochs: Input should be a valid integer"),
+    ],
+)
+def test_finding_1_a_run_with_a_bad_conf_still_notifies_with_the_params_files(
+    caplog, overrides, said
+):
+    context = {"dag_run": SimpleNamespace(conf={"overrides": overrides, "ds": "2019-13-01"})}
     config = callbacks.notification_params("prod", context)
     assert config.channels == ["log"]  # params/common.yaml's
-    assert "the run conf is invalid: run conf 'overrides': unknown key 'train.speed'" in caplog.text
+    assert "the run conf is invalid" in caplog.text and said in caplog.text
+
+
+def test_finding_1_the_run_failure_of_a_bad_conf_reaches_the_webhook(
+    webhook, monkeypatch, tmp_path
+):
+    folder = tmp_path / "params"
+    shutil.copytree(settings.params_dir(), folder)
+    common = folder / "common.yaml"
+    common.write_text(common.read_text().replace("channels: [log]", "channels: [webhook]"))
+    monkeypatch.setenv("STAGEBOOK_PARAMS", str(folder))
+    bad = {"overrides": {"train.epochs": "abc"}, "ds": "2019-13-01"}
+    callbacks.on_dag_failure({"dag_run": SimpleNamespace(conf=bad)})
+    [body] = webhook.bodies("/webhook")
+    assert (body["event"], body["ds"], body["phase"]) == ("failure", "unknown", "unknown")

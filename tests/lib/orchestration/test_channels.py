@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import logging
 
@@ -42,3 +43,18 @@ def test_every_send_is_bounded_to_ten_seconds():
 def test_each_channel_is_one_registered_function():
     assert set(channels.CHANNELS) == {"log", "slack", "email", "webhook"}
     assert channels.CHANNELS["webhook"] is channels.send_webhook
+
+
+def test_finding_1_slack_control_sequences_in_an_error_are_escaped(monkeypatch):
+    with HttpReceiver() as http:
+        slack = {"conn_type": "slackwebhook", "password": f"{http.url}/slack"}
+        monkeypatch.setenv("AIRFLOW_CONN_STAGEBOOK_SLACK", json.dumps(slack))
+        config = params.load().notifications.model_copy(update={"channels": ["slack"]})
+        error = "ValueError: <!channel> look at <http://x|this> & that"
+        assert channels.send(dataclasses.replace(MESSAGE, error=error), config) == {"slack": "ok"}
+    [body] = http.bodies("/slack")
+    assert (
+        "error: ValueError: &lt;!channel&gt; look at &lt;http://x|this&gt; &amp; that"
+        in body["text"]
+    )
+    assert "<!channel>" not in body["text"] and "<http" not in body["text"]

@@ -75,3 +75,13 @@ def test_land_window_refuses_a_date_the_source_has_no_events_for(tmp_path):
         data.land_window(p, paths, [DAY, later])
     present, missing = data.land_window(p, paths.on(DAY), [DAY - dt.timedelta(days=1), DAY])
     assert (present, missing) == ([DAY - dt.timedelta(days=1), DAY], [])
+
+
+def test_finding_10_too_few_events_to_train_fail_at_input_tables_with_a_count(tmp_path):
+    p = synthetic(events_per_day=100, anchor_date=DAY)
+    paths = storage.paths(DAY, "common", tmp_path)
+    present, _ = data.land_window(p, paths, [DAY - dt.timedelta(days=1), DAY])
+    built = tables.build([paths.raw_events_file(d) for d in present], data.source("synthetic"))
+    tables.check_enough(built, 200, paths)  # exactly enough
+    with pytest.raises(MissingInputError, match="only 200 events in the window ending 2019-11-20"):
+        tables.check_enough(built, 201, paths)

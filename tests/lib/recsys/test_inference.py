@@ -1,4 +1,5 @@
 import datetime as dt
+import hashlib
 
 import numpy as np
 import pandas as pd
@@ -49,5 +50,12 @@ def test_recommendations_round_trip_and_a_missing_date_names_the_stage_to_run(tm
         inference.read(paths)
     recs = inference.popular(pd.DataFrame({"item_id": ["a"], "label": [1]}), USERS, 1)
     inference.write(recs, paths)
-    pd.testing.assert_frame_equal(inference.read(paths), recs)
+    again, digest = inference.read(paths)
+    pd.testing.assert_frame_equal(again, recs)
+    assert (
+        digest
+        == hashlib.sha256(
+            storage.File.RECOMMENDATIONS.of(paths.recommendations).read_bytes()
+        ).hexdigest()
+    )
     assert inference.summary(recs)["users"] == 3

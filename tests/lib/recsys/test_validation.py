@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from stagebook import params, storage
-from stagebook.recsys import validation
+from stagebook.errors import NotValidated
+from stagebook.recsys import inference, validation
 
 
 def recs(rows):
@@ -125,14 +126,52 @@ def test_the_gate_collects_scores_duplicates_coverage_provenance_and_drift():
     assert again["drift_days"] == 1 and again["kl_divergence"] == pytest.approx(0.0, abs=1e-12)
 
 
+def passed(paths, recs=GOOD):
+    recs = recs.assign(model_signature="sig")
+    inference.write(recs, paths)
+    validation.passed(recs, inference.read(paths)[1], paths, "run")
+
+
 def test_only_kept_distributions_of_the_days_before_make_the_history(tmp_path):
     ds = dt.date(2019, 11, 20)
     paths = storage.paths(ds, "prod", tmp_path)
     for back in (1, 3, 9):  # 9 days back is outside a 7-day history
-        validation.keep_distribution(GOOD, paths.on(ds - dt.timedelta(days=back)))
-    validation.keep_distribution(GOOD, paths)  # today's own is never in its baseline
+        passed(paths.on(ds - dt.timedelta(days=back)))
+    passed(paths)  # today's own is never in its baseline
     history = validation.history(paths, 7)
     assert sorted(history) == [ds - dt.timedelta(days=3), ds - dt.timedelta(days=1)]
     pd.testing.assert_series_equal(
         history[ds - dt.timedelta(days=1)], validation.item_distribution(GOOD), check_names=False
     )
+
+
+def test_finding_3_publish_gets_exactly_what_validation_passed(tmp_path):
+    paths = storage.paths(dt.date(2019, 11, 20), "prod", tmp_path)
+    passed(paths)
+    pd.testing.assert_frame_equal(validation.approved(paths), GOOD.assign(model_signature="sig"))
+
+
+def test_finding_3_publish_refuses_recommendations_that_changed_after_validation(tmp_path):
+    paths = storage.paths(dt.date(2019, 11, 20), "prod", tmp_path)
+    passed(paths)
+    rerun = GOOD.assign(model_signature="other", score=0.1)  # a re-run's inference, not validated
+    inference.write(rerun, paths)
+    with pytest.raises(
+        NotValidated, match="not the ones 40-validate passed.*Nothing was published"
+    ):
+        validation.approved(paths)
+
+
+def test_finding_3_publish_refuses_a_day_no_validation_passed(tmp_path):
+    paths = storage.paths(dt.date(2019, 11, 20), "prod", tmp_path)
+    inference.write(GOOD.assign(model_signature="sig"), paths)
+    with pytest.raises(NotValidated, match="no validation passed these recommendations"):
+        validation.approved(paths)
+
+
+def test_finding_3_a_new_inference_keeps_the_distribution_of_a_day_that_passed(tmp_path):
+    ds = dt.date(2019, 11, 19)
+    paths = storage.paths(ds, "prod", tmp_path)
+    passed(paths)
+    inference.write(GOOD.assign(model_signature="other"), paths)  # the folder is swapped
+    assert list(validation.history(paths.on(ds + dt.timedelta(days=1)), 7)) == [ds]
