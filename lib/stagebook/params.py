@@ -65,6 +65,8 @@ class PipelineParams(Section):
     phases: list[str]
     retries: int = Field(ge=0, le=20)
     retry_delay_s: int = Field(ge=0, le=86_400)
+    cell_timeout_s: int = Field(ge=1, le=86_400)
+    start_timeout_s: int = Field(ge=1, le=600)
 
 
 class Params(Section):

@@ -59,6 +59,17 @@ def error_of(notebook: Path) -> str:
     return "finished without an error"
 
 
+def last_started_cell(notebook: Path) -> int | None:
+    """Return the number (from 1, as Jupyter shows it) of the last cell papermill started."""
+    cells = json.loads(notebook.read_text()).get("cells", [])
+    started = [
+        n
+        for n, c in enumerate(cells, 1)
+        if c.get("metadata", {}).get("papermill", {}).get("start_time")
+    ]
+    return started[-1] if started else None
+
+
 def earlier_tries(notebook: Path | None, try_number: int) -> list[dict[str, object]]:
     """Return try number, path and error of each earlier try of the archived ``notebook``.
 

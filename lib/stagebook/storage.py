@@ -14,6 +14,8 @@ reports/index.html
 
 Every writer here goes to a temporary name beside its target, then renames, so a
 reader never sees half a file and re-running a date replaces that date's output.
+A folder written whole (:func:`replacing`) is a link to a versioned folder, swapped
+in one rename: readers never find it missing.
 (papermill writes the archived ``.ipynb`` of a running try in place, cell by cell.)
 """
 
@@ -27,6 +29,7 @@ import os
 import re
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -263,22 +266,37 @@ def replacing(target: Path) -> Iterator[Path]:
     Example::
 
         with storage.replacing(ctx.paths.features) as folder:
-            np.savez(folder / storage.ENCODED_EVENTS, x=x)
+            np.savez(storage.File.ENCODED_EVENTS.of(folder), x=x)
 
-    A block that raises leaves ``target`` as it was.
+    Free of gaps: ``target`` is a symbolic link to a versioned folder beside it
+    (``.<name>.v<random>``), and the swap replaces the link in one rename, so a
+    reader always finds the old folder or the new one, never none. Two writers
+    never collide: each fills its own version, and the last rename wins. A block
+    that raises leaves ``target`` as it was. (A folder written before versions
+    existed is moved aside once, the only moment it is missing.)
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    tmp.chmod(0o777 & ~_umask())  # as an ordinary mkdir; mkdtemp alone gives 0700
+    version = Path(tempfile.mkdtemp(prefix=f".{target.name}.v", dir=target.parent))
+    version.chmod(0o777 & ~_umask())  # as an ordinary mkdir; mkdtemp alone gives 0700
     try:
-        yield tmp
-        old = None
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        yield version
+    except BaseException:
+        shutil.rmtree(version, ignore_errors=True)
+        raise
+    old = _current_version(target)
+    link = target.with_name(f".{target.name}.link-{uuid.uuid4().hex}")
+    os.symlink(version.name, link)  # relative: the archive may be mounted elsewhere
+    os.replace(link, target)
+    if old is not None and old != version:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _current_version(target: Path) -> Path | None:
+    """Return the folder ``target`` stands for now, moving a pre-version folder aside first."""
+    if target.is_symlink():
+        return target.parent / os.readlink(target)
+    if target.is_dir():
+        legacy = target.with_name(f".{target.name}.v-legacy-{uuid.uuid4().hex}")
+        os.replace(target, legacy)
+        return legacy
+    return None

@@ -116,7 +116,7 @@ class StageNotebookOperator(BaseOperator):
         try:
             self.run(values, output, context["dag"].dag_id)
         except BaseException as exc:
-            failure = self.on_failure(exc, values, self.archive(output))
+            failure = self.on_failure(exc, values, output, self.archive(output))
             if failure is exc:
                 raise
             raise failure from None
@@ -154,6 +154,7 @@ class StageNotebookOperator(BaseOperator):
         """Execute the notebook with papermill into ``output``, in a kernel of its own."""
         import papermill
 
+        limits = params.load(None if self.phase == "common" else self.phase).pipeline
         environ = {**self._connections(), DAG_ID_VARIABLE: dag_id}
         with settings.environ(environ):
             papermill.execute_notebook(
@@ -165,20 +166,31 @@ class StageNotebookOperator(BaseOperator):
                 progress_bar=False,
                 report_mode=True,
                 log_output=True,
+                start_timeout=limits.start_timeout_s,
+                execution_timeout=limits.cell_timeout_s,
             )
 
     def on_failure(
-        self, exc: BaseException, values: Mapping[str, Any], report: Path | None
+        self, exc: BaseException, values: Mapping[str, Any], output: Path, report: Path | None
     ) -> BaseException:
         """Return what the task raises for ``exc``: retried, or failed at once if a retry cannot help."""
+        from nbclient.exceptions import CellTimeoutError, DeadKernelError
         from papermill.exceptions import PapermillExecutionError
 
+        where = f"stage {self.stage} ({self.phase}, ds {values['ds']}, try {values['try_number']})"
+        if isinstance(exc, CellTimeoutError | DeadKernelError):
+            cell = reports.last_started_cell(output) if output.exists() else None
+            what = {
+                CellTimeoutError: "ran past pipeline.cell_timeout_s",
+                DeadKernelError: "lost its kernel (killed, or out of memory)",
+            }[type(exc)]
+            message = f"{where}: cell {cell} {what}: {exc}\nReport: {report}"
+            return StageFailed(
+                message, ename=type(exc).__name__, report=str(report), retryable=True
+            )
         if not isinstance(exc, PapermillExecutionError):
             return exc
-        message = (
-            f"stage {self.stage} ({self.phase}, ds {values['ds']}, try {values['try_number']}) "
-            f"raised {exc.ename}: {exc.evalue}\nReport: {report}"
-        )
+        message = f"{where} raised {exc.ename}: {exc.evalue}\nReport: {report}"
         if is_retryable(exc.ename):
             return StageFailed(message, ename=exc.ename, report=str(report), retryable=True)
         return _fail(f"{message}\n(not retried: another try cannot fix {exc.ename})")

@@ -1,5 +1,7 @@
 """The stage operator's contract errors fail the task at once, before any kernel starts."""
 
+import shutil
+import time
 from types import SimpleNamespace
 
 import nbformat
@@ -7,6 +9,8 @@ import pendulum
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
+from stagebook import settings
+from stagebook.errors import StageFailed
 from stagebook.orchestration.operators import StageNotebookOperator
 
 
@@ -44,3 +48,58 @@ def test_a_missing_pulled_value_is_not_retried(home):
     )
     with pytest.raises(AirflowFailException, match="'prod.train' recorded no 'model_signature'"):
         op.execute(context({"ds": "2019-11-20"}))
+
+
+@pytest.fixture
+def kernels(tmp_path, monkeypatch, home):
+    """Stage notebooks of their own, and params whose cells may run 3 s at most."""
+    (tmp_path / "notebooks").mkdir()
+    for stage, code in {
+        "61-sleep": "import time\ntime.sleep(120)",
+        "62-killed": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+    }.items():
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "stagebook", "display_name": "s", "language": "python"}
+        params = nbformat.v4.new_code_cell(
+            "ds = '2019-11-20'\nphase = 'common'\ntry_number = 1\nrun_id = 'm'\noverrides = {}"
+        )
+        params.metadata["tags"] = ["parameters"]
+        nb.cells = [
+            params,
+            nbformat.v4.new_code_cell("print('started')"),
+            nbformat.v4.new_code_cell(code),
+        ]
+        nbformat.write(nb, tmp_path / "notebooks" / f"{stage}.ipynb")
+    folder = tmp_path / "params"
+    shutil.copytree(settings.params_dir(), folder)
+    common = folder / "common.yaml"
+    common.write_text(common.read_text().replace("cell_timeout_s: 3600", "cell_timeout_s: 3"))
+    monkeypatch.setenv("STAGEBOOK_ROOT", str(tmp_path))
+    monkeypatch.setenv("STAGEBOOK_PARAMS", str(folder))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("stage", "said"),
+    [("61-sleep", "ran past pipeline.cell_timeout_s"), ("62-killed", "lost its kernel")],
+)
+def test_finding_11_a_hung_cell_or_a_killed_kernel_fails_the_stage_in_time_and_is_retried(
+    kernels, home, stage, said
+):
+    op = StageNotebookOperator(task_id=stage, stage=stage)
+    values = {
+        "ds": "2019-11-20",
+        "phase": "common",
+        "try_number": 1,
+        "run_id": "m",
+        "overrides": {},
+    }
+    output = kernels / f"{stage}.try1.ipynb"
+    start = time.monotonic()
+    with pytest.raises(Exception) as caught:
+        op.run(values, output, "d")
+    failure = op.on_failure(caught.value, values, output, op.archive(output))
+    assert time.monotonic() - start < 60
+    assert isinstance(failure, StageFailed) and failure.retryable
+    assert f"stage {stage} (common, ds 2019-11-20, try 1): cell 4 {said}" in str(failure)
+    assert output.with_suffix(".html").exists()  # the archived notebook shows how far it got
