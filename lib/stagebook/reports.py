@@ -9,14 +9,34 @@ from pathlib import Path
 
 from stagebook import settings, storage
 
+# Every script or style the template would fetch (require.js, MathJax, mermaid, widgets
+# from a CDN): an empty data URL instead, so a report loads nothing from the network.
+OFFLINE = {
+    name: "data:,"
+    for name in (
+        "require_js_url",
+        "mathjax_url",
+        "jquery_url",
+        "widget_renderer_url",
+        "jupyter_widgets_base_url",
+        "mermaid_js_url",
+        "mermaid_layout_elk_js_url",
+    )
+}
+
 
 def render_html(notebook: Path) -> Path:
-    """Render an executed notebook to HTML beside it (``.ipynb`` -> ``.html``), atomically."""
+    """Render an executed notebook to sanitized HTML beside it (``.ipynb`` -> ``.html``), atomically.
+
+    Outputs are sanitized (no script, no event handler in an output's HTML), and
+    the page loads nothing from a CDN.
+    """
     import nbformat
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(notebook, as_version=4)
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    exporter = HTMLExporter(template_name="lab", sanitize_html=True, **OFFLINE)
+    body, _ = exporter.from_notebook_node(nb)
     return storage.write_text(storage.rendering(notebook), body)
 
 

@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -270,10 +271,12 @@ def replacing(target: Path) -> Iterator[Path]:
 
     Free of gaps: ``target`` is a symbolic link to a versioned folder beside it
     (``.<name>.v<random>``), and the swap replaces the link in one rename, so a
-    reader always finds the old folder or the new one, never none. Two writers
-    never collide: each fills its own version, and the last rename wins. A block
-    that raises leaves ``target`` as it was. (A folder written before versions
-    existed is moved aside once, the only moment it is missing.)
+    reader always finds the old folder or the new one, never none. The version it
+    replaces is retired, and deleted only :data:`RETIRED_GRACE_S` later, so a reader
+    already inside it can finish. Two writers never collide: each fills its own
+    version, and the last rename wins. A block that raises leaves ``target`` as it
+    was. (A folder written before versions existed is moved aside once, the only
+    moment it is missing.)
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     version = Path(tempfile.mkdtemp(prefix=f".{target.name}.v", dir=target.parent))
@@ -288,7 +291,15 @@ def replacing(target: Path) -> Iterator[Path]:
     os.symlink(version.name, link)  # relative: the archive may be mounted elsewhere
     os.replace(link, target)
     if old is not None and old != version:
-        shutil.rmtree(old, ignore_errors=True)
+        _retired(old).touch()
+    _collect_retired(target)
+
+
+RETIRED_GRACE_S = 60.0  # how long a replaced version stays for readers already inside it
+
+
+def _retired(version: Path) -> Path:
+    return version.with_name(f"{version.name}.retired")
 
 
 def _current_version(target: Path) -> Path | None:
@@ -300,3 +311,16 @@ def _current_version(target: Path) -> Path | None:
         os.replace(target, legacy)
         return legacy
     return None
+
+
+def _collect_retired(target: Path) -> None:
+    """Delete the versions of ``target`` retired more than the grace period ago."""
+    now = time.time()
+    for marker in target.parent.glob(f".{target.name}.v*.retired"):
+        try:
+            if now - marker.stat().st_mtime < RETIRED_GRACE_S:
+                continue
+        except FileNotFoundError:  # another writer collected it
+            continue
+        shutil.rmtree(marker.with_suffix(""), ignore_errors=True)
+        marker.unlink(missing_ok=True)

@@ -55,14 +55,15 @@ def test_paths_of_a_date_and_phase(tmp_path):
 
 def test_replacing_swaps_a_folder_in_whole(tmp_path):
     target = tmp_path / "ds=2019-11-20"
-    target.mkdir()
+    target.mkdir()  # a folder from before versioned folders
     (target / "old.txt").write_text("old")
     with storage.replacing(target) as folder:
         (folder / "new.txt").write_text("new")
         assert not (target / "new.txt").exists()  # readers see the old folder until the swap
-    assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
+    assert target.is_symlink() and sorted(p.name for p in target.iterdir()) == ["new.txt"]
     assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == ["ds=2019-11-20"]
-    assert len(list(tmp_path.iterdir())) == 2  # the link and the version it points at
+    retired = sorted(tmp_path.glob(".ds=2019-11-20.v*.retired"))
+    assert len(retired) == 1 and (retired[0].with_suffix("") / "old.txt").exists()  # for a minute
 
 
 def test_replacing_leaves_the_folder_as_it_was_when_the_block_fails(tmp_path):
@@ -119,7 +120,20 @@ def test_finding_7_readers_never_find_the_folder_missing_during_swaps(tmp_path):
     assert reads[0] > 300 and misses == []
     assert (target / "recommendations.parquet").read_text() == "299"
     assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == [target.name]
-    assert len(list(tmp_path.iterdir())) == 2  # the link and the one version it points at
+
+
+def test_a_retired_version_is_deleted_after_the_grace_period(tmp_path, monkeypatch):
+    target = tmp_path / "ds=2019-11-20"
+    for n in range(3):
+        with storage.replacing(target) as folder:
+            (folder / "n.txt").write_text(str(n))
+    assert len(list(tmp_path.glob(".ds=2019-11-20.v*.retired"))) == 2
+    monkeypatch.setattr(storage, "RETIRED_GRACE_S", 0.0)
+    with storage.replacing(target) as folder:
+        (folder / "n.txt").write_text("3")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir() and not p.is_symlink()) == [
+        os.readlink(target)
+    ]
 
 
 def test_finding_7_two_writers_swapping_at_once_both_succeed(tmp_path):
@@ -141,13 +155,3 @@ def test_finding_7_two_writers_swapping_at_once_both_succeed(tmp_path):
         t.join()
     assert errors == []
     assert (target / "part.txt").read_text() in {"a-99", "b-99"}
-
-
-def test_a_folder_from_before_versions_is_replaced_too(tmp_path):
-    target = tmp_path / "ds=2019-11-20"
-    target.mkdir()
-    (target / "old.txt").write_text("old")
-    with storage.replacing(target) as folder:
-        (folder / "new.txt").write_text("new")
-    assert target.is_symlink() and sorted(p.name for p in target.iterdir()) == ["new.txt"]
-    assert len(list(tmp_path.iterdir())) == 2

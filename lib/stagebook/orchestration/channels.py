@@ -15,6 +15,7 @@ a channel that fails is logged with its name and never changes a task's state.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -136,6 +137,9 @@ def send(message: Message, config: NotificationParams) -> dict[str, str]:
 
     Never raises: a failing channel is logged with its name and the others still send.
     """
+    from stagebook.orchestration.secrets import redacted
+
+    message = dataclasses.replace(message, error=redacted(message.error))  # never a secret
     results: dict[str, str] = {}
     for name in config.channels:
         try:

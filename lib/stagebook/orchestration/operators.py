@@ -21,6 +21,7 @@ from stagebook.errors import (
     StageFailed,
     is_retryable,
 )
+from stagebook.orchestration import secrets
 from stagebook.orchestration.links import ReportLink
 from stagebook.records import read_records
 
@@ -155,20 +156,20 @@ class StageNotebookOperator(BaseOperator):
         import papermill
 
         limits = params.load(None if self.phase == "common" else self.phase).pipeline
-        environ = {**self._connections(), DAG_ID_VARIABLE: dag_id}
-        with settings.environ(environ):
-            papermill.execute_notebook(
-                str(notebook.path(self.stage)),
-                str(output),
-                parameters=dict(values),
-                kernel_name=self.kernel_name,
-                language="python",
-                progress_bar=False,
-                report_mode=True,
-                log_output=True,
-                start_timeout=limits.start_timeout_s,
-                execution_timeout=limits.cell_timeout_s,
-            )
+        environ = secrets.kernel_environ({**self._connections(), DAG_ID_VARIABLE: dag_id})
+        papermill.execute_notebook(
+            str(notebook.path(self.stage)),
+            str(output),
+            parameters=dict(values),
+            kernel_name=self.kernel_name,
+            language="python",
+            progress_bar=False,
+            report_mode=True,
+            log_output=True,
+            start_timeout=limits.start_timeout_s,
+            execution_timeout=limits.cell_timeout_s,
+            kernel_manager_class=secrets.kernel_manager(environ),
+        )
 
     def on_failure(
         self, exc: BaseException, values: Mapping[str, Any], output: Path, report: Path | None
@@ -190,15 +191,16 @@ class StageNotebookOperator(BaseOperator):
             )
         if not isinstance(exc, PapermillExecutionError):
             return exc
-        message = f"{where} raised {exc.ename}: {exc.evalue}\nReport: {report}"
+        message = f"{where} raised {exc.ename}: {secrets.redacted(exc.evalue)}\nReport: {report}"
         if is_retryable(exc.ename):
             return StageFailed(message, ename=exc.ename, report=str(report), retryable=True)
         return _fail(f"{message}\n(not retried: another try cannot fix {exc.ename})")
 
     def archive(self, output: Path) -> Path | None:
-        """Render the archived notebook to HTML and refresh the index; return the report."""
+        """Redact the archived notebook, render it to HTML, refresh the index; return the report."""
         if not output.exists():
             return None
+        secrets.redact_notebook(output)  # before anything reads it: HTML, records
         try:
             self.report_html = reports.render_html(output)
             reports.write_index()
@@ -220,7 +222,8 @@ class StageNotebookOperator(BaseOperator):
         found = {}
         for conn_id in self.connections:
             try:
-                found[settings.connection_variable(conn_id)] = Connection.get(conn_id).as_json()
+                conn = Connection.get(conn_id)
+                found[settings.connection_variable(conn_id)] = secrets.mask_connection(conn)
             except AirflowNotFoundException:
                 self.log.info("Connection %r is not defined: not passed to the notebook", conn_id)
         return found

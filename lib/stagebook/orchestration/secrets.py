@@ -1,0 +1,128 @@
+"""Keeping secrets out of reports: a minimal kernel environment, and redaction before archiving.
+
+A stage's kernel does not inherit the worker's environment (which holds
+``AIRFLOW__CORE__FERNET_KEY``, database URLs, every ``AIRFLOW_CONN_*``): it gets
+what a kernel needs to run (:data:`KERNEL_NAMES`, :data:`KERNEL_PREFIXES`) and the
+connections its stage declares. Before a notebook is archived and rendered,
+every value that Airflow's secrets masker knows is replaced by ``***`` in its
+outputs and parameters; each redaction is logged with its cell, never its value.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from stagebook import storage
+
+log = logging.getLogger("stagebook.secrets")
+
+KERNEL_NAMES = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "LANG",
+        "TZ",
+        "TMPDIR",
+        "TEMP",
+        "TMP",
+        "PYTHONPATH",
+        "PYTHONHASHSEED",
+        "VIRTUAL_ENV",
+        "LD_LIBRARY_PATH",
+        "SSL_CERT_FILE",
+        "AIRFLOW_HOME",  # a path: the task SDK reads a connection's JSON without it otherwise
+    }
+)
+KERNEL_PREFIXES = (
+    "LC_",
+    "STAGEBOOK_",
+    "JUPYTER_",
+    "IPYTHON",
+    "MPL",
+    "XDG_",
+    "OMP_",
+    "MKL_",
+    "OPENBLAS_",
+    "KERAS_",
+    "TF_",
+    "XLA_",
+    "CUDA_",
+)
+
+
+def kernel_environ(declared: Mapping[str, str], environ: Mapping[str, str] | None = None) -> dict:
+    """Return the environment of a stage's kernel: what a kernel needs, plus ``declared``."""
+    environ = os.environ if environ is None else environ
+    kept = {
+        name: value
+        for name, value in environ.items()
+        if name in KERNEL_NAMES or name.startswith(KERNEL_PREFIXES)
+    }
+    return {**kept, **declared}
+
+
+def kernel_manager(environ: Mapping[str, str]) -> type:
+    """Return a Jupyter kernel manager class whose kernels start with exactly ``environ``."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class StageKernelManager(AsyncKernelManager):
+        """Starts the kernel with the stage's minimal environment, not the worker's."""
+
+        async def _async_pre_start_kernel(self, **kw: Any) -> Any:
+            kw["env"] = dict(environ)
+            return await super()._async_pre_start_kernel(**kw)
+
+    return StageKernelManager
+
+
+def mask_connection(conn: Any) -> str:
+    """Tell Airflow's secrets masker every form of a connection's secrets; return its JSON.
+
+    The password, URL-quoted too (as a URI shows it), the whole JSON and the whole URI.
+    """
+    from urllib.parse import quote
+
+    from airflow.sdk.log import mask_secret
+
+    value = conn.as_json()
+    forms = [conn.password, quote(conn.password or "", safe=""), value, conn.get_uri()]
+    for form in forms:
+        if form:
+            mask_secret(form)
+    return value
+
+
+def redacted(value: Any) -> Any:
+    """Return ``value`` (a string, or JSON-like data) with every known secret as ``***``."""
+    from airflow.sdk.log import redact
+
+    return redact(value, max_depth=100)  # outputs nest deeper than the masker's default
+
+
+def redact_notebook(notebook: Path) -> int:
+    """Redact the outputs and parameters of an executed notebook in place; return how many cells.
+
+    Each redacted cell is logged (logger ``stagebook.secrets``, so the task log) by its
+    number, from 1 as Jupyter shows it; the value never is.
+    """
+    nb = json.loads(notebook.read_text())
+    changed = []
+    for number, cell in enumerate(nb.get("cells", []), start=1):
+        before = json.dumps([cell.get("source"), cell.get("outputs")])
+        cell["source"] = redacted(cell.get("source", ""))
+        if "outputs" in cell:
+            cell["outputs"] = redacted(cell["outputs"])
+        if json.dumps([cell.get("source"), cell.get("outputs")]) != before:
+            changed.append(number)
+    if changed:
+        storage.write_text(notebook, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+        for number in changed:
+            log.warning("Redacted a secret from cell %d of %s", number, notebook.name)
+    return len(changed)
