@@ -1,7 +1,7 @@
 """The archive layout, and atomic writes into it: every archive path is built here.
 
 ```
-raw/events/date=YYYY-MM-DD/part-0.parquet
+raw/events/<source-key>/date=YYYY-MM-DD/part-0.parquet
 tables/ds=YYYY-MM-DD/<table>.parquet
 features/<phase>/ds=YYYY-MM-DD/vocab.json, events.npz
 models/<phase>/<signature>/model.keras, ffm.npz, vocab.json, signature.json
@@ -86,13 +86,13 @@ class Paths:
         """Return the local outbox of the phase (the stream-output sink's default)."""
         return self.home / "outbox" / self.phase
 
-    def raw_events(self, date: dt.date | None = None) -> Path:
-        """Return the raw events partition of ``date`` (default: ds)."""
-        return self.home / "raw" / "events" / f"date={(date or self.ds).isoformat()}"
+    def raw_events(self, source: str, date: dt.date | None = None) -> Path:
+        """Return the raw events partition of ``date`` (default: ds) from ``source`` (its key)."""
+        return self.home / "raw" / "events" / source / f"date={(date or self.ds).isoformat()}"
 
-    def raw_events_file(self, date: dt.date | None = None) -> Path:
-        """Return the Parquet file of the raw events partition of ``date``."""
-        return File.RAW_EVENTS.of(self.raw_events(date))
+    def raw_events_file(self, source: str, date: dt.date | None = None) -> Path:
+        """Return the Parquet file of the raw events partition of ``date`` from ``source``."""
+        return File.RAW_EVENTS.of(self.raw_events(source, date))
 
     def _dated(self, *parts: str) -> Path:
         return self.home.joinpath(*parts, f"ds={self.ds.isoformat()}")

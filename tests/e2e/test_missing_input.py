@@ -4,11 +4,14 @@ import datetime as dt
 
 import pytest
 
+from stagebook import params
+from stagebook.recsys.data import source_key
 from tests.support import TINY
 from tests.support.receivers import messages
 from tests.support.runs import outputs_text, reports, run_dag, what, xcom
 
 DS = dt.date(2019, 11, 21)  # the source's events end on the anchor date, 2019-11-20
+OVERRIDES = {**TINY, "data.anchor_date": "2019-11-20"}
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +22,7 @@ def home(module_env):
 @pytest.fixture(scope="module")
 def run(airflow_db, home, module_receivers):
     _, _, notifications = module_receivers
-    return run_dag(DS, {"overrides": {**TINY, "data.anchor_date": "2019-11-20", **notifications}})
+    return run_dag(DS, {"overrides": {**OVERRIDES, **notifications}})
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +48,9 @@ def test_the_missing_input_is_not_retried_and_its_notebook_is_archived(run, home
 
 
 def test_the_error_names_the_missing_partition_in_the_report_and_the_log(run, home, archived):
-    partition = home / "raw" / "events" / f"date={DS}"
+    partition = (
+        home / "raw" / "events" / source_key(params.load(overrides=OVERRIDES).data) / f"date={DS}"
+    )
     assert "MissingInputError" in outputs_text(archived)
     assert f"no raw events for {DS} at {partition}" in outputs_text(archived)
     assert f"no raw events for {DS}" in run.out

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import importlib.metadata
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,14 +76,30 @@ def events_for(params: DataParams, date: dt.date) -> pd.DataFrame:
     return synthetic_day(params, date)
 
 
+def source_key(params: DataParams) -> str:
+    """Return the key of the events ``params`` give: the source and a digest of its settings.
+
+    Landed events are kept under it, so a run with other data settings (another
+    source, seed or scale) never reads, nor overwrites, another's events.
+    """
+    settings = (
+        {"anchor_date": params.anchor_date.isoformat()}
+        if params.source == "movielens100k"
+        else params.model_dump(mode="json")
+    )
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    return f"{params.source}-{digest[:10]}"
+
+
 def land(params: DataParams, dates: list[dt.date], home: Path) -> list[dt.date]:
     """Write the raw partition of each date that the source has and the archive lacks.
 
     Returns the dates for which neither the archive nor the source has events.
     """
+    key = source_key(params)
     missing = []
     for date in dates:
-        target = storage.paths(date, "common", home).raw_events_file()
+        target = storage.paths(date, "common", home).raw_events_file(key)
         if target.exists():
             continue
         frame = events_for(params, date) if date <= params.anchor_date else pd.DataFrame()
@@ -94,8 +112,11 @@ def land(params: DataParams, dates: list[dt.date], home: Path) -> list[dt.date]:
 
 def land_window(
     params: DataParams, paths: storage.Paths, window: list[dt.date]
-) -> tuple[list[dt.date], list[dt.date]]:
-    """Land the raw partitions of ``window`` (ending with ``paths.ds``); return present and missing dates.
+) -> tuple[list[Path], list[dt.date]]:
+    """Land the raw partitions of ``window`` (ending with ``paths.ds``).
+
+    Returns:
+        The files of the dates with events, and the dates without.
 
     Raises:
         MissingInputError: ``paths.ds`` itself has no events, naming its partition.
@@ -103,11 +124,13 @@ def land_window(
     missing = land(params, window, paths.home)
     if paths.ds in missing:
         raise MissingInputError(
-            f"no raw events for {paths.ds} at {paths.raw_events()}: source {params.source!r} has "
+            f"no raw events for {paths.ds} at {paths.raw_events(source_key(params))}: source "
+            f"{params.source!r} has "
             f"none for that date (its events end {params.anchor_date}); land that partition, or "
             "run an earlier date"
         )
-    return [d for d in window if d not in missing], missing
+    key = source_key(params)
+    return [paths.raw_events_file(key, d) for d in window if d not in missing], missing
 
 
 # --- MovieLens-100k ------------------------------------------------------------------

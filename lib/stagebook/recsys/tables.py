@@ -51,8 +51,8 @@ def check_enough(tables: dict[str, pd.DataFrame], minimum: int, paths: storage.P
     found = len(tables["events"])
     if found < minimum:
         raise MissingInputError(
-            f"only {found} events in the window ending {paths.ds} (raw partitions under "
-            f"{paths.raw_events().parent}); training needs at least tables.min_events = "
+            f"only {found} events in the window ending {paths.ds}; training needs at least "
+            "tables.min_events = "
             f"{minimum}: land more days, widen tables.train_days, or lower tables.min_events"
         )
 

@@ -57,9 +57,10 @@ def test_land_writes_partitions_and_reports_missing_dates(tmp_path):
     p = synthetic(events_per_day=100, anchor_date=DAY)
     days = [DAY - dt.timedelta(days=1), DAY, DAY + dt.timedelta(days=1)]
     assert data.land(p, days, tmp_path) == [DAY + dt.timedelta(days=1)]
-    assert storage.paths(DAY, "common", tmp_path).raw_events_file().exists()
+    key = data.source_key(p)
+    assert storage.paths(DAY, "common", tmp_path).raw_events_file(key).exists()
     built = tables.build(
-        [storage.paths(d, "common", tmp_path).raw_events_file() for d in days[:2]],
+        [storage.paths(d, "common", tmp_path).raw_events_file(key) for d in days[:2]],
         data.source("synthetic"),
     )
     assert len(built["events"]) == 200
@@ -73,15 +74,41 @@ def test_land_window_refuses_a_date_the_source_has_no_events_for(tmp_path):
     paths = storage.paths(later, "common", tmp_path)
     with pytest.raises(MissingInputError, match=f"no raw events for {later} at .*date={later}"):
         data.land_window(p, paths, [DAY, later])
-    present, missing = data.land_window(p, paths.on(DAY), [DAY - dt.timedelta(days=1), DAY])
-    assert (present, missing) == ([DAY - dt.timedelta(days=1), DAY], [])
+    files, missing = data.land_window(p, paths.on(DAY), [DAY - dt.timedelta(days=1), DAY])
+    assert missing == [] and [f.parent.name for f in files] == [
+        "date=2019-11-19",
+        "date=2019-11-20",
+    ]
 
 
 def test_finding_10_too_few_events_to_train_fail_at_input_tables_with_a_count(tmp_path):
     p = synthetic(events_per_day=100, anchor_date=DAY)
     paths = storage.paths(DAY, "common", tmp_path)
-    present, _ = data.land_window(p, paths, [DAY - dt.timedelta(days=1), DAY])
-    built = tables.build([paths.raw_events_file(d) for d in present], data.source("synthetic"))
+    files, _ = data.land_window(p, paths, [DAY - dt.timedelta(days=1), DAY])
+    built = tables.build(files, data.source("synthetic"))
     tables.check_enough(built, 200, paths)  # exactly enough
     with pytest.raises(MissingInputError, match="only 200 events in the window ending 2019-11-20"):
         tables.check_enough(built, 201, paths)
+
+
+def test_finding_4_a_synthetic_run_does_not_change_what_a_default_run_reads(tmp_path):
+    paths = storage.paths(DAY, "common", tmp_path)
+    window = [DAY - dt.timedelta(days=1), DAY]
+    files, _ = data.land_window(synthetic(events_per_day=100), paths, window)
+    assert (
+        tables.build(files, data.source("synthetic"))["events"]["user_id"].str.startswith("u").all()
+    )
+    default = params.load().data  # MovieLens, after the synthetic run landed the same dates
+    files, _ = data.land_window(default, paths, window)
+    events = tables.build(files, data.source("movielens100k"))["events"]
+    assert len(events) > 0 and not events["user_id"].str.startswith("u").any()
+    assert len(events) == sum(len(data.events_for(default, d)) for d in window)
+
+
+def test_the_source_key_changes_with_the_settings_that_change_the_events():
+    base = synthetic()
+    assert data.source_key(base) != data.source_key(base.model_copy(update={"seed": 8}))
+    assert data.source_key(base) == data.source_key(synthetic())
+    movielens = params.load().data
+    assert data.source_key(movielens) == data.source_key(movielens.model_copy(update={"seed": 8}))
+    assert data.source_key(movielens).startswith("movielens100k-")
