@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from stagebook import settings, storage
+from stagebook import atomic, settings, storage
 
 # Every script or style the template would fetch (require.js, MathJax, mermaid, widgets
 # from a CDN): an empty data URL instead, so a report loads nothing from the network.
@@ -37,7 +37,7 @@ def render_html(notebook: Path) -> Path:
     nb = nbformat.read(notebook, as_version=4)
     exporter = HTMLExporter(template_name="lab", sanitize_html=True, **OFFLINE)
     body, _ = exporter.from_notebook_node(nb)
-    return storage.write_text(storage.rendering(notebook), body)
+    return atomic.write_text(storage.rendering(notebook), body)
 
 
 def url(path: Path) -> str:
@@ -67,7 +67,7 @@ def write_index() -> Path:
         + "\n".join(rows)
         + "</table>\n"
     )
-    return storage.write_text(storage.index_page(), page)
+    return atomic.write_text(storage.index_page(), page)
 
 
 def error_of(notebook: Path) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from stagebook import storage
+from stagebook import atomic
 
 log = logging.getLogger("stagebook.secrets")
 
@@ -122,7 +122,7 @@ def redact_notebook(notebook: Path) -> int:
         if json.dumps([cell.get("source"), cell.get("outputs")]) != before:
             changed.append(number)
     if changed:
-        storage.write_text(notebook, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+        atomic.write_text(notebook, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
         for number in changed:
             log.warning("Redacted a secret from cell %d of %s", number, notebook.name)
     return len(changed)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stagebook import storage
+from stagebook import atomic, storage
 from stagebook.errors import MissingInputError
 from stagebook.recsys.params import DataParams
 
@@ -106,7 +106,7 @@ def land(params: DataParams, dates: list[dt.date], home: Path) -> list[dt.date]:
         if frame.empty:
             missing.append(date)
             continue
-        storage.write_parquet(target, frame)
+        atomic.write_parquet(target, frame)
     return missing
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stagebook import storage
+from stagebook import atomic, storage
 from stagebook.errors import MissingInputError
 
 
@@ -82,7 +82,7 @@ def build_vocabulary(
 
 def save(vocab: Vocabulary, folder: Path) -> Path:
     """Write the vocabulary into a features or model ``folder`` atomically."""
-    return storage.write_json(storage.File.VOCABULARY.of(folder), vocab.to_json())
+    return atomic.write_json(storage.File.VOCABULARY.of(folder), vocab.to_json())
 
 
 def load(folder: Path) -> Vocabulary:
@@ -112,7 +112,7 @@ def encode_events(events: pd.DataFrame, vocab: Vocabulary) -> Encoded:
 
 def write(vocab: Vocabulary, encoded: Encoded, paths: storage.Paths) -> None:
     """Write the vocabulary and the encoded events of a date and phase, replacing its folder."""
-    with storage.replacing(paths.features) as folder:
+    with atomic.replacing(paths.features) as folder:
         save(vocab, folder)
         np.savez(storage.File.ENCODED_EVENTS.of(folder), x=encoded.x, y=encoded.y, day=encoded.day)
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from stagebook import storage
+from stagebook import atomic, storage
 from stagebook.errors import MissingInputError
 
 
@@ -87,7 +87,7 @@ def summary(recs: pd.DataFrame) -> dict[str, float | int]:
 
 def write(recs: pd.DataFrame, paths: storage.Paths) -> None:
     """Write the recommendations of a date and phase, replacing its folder whole."""
-    with storage.replacing(paths.recommendations) as folder:
+    with atomic.replacing(paths.recommendations) as folder:
         recs.to_parquet(storage.File.RECOMMENDATIONS.of(folder), index=False)
 
 

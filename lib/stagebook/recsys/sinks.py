@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from stagebook import settings, storage
+from stagebook import atomic, settings, storage
 from stagebook.errors import SinkConfigError, SinkUnavailable
 
 
@@ -108,7 +108,7 @@ class OutboxSink:
         if path.exists() and path.read_text() == lines:
             return Published(self.name, str(path), "skipped", len(records))
         action = "replaced" if path.exists() else "published"
-        storage.write_text(path, lines)
+        atomic.write_text(path, lines)
         return Published(self.name, str(path), action, len(records))
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from stagebook import storage
+from stagebook import atomic, storage
 from stagebook.errors import MissingInputError
 from stagebook.recsys.data import Source
 
@@ -59,7 +59,7 @@ def check_enough(tables: dict[str, pd.DataFrame], minimum: int, paths: storage.P
 
 def write(tables: dict[str, pd.DataFrame], paths: storage.Paths) -> None:
     """Write the tables of ``paths.ds``, replacing its tables folder whole."""
-    with storage.replacing(paths.tables) as folder:
+    with atomic.replacing(paths.tables) as folder:
         for name, frame in tables.items():
             frame.to_parquet(storage.table_file(folder, name), index=False)
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial.distance import jensenshannon
 
-from stagebook import storage
+from stagebook import atomic, storage
 from stagebook.errors import NotValidated
 from stagebook.recsys import inference
 
@@ -182,11 +182,11 @@ def passed(recs: pd.DataFrame, digest: str, paths: storage.Paths, run_id: str) -
     The digest is what publish checks; the distribution joins later days' baselines.
     Both live apart from the recommendations, so a later inference cannot drop them.
     """
-    with storage.replacing(paths.validated) as folder:
+    with atomic.replacing(paths.validated) as folder:
         distribution = item_distribution(recs).rename_axis("item_id").reset_index()
         distribution.to_parquet(storage.File.DISTRIBUTION.of(folder), index=False)
         approval = {"digest": digest, "rows": len(recs), "run_id": run_id}
-        storage.write_json(storage.File.APPROVAL.of(folder), approval)
+        atomic.write_json(storage.File.APPROVAL.of(folder), approval)
 
 
 def approved(paths: storage.Paths) -> pd.DataFrame:

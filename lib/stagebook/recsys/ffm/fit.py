@@ -10,7 +10,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from stagebook import storage
+from stagebook import atomic, storage
 from stagebook.errors import InvalidLossError
 from stagebook.recsys import features
 from stagebook.recsys.ffm.model import FFM
@@ -180,8 +180,8 @@ def fit(
 
 def save(model: FFM, vocab: features.Vocabulary, description: dict[str, Any], folder: Path) -> None:
     """Write a trained model's folder whole: Keras model, exported weights, vocabulary, description."""
-    with storage.replacing(folder) as tmp:
+    with atomic.replacing(folder) as tmp:
         model.save(storage.File.MODEL.of(tmp))
         np.savez(storage.File.WEIGHTS.of(tmp), **model.export())
         features.save(vocab, tmp)
-        storage.write_json(storage.File.SIGNATURE.of(tmp), description)
+        atomic.write_json(storage.File.SIGNATURE.of(tmp), description)
