@@ -17,7 +17,7 @@ DAYS = [FIRST + dt.timedelta(days=n) for n in range(8)]
 COLLAPSED = FIRST + dt.timedelta(days=8)
 OVERRIDES = {**TINY, "data.anchor_date": "2019-11-30", "publish.sinks": ["outbox", "redis"]}
 CONF = {"phases": ["prod"], "overrides": OVERRIDES}
-STREAM = "stagebook:test:prod"
+STREAM = "{stagebook:test:prod}"  # the stream key is its own hash tag
 
 pytestmark = pytest.mark.longest
 

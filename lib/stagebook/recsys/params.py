@@ -78,6 +78,7 @@ class PublishParams(Section):
     sinks: list[Literal["outbox", "redis"]] = Field(min_length=1)
     redis_conn_id: str  # an Airflow connection: host, port, password, extra
     timeout_s: float = Field(gt=0, le=30)  # each network call to a sink, never retried in-try
+    retention_days: int = Field(ge=1, le=3650)  # Redis stream entries older than this are trimmed
 
 
 class RecsysParams(Params):

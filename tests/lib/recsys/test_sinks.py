@@ -2,9 +2,10 @@ import json
 
 import pandas as pd
 import pytest
+from redis.crc import key_slot
 
 from stagebook.errors import SinkConfigError, SinkUnavailable
-from stagebook.recsys import sinks
+from stagebook.recsys import redis_sink, sinks
 from tests.support import free_port
 
 RECS = pd.DataFrame(
@@ -53,7 +54,7 @@ def test_redis_settings_come_from_the_airflow_connection_as_json_or_uri():
     json_conn += '"extra": {"stream": "recs", "db": 2}}'
     uri_conn = "redis://:s3cret@10.0.0.5:6380/2?stream=recs"
     for value in (json_conn, uri_conn):
-        got = sinks.RedisSettings.from_env("my_redis", {"AIRFLOW_CONN_MY_REDIS": value})
+        got = redis_sink.RedisSettings.from_env("my_redis", {"AIRFLOW_CONN_MY_REDIS": value})
         assert (got.host, got.port, got.db, got.stream, got.password) == (
             "10.0.0.5",
             6380,
@@ -66,16 +67,16 @@ def test_redis_settings_come_from_the_airflow_connection_as_json_or_uri():
 
 def test_a_missing_redis_connection_names_it_and_says_how_to_define_it():
     with pytest.raises(SinkConfigError, match="'my_redis'.*AIRFLOW_CONN_MY_REDIS is not set"):
-        sinks.RedisSettings.from_env("my_redis", {})
+        redis_sink.RedisSettings.from_env("my_redis", {})
 
 
-def redis_sink(server, timeout_s=2.0):
-    settings = sinks.RedisSettings("test_redis", host=server["host"], port=server["port"])
-    return sinks.RedisStreamSink(settings, timeout_s)
+def stream_sink(server, timeout_s=2.0):
+    settings = redis_sink.RedisSettings("test_redis", host=server["host"], port=server["port"])
+    return redis_sink.RedisStreamSink(settings, timeout_s)
 
 
 def test_redis_publishes_once_per_date_and_phase_skips_a_repeat_and_replaces_a_change(redis_db):
-    sink = redis_sink(redis_db)
+    sink = stream_sink(redis_db)
     other = sinks.format_records(RECS, ds="2019-10-24", phase=PHASE)
     assert sink.publish(FIRST, ds=DS, phase=PHASE).action == "published"
     assert sink.publish(other, ds="2019-10-24", phase=PHASE).records == 2
@@ -92,7 +93,7 @@ def test_redis_publishes_once_per_date_and_phase_skips_a_repeat_and_replaces_a_c
 
 
 def test_both_sinks_hold_one_copy_after_publishing_a_date_twice(redis_db, tmp_path):
-    targets = [redis_sink(redis_db), sinks.OutboxSink(tmp_path / PHASE)]
+    targets = [stream_sink(redis_db), sinks.OutboxSink(tmp_path / PHASE)]
     for records in (FIRST, FIRST, SECOND):
         sinks.publish(records, targets, ds=DS, phase=PHASE)
     assert targets[0].entries(PHASE) == SECOND
@@ -114,7 +115,7 @@ def test_unreachable_redis_fails_within_the_timeout_and_leaves_the_outbox_as_it_
     before = outbox.target(DS).read_text()
     closed = free_port()
     for port, cause in ((closed, "ConnectionError"), (silent_port, "TimeoutError")):
-        sink = redis_sink({"host": "127.0.0.1", "port": port}, timeout_s=0.5)
+        sink = stream_sink({"host": "127.0.0.1", "port": port}, timeout_s=0.5)
         with pytest.raises(SinkUnavailable) as caught:
             sinks.publish(SECOND, [sink, outbox], ds=DS, phase=PHASE)
         message = str(caught.value)
@@ -123,3 +124,46 @@ def test_unreachable_redis_fails_within_the_timeout_and_leaves_the_outbox_as_it_
         assert "Nothing was published to any sink" in message
         assert outbox.target(DS).read_text() == before
         assert sorted(p.name for p in outbox.folder.iterdir()) == [f"ds={DS}.jsonl"]
+
+
+def test_finding_8_150k_users_in_chunks_with_a_short_timeout_end_equal_in_both_sinks(
+    redis_db, tmp_path
+):
+    users = pd.DataFrame({"user_id": [f"u{n}" for n in range(150_000)]})
+    recs = users.assign(
+        rank=1, item_id="a", score=0.5, model_signature="ffm.TH.201910241414_20191023"
+    )
+    first = sinks.format_records(recs, ds=DS, phase=PHASE)
+    targets = [stream_sink(redis_db, timeout_s=1.0), sinks.OutboxSink(tmp_path / PHASE)]
+    done = sinks.publish(first, targets, ds=DS, phase=PHASE)
+    assert [d.action for d in done] == ["published", "published"]
+    second = sinks.format_records(recs.assign(item_id="b"), ds=DS, phase=PHASE)
+    done = sinks.publish(second, targets, ds=DS, phase=PHASE)
+    assert [(d.action, d.removed) for d in done] == [("replaced", 150_000), ("replaced", 0)]
+    lines = (tmp_path / PHASE / f"ds={DS}.jsonl").read_text().splitlines()
+    assert targets[0].entries(PHASE) == [json.loads(line) for line in lines] == second
+
+
+def test_finding_8_a_try_that_died_half_way_is_cleaned_up_by_the_next(redis_db):
+    sink = stream_sink(redis_db)
+    sink.publish(FIRST, ds=DS, phase=PHASE)
+    sink._add(SECOND, DS, PHASE)  # a try that added its entries, then died before committing
+    assert len(sink.entries(PHASE)) == 4
+    assert sink.publish(SECOND, ds=DS, phase=PHASE).action == "replaced"
+    assert sink.entries(PHASE) == SECOND
+
+
+def test_finding_8_the_keys_of_a_date_share_one_cluster_slot(redis_db):
+    sink = stream_sink(redis_db)
+    keys = [sink.stream(PHASE)] + [sink.key(k, DS, PHASE) for k in ("published", "ids", "pending")]
+    assert all(key.startswith("{stagebook:recommendations:beta}") for key in keys)
+    assert len({key_slot(key.encode()) for key in keys}) == 1
+
+
+def test_finding_8_a_refusal_from_redis_is_a_clear_error(redis_db):
+    sink = stream_sink(redis_db)
+    redis_db["client"].set(sink.stream(PHASE), "not a stream")  # WRONGTYPE for XADD
+    with pytest.raises(
+        SinkUnavailable, match="refused the publication of 2019-10-23 \\(beta\\): WRONGTYPE"
+    ):
+        sink.publish(FIRST, ds=DS, phase=PHASE)
