@@ -52,6 +52,7 @@ services:
 	@redis-server --version
 
 test: setup services
+	$(PY) -m stagebook.orchestration.cli check
 	$(PY) -m pytest
 
 lint: $(VENV)/.synced

@@ -159,12 +159,25 @@ def summary(run: Any, ds: dt.date) -> str:
     return "\n".join(lines)
 
 
+def run_check() -> int:
+    """``stagebook check``: print each problem with its file and cell or key; 1 if any."""
+    environment.apply_airflow_environ()
+    from stagebook.orchestration import check
+
+    found = check.problems()
+    for problem in found:
+        print(problem)
+    print(f"stagebook check: {len(found)} problem(s)" if found else "stagebook check: no problem")
+    return 1 if found else 0
+
+
 def parser() -> argparse.ArgumentParser:
     """Return the parser of the ``stagebook`` command."""
     main_parser = argparse.ArgumentParser(prog="stagebook", description=__doc__.split("\n")[0])
     sub = main_parser.add_subparsers(dest="command", required=True)
     sub.add_parser("setup", help="create or upgrade the embedded Airflow database")
     sub.add_parser("env", help="print the environment of the embedded Airflow, for `eval`")
+    sub.add_parser("check", help="check notebooks, params and DAGs before the scheduler does")
     run = sub.add_parser("run", help="run the pipeline for one business date")
     when = run.add_mutually_exclusive_group(required=True)
     when.add_argument("--ds", type=lambda v: dates.parse_ds(v, where="--ds"), help="YYYY-MM-DD")
@@ -192,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "setup":
         setup_airflow()
         return 0
+    if args.command == "check":
+        return run_check()
     try:
         conf = run_conf(args.phases, args.overrides)
         ensure_metastore()
