@@ -23,8 +23,7 @@ OPERATORS = stage_operators()
 @pytest.mark.parametrize("op", OPERATORS, ids=lambda op: op.task_id)
 def test_notebook_declares_exactly_what_the_operator_injects(op):
     declared = notebook.parameters(notebook.path(op.stage))
-    injected = set(notebook.INJECTED) | set(op.pull) | set(op.parameters)
-    assert set(declared) == injected, (
+    assert set(declared) == op.injected_names, (
         f"{notebook.path(op.stage)}: parameters cell vs operator {op.task_id}"
     )
 

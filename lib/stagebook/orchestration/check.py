@@ -105,7 +105,7 @@ def stage_problems(dags: list[Any]) -> list[str]:
                 declared = set(notebook.parameters(path))
             except NotebookContractError:
                 continue  # reported with the notebook
-            injected = set(notebook.INJECTED) | set(task.pull) | set(task.parameters)
+            injected = task.injected_names
             if declared != injected:
                 found.append(
                     f"{path}: parameters cell declares {sorted(declared)}, task "

@@ -8,6 +8,7 @@ A :class:`Message` is built from a task's or a run's Airflow context
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -83,14 +84,18 @@ def phase_of(task: Any) -> str:
     return getattr(task, "phase", None) or "common"
 
 
-def run_ds(context: Mapping[str, Any]) -> str:
-    """Return the run's business date, or ``unknown`` when its conf or interval gives none."""
+def run_date(context: Mapping[str, Any]) -> dt.date | None:
+    """Return the run's business date, or None when its conf or interval gives none."""
     dag = context.get("dag")
     timezone = getattr(getattr(dag, "timezone", None), "name", dates.TIMEZONE)
     try:
-        return dates.run_business_date(context, timezone).isoformat()
+        return dates.run_business_date(context, timezone)
     except DateError:
-        return "unknown"
+        return None
+
+
+def _shown(day: dt.date | None) -> str:
+    return day.isoformat() if day else "unknown"
 
 
 def run_phases(context: Mapping[str, Any]) -> str:
@@ -104,19 +109,19 @@ def run_phases(context: Mapping[str, Any]) -> str:
 def task_message(context: Mapping[str, Any], event: str) -> Message:
     """Return the message of a task event (``success``, ``failure`` or ``retry``)."""
     ti, task = context["ti"], context.get("task")
-    phase, ds = phase_of(task), run_ds(context)
+    phase, day = phase_of(task), run_date(context)
     try_number = int(ti.try_number)
     stage = getattr(task, "stage", None)
     report = None
-    if stage and ds != "unknown":
-        notebook = storage.report_path(ti.dag_id, dates.parse_ds(ds), phase, stage, try_number)
+    if stage and day:
+        notebook = storage.report_path(ti.dag_id, day, phase, stage, try_number)
         report = storage.rendering(notebook)
     max_tries = int(getattr(ti, "max_tries", 0) or 0)
     return Message(
         event=event,
         state=STATES[event],
         dag_id=ti.dag_id,
-        ds=ds,
+        ds=_shown(day),
         phase=phase,
         task_id=ti.task_id,
         try_number=try_number,
@@ -136,7 +141,7 @@ def run_message(context: Mapping[str, Any], event: str) -> Message:
         event=event,
         state=STATES[event],
         dag_id=getattr(dag_run, "dag_id", None) or getattr(dag, "dag_id", "unknown"),
-        ds=run_ds(context),
+        ds=_shown(run_date(context)),
         phase=run_phases(context),
         error=first_lines(context.get("reason")) if event == "failure" else None,
         report_url=index_url(),
@@ -148,7 +153,7 @@ def summary_message(
 ) -> Message:
     """Return the run summary: each task's state, tries and newest report."""
     ti = context["ti"]
-    ds = run_ds(context)
+    day = run_date(context)
     phases = run_phases(context)
     if phases != "unknown":  # a run of some phases reports on those phases' tasks only
         tasks = [t for t in tasks if phase_of(t) in ("common", *phases.split(","))]
@@ -156,8 +161,8 @@ def summary_message(
     for task in tasks:
         phase, stage = phase_of(task), getattr(task, "stage", None)
         report, tries = None, "-"
-        if stage and ds != "unknown":
-            folder = storage.report_folder(ti.dag_id, dates.parse_ds(ds), phase)
+        if stage and day:
+            folder = storage.report_folder(ti.dag_id, day, phase)
             found = storage.tries(folder, stage)
             report, tries = (found[-1][1], found[-1][0]) if found else (None, 0)
         state = str(states.get(task.task_id) or "none")
@@ -175,7 +180,7 @@ def summary_message(
         event="summary",
         state="failed" if bad else "success",
         dag_id=ti.dag_id,
-        ds=ds,
+        ds=_shown(day),
         phase=phases,
         stages=rows,
         error=f"not successful: {', '.join(bad)}" if bad else None,

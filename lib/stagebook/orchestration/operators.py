@@ -82,6 +82,11 @@ class StageNotebookOperator(BaseOperator):
         self.connections = tuple(connections)
         self.report_html: Path | None = None
 
+    @property
+    def injected_names(self) -> set[str]:
+        """Return the names of the parameters this operator injects (its notebook must declare them)."""
+        return set(notebook.INJECTED) | set(self.pull) | set(self.parameters)
+
     def injected(self, context: Mapping[str, Any]) -> dict[str, Any]:
         """Return the parameters this try injects into the notebook."""
         ti = context["ti"]

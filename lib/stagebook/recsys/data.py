@@ -121,15 +121,15 @@ def land_window(
     Raises:
         MissingInputError: ``paths.ds`` itself has no events, naming its partition.
     """
+    key = source_key(params)
     missing = land(params, window, paths.home)
     if paths.ds in missing:
         raise MissingInputError(
-            f"no raw events for {paths.ds} at {paths.raw_events(source_key(params))}: source "
+            f"no raw events for {paths.ds} at {paths.raw_events(key)}: source "
             f"{params.source!r} has "
             f"none for that date (its events end {params.anchor_date}); land that partition, or "
             "run an earlier date"
         )
-    key = source_key(params)
     return [paths.raw_events_file(key, d) for d in window if d not in missing], missing
 
 
