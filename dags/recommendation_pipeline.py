@@ -59,11 +59,13 @@ PHASE_STAGES = (
     Stage("publish", "50-publish", records=("published",), connections=("publish.redis_conn_id",)),
 )
 
-# Reading the params files here (a few kB of YAML) makes a malformed file an
-# import error that names the file and the key, before any run starts.
+# Reading the params files here (a few kB of YAML) makes a malformed common.yaml
+# an import error that names the file and the key, before any run starts. A
+# malformed phase file must not take the other phases down: its tasks are built
+# from common.yaml and fail at once, naming the file and the key.
 COMMON = params.load()
 PIPELINE = COMMON.pipeline
-PHASE_PARAMS = {phase: params.load(phase) for phase in params.known_phases()}
+PHASE_PARAMS = {phase: params.load_or_common(phase) for phase in params.known_phases()}
 
 
 with DAG(

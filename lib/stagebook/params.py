@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -27,6 +28,8 @@ from pydantic import (
 
 from stagebook import settings
 from stagebook.errors import ParamsError, RunConfError
+
+log = logging.getLogger("stagebook.params")
 
 COMMON = "common"
 SCHEMA = "schema"
@@ -67,17 +70,22 @@ class PipelineParams(Section):
     retry_delay_s: int = Field(ge=0, le=86_400)
     cell_timeout_s: int = Field(ge=1, le=86_400)
     start_timeout_s: int = Field(ge=1, le=600)
+    overridable: list[str]  # the sections or section.keys a run's conf may override
 
 
 class Params(Section):
     """The params every pipeline has; an application's schema adds its own sections.
 
     The defaults are stated once, in ``common.yaml``: a model only validates.
-    ``fixed`` names the keys (or sections) that a DAG reads when its file is
-    parsed, which a run's conf therefore cannot change.
+    A run's conf may override only what ``pipeline.overridable`` lists.
+    ``protected`` names the sections (or keys) that come only from the params
+    files, with the reason: the allowlist can never open them.
     """
 
-    fixed: ClassVar[tuple[str, ...]] = ("pipeline",)
+    protected: ClassVar[Mapping[str, str]] = {
+        "pipeline": "the DAG reads it when its file is parsed",
+        "notifications": "who hears about a run is not the run's to choose",
+    }
 
     notifications: NotificationParams
     pipeline: PipelineParams
@@ -166,14 +174,56 @@ def _check_known(overrides: Mapping, known: Mapping, where: str, prefix: str = "
             _check_known(value, known[key], where, f"{dotted}.")
 
 
-def _check_not_fixed(overrides: Mapping, fixed: tuple[str, ...], where: str) -> None:
-    for key in overrides:
-        hit = next((f for f in fixed if str(key) == f or str(key).startswith(f"{f}.")), None)
+def _under(key: str, sections: Iterable[str]) -> str | None:
+    """Return the entry of ``sections`` that ``key`` is or lies under, e.g. ``train`` for ``train.k``."""
+    return next((s for s in sections if key == s or key.startswith(f"{s}.")), None)
+
+
+def _check_allowlist(merged: Params, where: str) -> None:
+    """``pipeline.overridable`` names known keys, none of them protected."""
+    known = _known(type(merged))
+    for entry in merged.pipeline.overridable:
+        node: Any = known
+        for part in entry.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                raise ParamsError(f"{where}: pipeline.overridable: unknown key {entry!r}")
+            node = node[part]
+        hit = _under(entry, merged.protected) or next(
+            (p for p in merged.protected if p.startswith(f"{entry}.")), None
+        )
+        if hit is not None:
+            raise ParamsError(
+                f"{where}: pipeline.overridable: {entry!r} would let a run override {hit!r}, "
+                f"which comes only from the params files ({merged.protected[hit]})"
+            )
+
+
+def _check_overridable(overrides: Mapping, base: Params, where: str) -> None:
+    allowed = base.pipeline.overridable
+    for key in map(str, overrides):
+        hit = _under(key, base.protected)
         if hit is not None:
             raise RunConfError(
-                f"{where}: {key!r} cannot be overridden by a run: the DAG reads {hit!r} when its "
-                "file is parsed; change it in the params files instead"
+                f"{where}: {key!r} cannot be overridden by a run: {base.protected[hit]}; "
+                "change it in the params files instead"
             )
+        if _under(key, allowed) is None:
+            raise RunConfError(
+                f"{where}: {key!r} cannot be overridden by a run: a run may override only "
+                f"{', '.join(allowed) or 'nothing'} (pipeline.overridable in the params files)"
+            )
+
+
+def _validated(schema: type[Params], merged: dict, origins: Mapping, default: str) -> Params:
+    try:
+        return schema.model_validate(merged)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            key = ".".join(str(part) for part in loc)
+            lines.append(f"{_origin(loc, origins, default)}: {key}: {err['msg']}")
+        raise ParamsError("invalid params:\n  " + "\n  ".join(lines)) from None
 
 
 def _schema(common: dict[str, Any], path: Path) -> type[Params]:
@@ -212,7 +262,8 @@ def load(
 
     Raises:
         ParamsError: naming the file and the key of any mistake.
-        RunConfError: for an unknown phase or an override of a key that does not exist.
+        RunConfError: for an unknown phase, an override of a key that does not exist,
+            or of one that ``pipeline.overridable`` does not list.
     """
     folder = folder or settings.params_dir()
     common_path = folder / f"{COMMON}.yaml"
@@ -229,21 +280,31 @@ def load(
             )
         phase_path = folder / f"{phase}.yaml"
         merged = _merge(merged, _read(phase_path), str(phase_path), origins)
-    if overrides:
-        where = "run conf 'overrides'"
-        _check_not_fixed(overrides, schema.fixed, where)
-        nested = _nest(overrides, where)
-        _check_known(nested, _known(schema), where)
-        merged = _merge(merged, nested, where, origins)
+    base = _validated(schema, merged, origins, str(common_path))
+    _check_allowlist(base, str(common_path if phase is None else folder / f"{phase}.yaml"))
+    if not overrides:
+        return base
+    where = "run conf 'overrides'"
+    nested = _nest(overrides, where)
+    _check_known(nested, _known(schema), where)
+    _check_overridable(overrides, base, where)
+    return _validated(schema, _merge(merged, nested, where, origins), origins, str(common_path))
+
+
+def load_or_common(phase: str | None, folder: Path | None = None) -> Params:
+    """Return the phase's params, or ``common.yaml``'s alone when the phase's file is invalid.
+
+    For what must go on even then: building the DAG (a malformed ``beta.yaml``
+    must not take ``prod`` down) and notifying of that phase's failure. The
+    phase's own tasks still load it strictly, and fail naming the file and key.
+    """
     try:
-        return schema.model_validate(merged)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            key = ".".join(str(part) for part in loc)
-            lines.append(f"{_origin(loc, origins, str(common_path))}: {key}: {err['msg']}")
-        raise ParamsError("invalid params:\n  " + "\n  ".join(lines)) from None
+        return load(phase, folder=folder)
+    except ParamsError as exc:
+        if phase is None or phase not in known_phases(folder):
+            raise
+        log.warning("%s\nPhase %s falls back to common.yaml here; its tasks fail.", exc, phase)
+        return load(None, folder=folder)
 
 
 def value(merged: Params, dotted: str) -> Any:
@@ -260,8 +321,10 @@ def resolve_run_conf(conf: Mapping[str, Any] | None, folder: Path | None = None)
     """Validate a run's conf and return the phases it runs.
 
     ``{"phases": [...]}`` picks phases (default: ``pipeline.phases`` in params);
-    ``{"overrides": {"section.key": value}}`` must name keys that exist, and the
-    merged params of every chosen phase must validate.
+    ``{"overrides": {"section.key": value}}`` must name keys that exist and that
+    ``pipeline.overridable`` lists, and the merged params of every chosen phase
+    must validate. A phase whose own params file is invalid is not the conf's
+    fault: its tasks fail, naming the file and key, and the other phases run.
     """
     if conf is not None and not isinstance(conf, Mapping):
         raise RunConfError(f"run conf must be a mapping, got {type(conf).__name__}")
@@ -289,6 +352,11 @@ def resolve_run_conf(conf: Mapping[str, Any] | None, folder: Path | None = None)
     overrides = conf.get("overrides") or {}
     if not isinstance(overrides, Mapping):
         raise RunConfError("run conf 'overrides' must be a mapping of 'section.key' to value")
+    load(None, overrides, folder)
     for phase in phases:
+        try:
+            load(phase, folder=folder)
+        except ParamsError:
+            continue  # the phase's own file is invalid: its tasks fail, the other phases run
         load(phase, overrides, folder)
     return list(phases)

@@ -1,6 +1,5 @@
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +8,7 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 
 from stagebook import settings
-from tests.support import DAG_ID
+from tests.support import DAG_ID, params_copy
 
 DAG_FILES = sorted(settings.dags_dir().glob("*.py"))
 
@@ -66,14 +65,31 @@ def test_dag_file_does_not_import_papermill_or_tensorflow():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_malformed_params_file_is_an_import_error_naming_file_and_key(tmp_path, airflow_db):
-    folder = tmp_path / "params"
-    shutil.copytree(settings.params_dir(), folder)
-    (folder / "beta.yaml").write_text("train:\n  k: many\n")
+def _import_errors(folder: Path) -> str:
     env = {**os.environ, "STAGEBOOK_PARAMS": str(folder)}
     airflow = Path(sys.executable).with_name("airflow")
     result = subprocess.run(
-        [str(airflow), "dags", "list-import-errors", "-l"], capture_output=True, text=True, env=env
+        [str(airflow), "dags", "list-import-errors", "-l", "-o", "plain"],
+        capture_output=True,
+        text=True,
+        env=env,
     )
-    output = result.stdout + result.stderr
-    assert f"{folder / 'beta.yaml'}: train.k" in output, output
+    return result.stdout + result.stderr
+
+
+def test_a_malformed_common_yaml_is_an_import_error_naming_file_and_key(tmp_path, airflow_db):
+    folder = params_copy(tmp_path / "params", {"train.k": "many"})
+    output = _import_errors(folder)
+    assert f"{folder / 'common.yaml'}: train.k" in output, output
+
+
+def test_finding_10_a_malformed_phase_file_does_not_take_the_other_phases_down(
+    tmp_path, monkeypatch
+):
+    folder = params_copy(tmp_path / "params")
+    (folder / "beta.yaml").write_text("train:\n  k: many\n")
+    monkeypatch.setenv("STAGEBOOK_PARAMS", str(folder))
+    bag = DagBag(dag_folder=str(settings.dags_dir()))
+    assert bag.import_errors == {}
+    tasks = set(bag.dags[DAG_ID].task_ids)
+    assert {"prod.features", "prod.publish", "beta.features", "beta.publish"} <= tasks

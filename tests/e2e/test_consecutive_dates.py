@@ -15,7 +15,7 @@ from tests.support.servers import connection_env
 FIRST = dt.date(2019, 11, 5)
 DAYS = [FIRST + dt.timedelta(days=n) for n in range(8)]
 COLLAPSED = FIRST + dt.timedelta(days=8)
-OVERRIDES = {**TINY, "data.anchor_date": "2019-11-30", "publish.sinks": ["outbox", "redis"]}
+OVERRIDES = {**TINY, "data.anchor_date": "2019-11-30"}
 CONF = {"phases": ["prod"], "overrides": OVERRIDES}
 STREAM = "{stagebook:test:prod}"  # the stream key is its own hash tag
 
@@ -28,9 +28,10 @@ def home(module_env):
 
 
 @pytest.fixture(scope="module")
-def redis(module_env, redis_server):
-    """The session's Redis, emptied, as the Airflow connection ``stagebook_redis``."""
+def redis(module_env, module_params, redis_server):
+    """The session's Redis, emptied, as the Airflow connection ``stagebook_redis``, a sink in params."""
     patch, _ = module_env
+    module_params({"publish.sinks": ["outbox", "redis"]})
     redis_server["client"].flushdb()
     env = connection_env(
         "stagebook_redis",

@@ -21,8 +21,7 @@ def home(module_env):
 
 @pytest.fixture(scope="module")
 def run(airflow_db, home, module_receivers):
-    _, _, notifications = module_receivers
-    return run_dag(DS, {"overrides": {**OVERRIDES, **notifications}})
+    return run_dag(DS, {"overrides": OVERRIDES})
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +62,7 @@ def test_nothing_is_published(run, home):
 def test_each_channel_gets_the_stage_failure_the_run_failure_and_the_summary(
     run, archived, module_receivers
 ):
-    http, smtp, _ = module_receivers
+    http, smtp = module_receivers
     expected = [("failure", "input_tables", 1), ("failure", None, None), ("summary", None, None)]
     for channel, received in messages(http, smtp).items():
         assert sorted(map(what, received), key=str) == sorted(expected, key=str), channel

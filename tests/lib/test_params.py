@@ -142,3 +142,47 @@ def test_finding_10_phases_that_are_not_names_are_a_params_error(phases):
 def test_finding_10_overrides_the_dag_cannot_honour_are_refused(key):
     with pytest.raises(RunConfError, match=f"'{key}' cannot be overridden by a run"):
         params.resolve_run_conf({"overrides": {key: "x"}})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "said"),
+    [
+        ("notifications.channels", [], "who hears about a run is not the run's to choose"),
+        ("notifications.email_to", ["x@attacker.example"], "who hears about a run"),
+        ("notifications.slack_conn_id", "other", "who hears about a run"),
+        ("publish.sinks", ["outbox"], "where recommendations go"),
+        ("validation.max_js", 1.0, "may override only data, tables, features, train, inference"),
+    ],
+)
+def test_finding_9_a_run_conf_may_override_only_the_allowlist_in_params(key, value, said):
+    with pytest.raises(RunConfError, match=f"'{key}' cannot be overridden by a run: .*{said}"):
+        params.resolve_run_conf({"overrides": {key: value}})
+    assert params.load("prod").pipeline.overridable == [
+        "data",
+        "tables",
+        "features",
+        "train",
+        "inference",
+    ]
+    assert params.resolve_run_conf({"overrides": {"train.k": 2, "data.seed": 3}})
+
+
+@pytest.mark.parametrize(
+    ("listed", "said"),
+    [
+        (["notifications"], "'notifications' would let a run override 'notifications'"),
+        (["publish.sinks"], "'publish.sinks' would let a run override 'publish'"),
+        (["train.speed"], "unknown key 'train.speed'"),
+    ],
+)
+def test_finding_9_the_allowlist_never_opens_notifications_publish_or_pipeline(
+    folder, listed, said
+):
+    common = folder / "common.yaml"
+    common.write_text(
+        common.read_text().replace(
+            "overridable: [data, tables, features, train, inference]", f"overridable: {listed}"
+        )
+    )
+    with pytest.raises(ParamsError, match=f"common.yaml: pipeline.overridable: {said}"):
+        params.load(folder=folder)

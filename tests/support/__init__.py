@@ -4,7 +4,15 @@
 other modules are plain helpers that tests import.
 """
 
+import shutil
 import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stagebook import settings
 
 DAG_ID = "recommendation_pipeline"
 
@@ -26,3 +34,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def params_copy(folder: Path, values: Mapping[str, Any] = ()) -> Path:
+    """Copy the project's params into ``folder`` (once), then set dotted ``values`` in common.yaml.
+
+    What a run's conf may not override (notifications, publish, pipeline) is
+    set this way, as a deployment would in its params files.
+    """
+    common = folder / "common.yaml"
+    if not common.exists():
+        shutil.copytree(settings.params_dir(), folder, dirs_exist_ok=True)
+    data = yaml.safe_load(common.read_text())
+    for key, value in dict(values).items():
+        section, name = key.split(".", 1)
+        data[section][name] = value
+    common.write_text(yaml.safe_dump(data, sort_keys=False))
+    return folder

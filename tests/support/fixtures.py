@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from stagebook import settings
-from tests.support import CHANNELS, free_port, runs, servers
+from tests.support import CHANNELS, free_port, params_copy, runs, servers
 from tests.support.receivers import HttpReceiver, SmtpReceiver
 
 
@@ -69,10 +66,24 @@ def silent_port():
 
 
 @pytest.fixture(scope="module")
-def module_receivers(airflow_db, module_env):
+def module_params(module_env, tmp_path_factory):
+    """The project's params copied for a module's runs: call it with dotted values to set.
+
+    Notification, sink and pipeline settings come only from the params files, never
+    from a run's conf, so a test sets them here (``STAGEBOOK_PARAMS`` points at the copy).
+    """
+    patch, _ = module_env
+    folder = tmp_path_factory.mktemp("params")
+    params_copy(folder)
+    patch.setenv("STAGEBOOK_PARAMS", str(folder))
+    return lambda values: params_copy(folder, values)
+
+
+@pytest.fixture(scope="module")
+def module_receivers(airflow_db, module_env, module_params):
     """A real HTTP receiver (Slack and JSON webhooks) and SMTP server on loopback, per module.
 
-    Yields ``(http, smtp, overrides)``: the overrides turn every channel on. The
+    Yields ``(http, smtp)``; the module's params turn every channel on. The
     channels' connections are environment variables, as Airflow reads them.
     """
     patch, _ = module_env
@@ -80,39 +91,34 @@ def module_receivers(airflow_db, module_env):
         env = servers.notification_env(f"{http.url}/slack", f"{http.url}/webhook", smtp.port)
         for name, value in env.items():
             patch.setenv(name, value)
-        overrides = {
-            "notifications.channels": CHANNELS,
-            "notifications.email_to": ["r@example.com"],
-        }
-        yield http, smtp, overrides
+        module_params(
+            {"notifications.channels": CHANNELS, "notifications.email_to": ["r@example.com"]}
+        )
+        yield http, smtp
 
 
 @pytest.fixture(scope="module")
-def module_channels_down(airflow_db, module_env):
+def module_channels_down(airflow_db, module_env, module_params):
     """Every channel broken: Slack answers 500, the webhook's port is closed, SMTP hangs."""
     patch, _ = module_env
     with HttpReceiver(status=500) as broken, servers.silent_server() as silent:
         webhook = f"http://127.0.0.1:{free_port()}/webhook"
         for name, value in servers.notification_env(f"{broken.url}/slack", webhook, silent).items():
             patch.setenv(name, value)
-        yield {
-            "notifications.channels": CHANNELS,
-            "notifications.email_to": ["r@example.com"],
-            "notifications.timeout_s": 1,
-        }
+        module_params(
+            {
+                "notifications.channels": CHANNELS,
+                "notifications.email_to": ["r@example.com"],
+                "notifications.timeout_s": 1,
+            }
+        )
+        yield
 
 
 @pytest.fixture(scope="module")
-def fast_retries(module_env, tmp_path_factory):
+def fast_retries(module_params):
     """The project's params, with a retry delay of 1 s instead of minutes, for a module."""
-    patch, _ = module_env
-    folder = tmp_path_factory.mktemp("params")
-    shutil.copytree(settings.params_dir(), folder, dirs_exist_ok=True)
-    common = yaml.safe_load((folder / "common.yaml").read_text())
-    common["pipeline"]["retry_delay_s"] = 1
-    (folder / "common.yaml").write_text(yaml.safe_dump(common))
-    patch.setenv("STAGEBOOK_PARAMS", str(folder))
-    return folder
+    return module_params({"pipeline.retry_delay_s": 1})
 
 
 def pytest_collection_modifyitems(items):

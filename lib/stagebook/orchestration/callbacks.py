@@ -25,8 +25,9 @@ log = logging.getLogger("stagebook.notify")
 def notification_params(phase: str, context: Mapping[str, Any]) -> params.NotificationParams:
     """Return the ``notifications`` params of ``phase``, with the run conf's overrides.
 
-    A run whose overrides are invalid still notifies, with the params files alone:
-    its failure must not silence its own messages.
+    A run whose overrides are invalid still notifies, with the params files alone,
+    and a phase whose params file is invalid with ``common.yaml``'s: a failure
+    must not silence its own messages.
     """
     conf = getattr(context.get("dag_run"), "conf", None) or {}
     phase_or_common = None if phase == "common" else phase
@@ -34,7 +35,7 @@ def notification_params(phase: str, context: Mapping[str, Any]) -> params.Notifi
         merged = params.load(phase_or_common, dict(conf.get("overrides") or {}))
     except ParamsError as exc:
         log.warning("Notifying with the params files alone: the run conf is invalid: %s", exc)
-        merged = params.load(phase_or_common)
+        merged = params.load_or_common(phase_or_common)
     return merged.notifications
 
 

@@ -23,7 +23,7 @@ import yaml
 
 from stagebook import dates, params, settings, storage
 from stagebook.errors import ParamsError, PipelineError
-from stagebook.orchestration import environment
+from stagebook.orchestration import environment, tasklogs
 
 
 def latest_complete_date(timezone: str, today: dt.date | None = None) -> dt.date:
@@ -112,7 +112,7 @@ def channel_connections() -> dict[str, str]:
 
     wanted = set()
     for phase in [None, *params.known_phases()]:
-        config = params.load(phase).notifications
+        config = params.load_or_common(phase).notifications
         for channel in config.channels:
             conn_id = getattr(config, f"{channel}_conn_id", None)
             if conn_id and settings.connection_variable(conn_id) not in os.environ:
@@ -130,15 +130,23 @@ def channel_connections() -> dict[str, str]:
 def run_dag(ds: dt.date, conf: dict[str, Any], *, only: str | None = None, dag: Any = None) -> Any:
     r"""Run the pipeline for business date ``ds`` with ``dag.test()``; return the run.
 
+    The run is a manual one at the present moment, as a trigger from the UI is,
+    with ``ds`` in its conf: it never takes the logical date of a scheduled run
+    (``dag.test()`` would clear that run's tasks, and the scheduler would then
+    never create it), and its start and end are its real ones. Each task's log
+    is written where the UI reads it.
+
     ``only``: a regex of task ids to run; every other task is marked success
     without running (to re-run one stage, e.g. ``prod\.publish``).
     """
+    from airflow.sdk import timezone
+
     dag = dag or load_dag()
     skip = None if only is None else f"(?!(?:{only})$).*"
-    with settings.environ(channel_connections()):
+    with settings.environ(channel_connections()), tasklogs.written():
         return dag.test(
-            logical_date=dates.logical_date_for(ds, dag.timezone.name),
-            run_conf=conf,
+            logical_date=timezone.utcnow(),
+            run_conf={**conf, "ds": ds.isoformat()},
             mark_success_pattern=skip,
         )
 
@@ -150,11 +158,11 @@ def summary(run: Any, ds: dt.date) -> str:
     for ti in tis:
         took = f"{ti.duration:7.1f} s" if ti.duration is not None else "      -"
         lines.append(f"  {ti.task_id:<18} {ti.state!s:<16} tries {ti.try_number}  {took}")
-    spans = [(ti.start_date, ti.end_date) for ti in tis if ti.start_date and ti.end_date]
-    if spans:  # dag.test() dates the run itself at its logical date, so time the tasks
-        took = max(e for _, e in spans) - min(s for s, _ in spans)
-        lines.append(f"  {'total':<18} {'':<16} {'':<8}  {took.total_seconds():7.1f} s")
+    if run.start_date and run.end_date:
+        took = (run.end_date - run.start_date).total_seconds()
+        lines.append(f"  {'total':<18} {'':<16} {'':<8}  {took:7.1f} s")
     lines.append(f"reports: {storage.report_day(run.dag_id, ds)}")
+    lines.append(f"logs:    {tasklogs.run_folder(run)}")
     lines.append(f"index:   {storage.index_page()}")
     return "\n".join(lines)
 

@@ -136,7 +136,10 @@ class StageNotebookOperator(BaseOperator):
         A bad conf (unknown phase, unknown key, bad value) fails here, before any kernel starts.
         """
         notebook.parameters(notebook.path(self.stage))
-        params.resolve_run_conf(getattr(context.get("dag_run"), "conf", None))
+        conf = getattr(context.get("dag_run"), "conf", None)
+        params.resolve_run_conf(conf)
+        # This phase's own file, strictly: a malformed one fails here, naming the file and key.
+        params.load(None if self.phase == "common" else self.phase, (conf or {}).get("overrides"))
         values = self.injected(context)
         output = storage.report_path(
             context["dag"].dag_id,

@@ -7,6 +7,7 @@ validates (types, bounds, choices).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
@@ -84,7 +85,11 @@ class PublishParams(Section):
 class RecsysParams(Params):
     """All parameters of one phase of the recommendation pipeline, after merging."""
 
-    fixed: ClassVar[tuple[str, ...]] = (*Params.fixed, "publish.redis_conn_id")
+    protected: ClassVar[Mapping[str, str]] = {
+        **Params.protected,
+        "publish": "where recommendations go, and the connection the publish task gets, "
+        "come only from the params files",
+    }
 
     market: str
     data: DataParams

@@ -1,11 +1,10 @@
 import json
-import shutil
 from types import SimpleNamespace
 
 import pytest
 
-from stagebook import settings
 from stagebook.orchestration import callbacks
+from tests.support import params_copy
 from tests.support.receivers import HttpReceiver
 
 
@@ -18,17 +17,38 @@ def webhook(monkeypatch):
         yield http
 
 
-def test_an_event_switched_off_in_params_sends_nothing(webhook):
-    overrides = {"notifications.events": ["failure"], "notifications.channels": ["webhook"]}
-    context = {
-        "task": SimpleNamespace(phase="beta"),
-        "dag_run": SimpleNamespace(conf={"overrides": overrides}),
-    }
+@pytest.fixture
+def webhook_params(tmp_path, monkeypatch):
+    """Params files whose only channel is the webhook, for failures only."""
+    values = {"notifications.channels": ["webhook"], "notifications.events": ["failure"]}
+    monkeypatch.setenv("STAGEBOOK_PARAMS", str(params_copy(tmp_path / "params", values)))
+
+
+def test_an_event_switched_off_in_params_sends_nothing(webhook, webhook_params):
+    context = {"task": SimpleNamespace(phase="beta"), "dag_run": SimpleNamespace(conf={})}
     callbacks.StagebookNotifier("success").notify(context)
     callbacks.on_dag_success(context)
     assert webhook.received == []
     callbacks.on_dag_failure(context)  # failure is on: it reaches the receiver
     assert [body["event"] for body in webhook.bodies("/webhook")] == ["failure"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"notifications.channels": []},
+        {"notifications.webhook_conn_id": "attacker"},
+        {"notifications.events": ["success"]},
+    ],
+)
+def test_finding_9_a_run_conf_can_neither_silence_nor_redirect_notifications(
+    webhook, webhook_params, overrides, caplog
+):
+    context = {"dag_run": SimpleNamespace(conf={"overrides": overrides, "ds": "2019-11-20"})}
+    callbacks.on_dag_failure(context)
+    [body] = webhook.bodies("/webhook")
+    assert (body["event"], body["ds"]) == ("failure", "2019-11-20")
+    assert "cannot be overridden by a run" in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -47,14 +67,7 @@ def test_finding_1_a_run_with_a_bad_conf_still_notifies_with_the_params_files(
     assert "the run conf is invalid" in caplog.text and said in caplog.text
 
 
-def test_finding_1_the_run_failure_of_a_bad_conf_reaches_the_webhook(
-    webhook, monkeypatch, tmp_path
-):
-    folder = tmp_path / "params"
-    shutil.copytree(settings.params_dir(), folder)
-    common = folder / "common.yaml"
-    common.write_text(common.read_text().replace("channels: [log]", "channels: [webhook]"))
-    monkeypatch.setenv("STAGEBOOK_PARAMS", str(folder))
+def test_finding_1_the_run_failure_of_a_bad_conf_reaches_the_webhook(webhook, webhook_params):
     bad = {"overrides": {"train.epochs": "abc"}, "ds": "2019-13-01"}
     callbacks.on_dag_failure({"dag_run": SimpleNamespace(conf=bad)})
     [body] = webhook.bodies("/webhook")

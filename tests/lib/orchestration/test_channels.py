@@ -7,7 +7,7 @@ import pytest
 from stagebook import params
 from stagebook.errors import ParamsError
 from stagebook.orchestration import channels
-from tests.support import free_port
+from tests.support import free_port, params_copy
 from tests.support.receivers import HttpReceiver
 from tests.support.samples import MESSAGE
 
@@ -32,10 +32,11 @@ def test_a_failing_channel_is_logged_by_name_and_the_others_still_send(receiver,
     assert "notification channel slack failed" in caplog.text
 
 
-def test_every_send_is_bounded_to_ten_seconds():
-    with pytest.raises(ParamsError, match="notifications.timeout_s"):
-        params.load(overrides={"notifications.timeout_s": 30})
-    config = params.load(overrides={"notifications.timeout_s": 3}).notifications
+def test_every_send_is_bounded_to_ten_seconds(tmp_path):
+    folder = params_copy(tmp_path, {"notifications.timeout_s": 30})
+    with pytest.raises(ParamsError, match="common.yaml: notifications.timeout_s"):
+        params.load(folder=folder)
+    config = params.load().notifications.model_copy(update={"timeout_s": 3})
     hook = channels.smtp_hook(config)
     assert hook.smtp_retry_limit == 0
 

@@ -25,6 +25,8 @@ def broken(tmp_path, monkeypatch):
     prod = tmp_path / "params" / "prod.yaml"
     prod.write_text(prod.read_text() + "publish:\n  redis_conn_id: k8Fz2QpL9xW4vN7tR3yH6mB1\n")
     (tmp_path / "params" / "beta.yaml").write_text("train:\n  k: many\n")
+    dag = tmp_path / "dags" / "recommendation_pipeline.py"
+    dag.write_text(dag.read_text() + "\nraise RuntimeError('a broken DAG file')\n")
     monkeypatch.setenv("STAGEBOOK_ROOT", str(tmp_path))
     monkeypatch.delenv("STAGEBOOK_PARAMS", raising=False)
     return tmp_path
@@ -37,6 +39,7 @@ def test_each_problem_names_its_file_and_cell_or_key(broken):
     assert f"{broken}/params/prod.yaml: publish.redis_conn_id: looks like a secret" in found
     assert f"{broken}/params/beta.yaml: train.k: Input should be a valid integer" in found
     assert f"{broken}/dags/recommendation_pipeline.py: DAG import error" in found
+    assert "a broken DAG file" in found
 
 
 def test_a_record_no_stage_declares_is_a_problem(broken):

@@ -76,8 +76,8 @@ def test_kl_is_smoothed_for_items_the_baseline_never_saw():
 
 
 def test_breaches_list_every_failed_check_with_value_and_threshold():
-    thresholds = params.load(
-        "prod", {"validation.max_js": 0.3, "validation.min_catalogue_coverage": 0.5}
+    thresholds = params.load("prod").validation.model_copy(
+        update={"max_js": 0.3, "min_catalogue_coverage": 0.5}
     )
     metrics = {
         "rows": 4,
@@ -90,13 +90,11 @@ def test_breaches_list_every_failed_check_with_value_and_threshold():
         "js_distance": 0.7,
         "drift_days": 3,
     }
-    found = validation.breaches(metrics, thresholds.validation)
+    found = validation.breaches(metrics, thresholds)
     assert [b.check for b in found] == ["duplicate_pairs", "catalogue_coverage", "js_distance"]
     assert str(found[2]) == "js_distance = 0.7 (threshold <= 0.3 (validation.max_js))"
     # no earlier days: the drift check passes (and the report says so)
-    assert [
-        b.check for b in validation.breaches({**metrics, "drift_days": 0}, thresholds.validation)
-    ] == [
+    assert [b.check for b in validation.breaches({**metrics, "drift_days": 0}, thresholds)] == [
         "duplicate_pairs",
         "catalogue_coverage",
     ]
