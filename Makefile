@@ -17,10 +17,11 @@ PY      := $(VENV)/bin/python
 export STAGEBOOK_HOME ?= $(CURDIR)/var
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: help setup services demo test lint format clean bench-ffm
+.PHONY: help setup services demo serve test lint format clean bench-ffm
 
 help:
 	@echo "make demo   set up and run the pipeline for the latest complete date (reports in var/reports)"
+	@echo "make serve  serve Airflow (scheduler included) and the reports UI on http://127.0.0.1:8080"
 	@echo "make test   set up and run the tests"
 	@echo "make lint   ruff check and format check"
 	@echo "make clean  remove .venv, .tools and var/"
@@ -41,7 +42,12 @@ setup: $(VENV)/.synced
 demo: setup
 	$(PY) -m stagebook.orchestration.cli run --latest
 
-# Servers the tests start themselves on loopback (and stop by PID): Debian's redis-server.
+serve: setup
+	$(PY) -m stagebook.orchestration.cli serve
+
+# Servers the tests start themselves on loopback (and stop by PID): Debian's redis-server,
+# and Debian's chromium for the browser tests (Playwright drives it; `playwright install`
+# cannot reach its CDN here).
 # Installing the package does not start a system service here (policy-rc.d); the tests
 # never use one.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -50,6 +56,10 @@ services:
 	  $(SUDO) apt-get install -y -q --no-install-recommends redis-server >/dev/null 2>&1 || \
 	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends redis-server; }; }
 	@redis-server --version
+	@command -v chromium >/dev/null || { \
+	  $(SUDO) apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends chromium; }; }
+	@chromium --version
 
 test: setup services
 	$(PY) -m stagebook.orchestration.cli check

@@ -4,7 +4,7 @@
 
 Each task runs one stage notebook through papermill; every executed notebook
 is archived, with its HTML rendering, under
-`reports/recommendation_pipeline/<ds>/<phase>/<NN-stage>.try<N>.ipynb`.
+`reports/recommendation_pipeline/<ds>/<phase>/<run>/<NN-stage>.try<N>.ipynb`.
 
 ```
 input_tables ─► select_phase ─┬─► prod.features ─► prod.train ─► prod.inference ─► prod.validate ─► prod.publish ─┬─► run_summary
@@ -40,23 +40,46 @@ SCHEDULE = CronDataIntervalTimetable("0 10 * * *", timezone=TIMEZONE)
 START = pendulum.datetime(2019, 11, 1, tz=TIMEZONE)
 
 # The stage table: each notebook, what it records, what it pulls, which connections it may use.
-INPUT_TABLES = Stage("input_tables", "00-input-tables", records=("table_rows",))
+INPUT_TABLES = Stage(
+    "input_tables",
+    "00-input-tables",
+    records=("table_rows",),
+    figure=("events", "table_rows.events"),
+)
 PHASE_STAGES = (
-    Stage("features", "10-features", records=("vocabulary_sizes",)),
-    Stage("train", "20-train", records=("losses", "metrics", "model_signature")),
+    Stage(
+        "features",
+        "10-features",
+        records=("vocabulary_sizes",),
+        figure=("items", "vocabulary_sizes.item_id"),
+    ),
+    Stage(
+        "train",
+        "20-train",
+        records=("losses", "metrics", "model_signature"),
+        figure=("test AUC", "metrics.test_auc"),
+    ),
     Stage(
         "inference",
         "30-inference",
         records=("model_signature", "inference"),
         pulls={"model_signature": "train"},
+        figure=("users", "inference.users"),
     ),
     Stage(
         "validate",
         "40-validate",
         records=("validation", "approved_digest"),
         pulls={"model_signature": "train"},
+        figure=("KL", "validation.kl_divergence"),
     ),
-    Stage("publish", "50-publish", records=("published",), connections=("publish.redis_conn_id",)),
+    Stage(
+        "publish",
+        "50-publish",
+        records=("published",),
+        connections=("publish.redis_conn_id",),
+        figure=("published", "published.0.records"),
+    ),
 )
 
 # Reading the params files here (a few kB of YAML) makes a malformed common.yaml

@@ -1,12 +1,29 @@
-"""Registers Stagebook's operator extra link "Report" with Airflow's UI."""
+"""Stagebook in the Airflow UI: the app at ``/stagebook/``, its views, and the "Report" link."""
 
 from airflow.plugins_manager import AirflowPlugin
 
-from stagebook.orchestration.links import ReportLink
+from stagebook.orchestration import web
+from stagebook.orchestration.links import PREFIX, ReportLink
 
 
 class StagebookPlugin(AirflowPlugin):
-    """The "Report" link on every stage task: the HTML rendering of its archived notebook."""
+    """The reports of every stage, where reviewers work: inside the Airflow UI."""
 
     name = "stagebook"
     operator_extra_links = [ReportLink()]
+    fastapi_apps = [web.app_spec()]
+    external_views = [
+        {
+            "name": "Stagebook",
+            "href": f"{PREFIX}/",
+            "destination": "nav",
+            "category": "browse",
+            "url_route": "stagebook",
+        },
+        {
+            "name": "Report",
+            "href": f"{PREFIX}/tasks/{{DAG_ID}}/{{RUN_ID}}/{{TASK_ID}}",
+            "destination": "task_instance",
+            "url_route": "stagebook-report",
+        },
+    ]

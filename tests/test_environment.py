@@ -20,7 +20,7 @@ def test_conda_and_uv_list_the_same_direct_dependencies_at_the_locked_versions()
 
     env = yaml.safe_load((settings.root() / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    conda_pins = dict(r.split("==") for r in pip if "==" in r)
+    conda_pins = {name_of(r): r.split("==")[1] for r in pip if "==" in r}
 
     assert {name_of(r) for r in direct} == set(conda_pins)
     for name, version in conda_pins.items():

@@ -37,7 +37,9 @@ class StageContext:
         """Return where this try's notebook is archived (None outside Airflow)."""
         if self.dag_id is None:
             return None
-        return storage.report_path(self.dag_id, self.ds, self.phase, self.name, self.try_number)
+        return storage.report_path(
+            self.dag_id, self.ds, self.phase, self.run_id, self.name, self.try_number
+        )
 
     def header(self) -> str:
         """Return the Markdown header that opens the stage's report."""

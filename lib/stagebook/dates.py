@@ -68,3 +68,8 @@ def logical_date_for(
 def window(ds: dt.date, days: int) -> list[dt.date]:
     """Return the ``days`` dates ending with ``ds``, oldest first."""
     return [ds - dt.timedelta(days=offset) for offset in range(days - 1, -1, -1)]
+
+
+def now() -> dt.datetime:
+    """Return the present moment, in UTC."""
+    return dt.datetime.now(dt.UTC)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import html
 import json
+import logging
 import os
+import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from stagebook import atomic, settings, storage
+
+log = logging.getLogger("stagebook.reports")
 
 # Every script or style the template would fetch (require.js, MathJax, mermaid, widgets
 # from a CDN): an empty data URL instead, so a report loads nothing from the network.
@@ -25,19 +33,75 @@ OFFLINE = {
 }
 
 
-def render_html(notebook: Path) -> Path:
-    """Render an executed notebook to sanitized HTML beside it (``.ipynb`` -> ``.html``), atomically.
+# What a report may hold: nbconvert's sanitizer drops everything else (scripts, event
+# handlers, iframes, javascript: links), and the page itself gets no <script> at all.
+TAGS = frozenset(
+    {
+        *("a", "abbr", "b", "blockquote", "br", "code", "del", "details", "div", "dl", "dd", "dt"),
+        *("em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "ol"),
+        *("p", "pre", "s", "small", "span", "strong", "sub", "summary", "sup", "ul"),
+        *("table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption", "colgroup", "col"),
+    }
+)
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script\s*>", re.IGNORECASE | re.DOTALL)
+# Elements whose content is code, not text: dropped whole, not left as visible text.
+_CODE = re.compile(
+    r"<(script|style|iframe|object|embed|noscript)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL
+)
 
-    Outputs are sanitized (no script, no event handler in an output's HTML), and
-    the page loads nothing from a CDN.
+
+def _allowed(tag: str, name: str, value: str) -> bool:
+    """Allow an attribute: links to the web or a page anchor, images only as ``data:image/``."""
+    if name in ("class", "id", "title", "style", "align"):
+        return True
+    if tag == "a" and name == "href":
+        return value.startswith(("http://", "https://", "mailto:", "#"))
+    if tag == "img":
+        return name in ("alt", "width", "height") or (
+            name == "src" and value.startswith("data:image/")
+        )
+    return tag in ("th", "td", "col") and name in ("colspan", "rowspan", "span")
+
+
+def clean(text: str) -> str:
+    """Return ``text`` (an output's or a Markdown cell's HTML) with only what :data:`TAGS` allows."""
+    import bleach
+    from bleach.css_sanitizer import CSSSanitizer
+
+    return bleach.clean(
+        _CODE.sub("", text),
+        tags=TAGS,
+        attributes=_allowed,
+        css_sanitizer=CSSSanitizer(),
+        strip=True,
+    )
+
+
+def html_of(nb: Any, banner: str | None = None) -> str:
+    """Return a notebook node as one sanitized, script-free HTML page that loads nothing.
+
+    ``banner``: a line shown above the notebook (e.g. that the try is still running).
     """
-    import nbformat
     from nbconvert import HTMLExporter
 
-    nb = nbformat.read(notebook, as_version=4)
-    exporter = HTMLExporter(template_name="lab", sanitize_html=True, **OFFLINE)
+    exporter = HTMLExporter(
+        template_name="lab", sanitize_html=True, filters={"clean_html": clean}, **OFFLINE
+    )
     body, _ = exporter.from_notebook_node(nb)
-    return atomic.write_text(storage.rendering(notebook), body)
+    body = _SCRIPT.sub("", body)
+    if banner:
+        at = body.find(">", body.find("<body")) + 1  # just inside the <body ...> tag
+        note = f'<p class="stagebook-banner"><strong>{html.escape(banner)}</strong></p>'
+        body = body[:at] + note + body[at:]
+    return body
+
+
+def render_html(notebook: Path) -> Path:
+    """Render an executed notebook to sanitized HTML beside it (``.ipynb`` -> ``.html``), atomically."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    return atomic.write_text(storage.rendering(notebook), html_of(nb))
 
 
 def url(path: Path) -> str:
@@ -48,26 +112,88 @@ def url(path: Path) -> str:
     return path.resolve().as_uri()
 
 
+# --- sidecars: what the index shows, without reading a notebook ---------------------------
+
+
+def figure_of(records: Mapping[str, Any], dotted: str) -> Any:
+    """Return the value at ``dotted`` in a try's records (``metrics.test_auc``, ``published.0.records``)."""
+    found: Any = records
+    for part in dotted.split("."):
+        if isinstance(found, Mapping) and part in found:
+            found = found[part]
+        elif isinstance(found, list) and part.isdigit() and int(part) < len(found):
+            found = found[int(part)]
+        else:
+            return None
+    return found if isinstance(found, int | float | str) or found is None else None
+
+
+def write_sidecar(notebook: Path, **fields: Any) -> Path:
+    """Write (or update) the sidecar of an archived try: its state, records, figure, parameters."""
+    path = storage.sidecar(notebook)
+    data = {**(read_sidecar(path) or {}), **fields}
+    return atomic.write_json(path, data)
+
+
+def read_sidecar(path: Path) -> dict[str, Any] | None:
+    """Return a sidecar's fields, or None (logged) when it is missing or malformed."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("Skipping the malformed report sidecar %s: %s", path, exc)
+        return None
+    if not isinstance(data, dict):
+        log.warning("Skipping the malformed report sidecar %s: not a JSON object", path)
+        return None
+    return data
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) while the block runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _row(root: Path, page: Path, cells: tuple[str, ...]) -> str:
+    link = html.escape(page.relative_to(root).as_posix())
+    shown = "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
+    return f'<tr>{shown}<td><a href="{link}">{html.escape(page.name)}</a></td></tr>'
+
+
 def write_index() -> Path:
-    """Rewrite the index page: every archived report, newest date first."""
+    """Rewrite the static index page: every archived try, newest date first.
+
+    A fallback for use without Airflow (``/stagebook/`` in the Airflow UI is the
+    index proper). Two tasks finishing at once take turns, so neither loses the
+    other's entries.
+    """
     root = storage.reports_root()
-    rows = []
-    for dag_id, ds, phase, page in sorted(
-        storage.renderings(), key=lambda r: (r[1], r[0], r[2], r[3].name), reverse=True
-    ):
-        rel = page.relative_to(root).as_posix()
-        rows.append(
-            f"<tr><td>{html.escape(dag_id)}</td><td>{html.escape(ds)}</td>"
-            f"<td>{html.escape(phase)}</td>"
-            f'<td><a href="{html.escape(rel)}">{html.escape(page.name)}</a></td></tr>'
+    with _locked(root / ".index.lock"):
+        rows = []
+        for dag_id, ds, phase, run, path in sorted(storage.sidecars(), reverse=True):
+            info, page = read_sidecar(path), storage.rendering(path)
+            if info is not None and page.exists():
+                task, state = info.get("task_id", ""), info.get("state", "")
+                rows.append(_row(root, page, (dag_id, ds, phase, run, task, state)))
+        for page in sorted(root.glob(f"*/*/*/*.try*{storage.HTML}"), reverse=True):
+            # archived before each run had its own folder
+            rows.append(_row(root, page, (*page.relative_to(root).parts[:3], "", "", "")))
+        page = (
+            "<!doctype html><meta charset='utf-8'><title>Stagebook reports</title>"
+            "<h1>Stagebook reports</h1><table><tr><th>DAG</th><th>date</th><th>phase</th>"
+            "<th>run</th><th>task</th><th>state</th><th>report</th></tr>"
+            + "\n".join(rows)
+            + "</table>\n"
         )
-    page = (
-        "<!doctype html><meta charset='utf-8'><title>Stagebook reports</title>"
-        "<h1>Stagebook reports</h1><table><tr><th>DAG</th><th>date</th><th>phase</th><th>report</th></tr>"
-        + "\n".join(rows)
-        + "</table>\n"
-    )
-    return atomic.write_text(storage.index_page(), page)
+        return atomic.write_text(storage.index_page(), page)
 
 
 def error_of(notebook: Path) -> str:

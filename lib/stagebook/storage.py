@@ -8,7 +8,7 @@ models/<phase>/<signature>/model.keras, ffm.npz, vocab.json, signature.json
 recommendations/<phase>/ds=YYYY-MM-DD/recommendations.parquet
 validated/<phase>/ds=YYYY-MM-DD/approved.json, item_distribution.parquet
 outbox/<phase>/ds=YYYY-MM-DD.jsonl
-reports/<dag_id>/<ds>/<phase>/<NN-stage>.try<N>.ipynb, .html
+reports/<dag_id>/<ds>/<phase>/<run>/<NN-stage>.try<N>.ipynb, .html, .json
 reports/index.html
 ```
 
@@ -26,8 +26,10 @@ from pathlib import Path
 
 from stagebook import settings
 
-NOTEBOOK, HTML = ".ipynb", ".html"
+NOTEBOOK, HTML, SIDECAR = ".ipynb", ".html", ".json"
 _TRY = re.compile(r"^(?P<stage>.+)\.try(?P<number>\d+)(?P<suffix>\.\w+)$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")  # a DAG id, phase, run or stage folder
 
 
 class File(enum.StrEnum):
@@ -143,9 +145,19 @@ def report_day(dag_id: str, ds: dt.date, home: Path | None = None) -> Path:
     return reports_root(home) / dag_id / ds.isoformat()
 
 
-def report_folder(dag_id: str, ds: dt.date, phase: str, home: Path | None = None) -> Path:
-    """Return the folder of a run's reports of one date and phase."""
-    return report_day(dag_id, ds, home) / phase
+def run_folder_name(run_id: str) -> str:
+    """Return the folder of a run's reports: its id, each run of unsafe characters as ``-``.
+
+    ``scheduled__2019-11-21T01:00:00+00:00`` -> ``scheduled__2019-11-21T01-00-00-00-00``.
+    """
+    return _UNSAFE.sub("-", run_id).strip("-") or "run"
+
+
+def report_folder(
+    dag_id: str, ds: dt.date, phase: str, run_id: str, home: Path | None = None
+) -> Path:
+    """Return the folder of one run's reports of one date and phase: never shared by two runs."""
+    return report_day(dag_id, ds, home) / phase / run_folder_name(run_id)
 
 
 def try_name(stage: str, try_number: int, suffix: str = NOTEBOOK) -> str:
@@ -160,15 +172,26 @@ def parse_try(name: str) -> tuple[str, int, str] | None:
 
 
 def report_path(
-    dag_id: str, ds: dt.date, phase: str, stage: str, try_number: int, home: Path | None = None
+    dag_id: str,
+    ds: dt.date,
+    phase: str,
+    run_id: str,
+    stage: str,
+    try_number: int,
+    home: Path | None = None,
 ) -> Path:
-    """Return the archived notebook of one try of one stage."""
-    return report_folder(dag_id, ds, phase, home) / try_name(stage, try_number)
+    """Return the archived notebook of one try of one stage in one run."""
+    return report_folder(dag_id, ds, phase, run_id, home) / try_name(stage, try_number)
 
 
 def rendering(notebook: Path) -> Path:
     """Return the HTML rendering of an archived notebook."""
     return notebook.with_suffix(HTML)
+
+
+def sidecar(notebook: Path) -> Path:
+    """Return the sidecar of an archived notebook: its try's state, records and key figure."""
+    return notebook.with_suffix(SIDECAR)
 
 
 def tries(folder: Path, stage: str, suffix: str = HTML) -> list[tuple[int, Path]]:
@@ -181,11 +204,11 @@ def tries(folder: Path, stage: str, suffix: str = HTML) -> list[tuple[int, Path]
     return sorted(found)
 
 
-def renderings(home: Path | None = None) -> list[tuple[str, str, str, Path]]:
-    """Return (dag_id, ds, phase, path) of every HTML report in the archive."""
+def sidecars(home: Path | None = None) -> list[tuple[str, str, str, str, Path]]:
+    """Return (dag_id, ds, phase, run folder, path) of every try's sidecar in the archive."""
     root = reports_root(home)
     return [
-        (*page.relative_to(root).parts[:3], page)
-        for page in root.glob(f"*/*/*/*.try*{HTML}")
-        if parse_try(page.name)
+        (*path.relative_to(root).parts[:4], path)
+        for path in root.glob(f"*/*/*/*/*.try*{SIDECAR}")
+        if parse_try(path.name)
     ]

@@ -5,8 +5,9 @@ import datetime as dt
 import pytest
 
 from stagebook import params
+from stagebook.orchestration import links
 from stagebook.recsys.data import source_key
-from tests.support import TINY
+from tests.support import DAG_ID, TINY
 from tests.support.receivers import messages
 from tests.support.runs import outputs_text, reports, run_dag, what, xcom
 
@@ -43,7 +44,7 @@ def test_the_missing_input_is_not_retried_and_its_notebook_is_archived(run, home
     assert tries == ["00-input-tables.try1.ipynb"]
     assert archived.with_suffix(".html").exists()
     link = xcom(run.dag_run, "input_tables", "_link_ReportLink")
-    assert link == archived.with_suffix(".html").resolve().as_uri()
+    assert link == links.task_route(DAG_ID, run.dag_run.run_id, "input_tables", 1)
 
 
 def test_the_error_names_the_missing_partition_in_the_report_and_the_log(run, home, archived):

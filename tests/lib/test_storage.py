@@ -7,10 +7,20 @@ from stagebook import storage
 DS = dt.date(2019, 11, 20)
 
 
-def test_a_report_path_is_dag_date_phase_and_stage_try():
-    path = storage.report_path("dag", DS, "prod", "20-train", 3, home=storage.Path("/a"))
-    assert path == storage.Path("/a/reports/dag/2019-11-20/prod/20-train.try3.ipynb")
+def test_a_report_path_is_dag_date_phase_run_and_stage_try():
+    run_id = "scheduled__2019-11-21T01:00:00+00:00"
+    path = storage.report_path("dag", DS, "prod", run_id, "20-train", 3, home=storage.Path("/a"))
+    run = "scheduled__2019-11-21T01-00-00-00-00"
+    assert path == storage.Path(f"/a/reports/dag/2019-11-20/prod/{run}/20-train.try3.ipynb")
     assert storage.rendering(path).name == "20-train.try3.html"
+    assert storage.sidecar(path).name == "20-train.try3.json"
+    assert storage.NAME.match(run)
+
+
+def test_two_runs_of_a_date_never_share_a_report_folder():
+    first = storage.report_folder("dag", DS, "prod", "manual__2026-11-27T19:55:27.468551+00:00")
+    second = storage.report_folder("dag", DS, "prod", "manual__2026-11-27T19:56:01.000001+00:00")
+    assert first != second and first.parent == second.parent
 
 
 @pytest.mark.parametrize(

@@ -116,8 +116,13 @@ def xcom_or_none(run, task_id, key):
         return None
 
 
-def reports(home: Path, ds, phase) -> Path:
-    return storage.report_folder(DAG_ID, ds, phase, home)
+def reports(home: Path, ds, phase, run=None) -> Path:
+    """Return the report folder of ``run`` (a DagRun), or of the latest run of the date and phase."""
+    if run is not None:
+        return storage.report_folder(DAG_ID, ds, phase, run.run_id, home)
+    folder = storage.report_day(DAG_ID, ds, home) / phase
+    runs = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime) if folder.exists() else []
+    return runs[-1] if runs else folder / "no-run"
 
 
 def injected(path):

@@ -1,13 +1,20 @@
-"""Real servers on loopback for the tests: redis-server, and a server that never answers."""
+"""Real servers on loopback for the tests: redis-server, ``stagebook serve``, a server that never answers."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,3 +88,90 @@ def notification_env(slack_url: str, webhook_url: str, smtp_port: int) -> dict[s
             extra={"disable_ssl": True, "disable_tls": True},
         ),
     }
+
+
+@dataclasses.dataclass
+class Served:
+    """A running ``stagebook serve``: its process, URL, output and users' passwords."""
+
+    proc: subprocess.Popen
+    base: str
+    out: Path
+    env: dict[str, str]
+
+    def passwords(self) -> dict[str, str]:
+        return json.loads(
+            Path(self.env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]).read_text()
+        )
+
+    def token(self, user: str) -> str:
+        """Return a JWT for ``user`` from the api-server's own ``/auth/token``."""
+        body = json.dumps({"username": user, "password": self.passwords()[user]}).encode()
+        request = urllib.request.Request(
+            f"{self.base}/auth/token", body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return json.load(answer)["access_token"]
+
+    def get(self, path: str, token: str | None = None) -> tuple[int, str, dict[str, str]]:
+        """GET ``path``; return status, body and headers (errors included, never raised)."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        request = urllib.request.Request(f"{self.base}{path}", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return (
+                    answer.status,
+                    answer.read().decode(),
+                    {k.lower(): v for k, v in answer.headers.items()},
+                )
+        except urllib.error.HTTPError as error:
+            return (
+                error.code,
+                error.read().decode(),
+                {k.lower(): v for k, v in error.headers.items()},
+            )
+
+
+USERS = "admin:admin,viewer:viewer,outsider:viewer"
+
+
+@contextlib.contextmanager
+def served(components: str, extra_env: dict[str, str] | None = None) -> Iterator[Served]:
+    """Run ``stagebook serve`` on a free loopback port until the block ends, then SIGTERM its PID.
+
+    Users admin and viewer, and ``outsider`` (a viewer whom the auth manager of
+    ``tests.support.auth`` refuses every DAG); all-admins mode off.
+    """
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(settings.root()),
+        "AIRFLOW__CORE__AUTH_MANAGER": "tests.support.auth.PerDagAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": USERS,
+        **(extra_env or {}),
+    }
+    env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] = str(
+        Path(env["AIRFLOW_HOME"]) / "passwords.json"
+    )
+    out = Path(tempfile.mkdtemp(prefix="serve-")) / "out.txt"
+    command = [sys.executable, "-m", "stagebook.orchestration.cli", "serve", "--port", str(port)]
+    with open(out, "wb") as sink:
+        proc = subprocess.Popen(
+            [*command, "--components", components], env=env, stdout=sink, stderr=subprocess.STDOUT
+        )
+    deadline = time.monotonic() + 240
+    while "stagebook: serving" not in out.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"stagebook serve did not start:\n{out.read_text()[-5000:]}")
+        time.sleep(0.5)
+    try:
+        yield Served(proc, f"http://127.0.0.1:{port}", out, env)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -23,7 +23,7 @@ import yaml
 
 from stagebook import dates, params, settings, storage
 from stagebook.errors import ParamsError, PipelineError
-from stagebook.orchestration import environment, tasklogs
+from stagebook.orchestration import environment, serve, tasklogs
 
 
 def latest_complete_date(timezone: str, today: dt.date | None = None) -> dt.date:
@@ -78,6 +78,14 @@ def ensure_metastore() -> None:
     if not inspect(airflow_settings.engine).has_table("dag"):
         migrate()
         print(f"stagebook: created the Airflow metastore in {os.environ['AIRFLOW_HOME']}")
+
+
+def dag_ids() -> list[str]:
+    """Return the ids of the DAGs in the dags folder."""
+    environment.apply_airflow_environ()
+    from airflow.dag_processing.dagbag import DagBag
+
+    return sorted(DagBag(dag_folder=str(settings.dags_dir())).dags)
 
 
 def load_dag(dag_id: str | None = None) -> Any:
@@ -179,6 +187,22 @@ def run_check() -> int:
     return 1 if found else 0
 
 
+def run_serve(host: str, port: int, components: str) -> int:
+    """``stagebook serve``: run the embedded Airflow and the reports app until stopped."""
+    wanted = [c.strip() for c in components.split(",") if c.strip()]
+    unknown = sorted(set(wanted) - set(serve.COMPONENTS))
+    if unknown or not wanted:
+        print(
+            f"stagebook: --components: choose among {', '.join(serve.COMPONENTS)}", file=sys.stderr
+        )
+        return 2
+    try:
+        return serve.serve(host, port, wanted)
+    except serve.AlreadyServing as exc:
+        print(f"stagebook: {exc}", file=sys.stderr)
+        return 1
+
+
 def parser() -> argparse.ArgumentParser:
     """Return the parser of the ``stagebook`` command."""
     main_parser = argparse.ArgumentParser(prog="stagebook", description=__doc__.split("\n")[0])
@@ -186,6 +210,14 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("setup", help="create or upgrade the embedded Airflow database")
     sub.add_parser("env", help="print the environment of the embedded Airflow, for `eval`")
     sub.add_parser("check", help="check notebooks, params and DAGs before the scheduler does")
+    served = sub.add_parser("serve", help="serve Airflow and the reports here until Ctrl-C")
+    served.add_argument("--host", default="127.0.0.1", help="address of the api-server")
+    served.add_argument("--port", type=int, default=8080, help="port of the api-server")
+    served.add_argument(
+        "--components",
+        default=",".join(serve.COMPONENTS),
+        help="comma-separated Airflow components to run (default: all four)",
+    )
     run = sub.add_parser("run", help="run the pipeline for one business date")
     when = run.add_mutually_exclusive_group(required=True)
     when.add_argument("--ds", type=lambda v: dates.parse_ds(v, where="--ds"), help="YYYY-MM-DD")
@@ -215,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "check":
         return run_check()
+    if args.command == "serve":
+        return run_serve(args.host, args.port, args.components)
     try:
         conf = run_conf(args.phases, args.overrides)
         ensure_metastore()

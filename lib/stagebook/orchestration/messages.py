@@ -10,10 +10,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from stagebook import dates, params, reports, storage
 from stagebook.errors import DateError, ParamsError
+from stagebook.orchestration import links
 
 ICONS = {"success": "✅", "failure": "❌", "retry": "🔁", "summary": "📋"}
 STATES = {"success": "success", "failure": "failed", "retry": "up_for_retry"}
@@ -74,9 +76,16 @@ def first_lines(error: BaseException | str | None, lines: int = 5, chars: int = 
     return short if len(short) <= chars else short[: chars - 1] + "…"
 
 
-def index_url() -> str:
-    """Return the link to the index of every report."""
-    return reports.url(storage.index_page())
+def index_url() -> str | None:
+    """Return the link to the index of every report (the app's, or the static page)."""
+    return links.absolute(links.index_route(), storage.index_page())
+
+
+def report_url(ti: Any, task_id: str, try_number: int, report: Path | None) -> str | None:
+    """Return the link to one try's report: the app's page when Airflow's base URL is known."""
+    if links.base_url():
+        return links.absolute(links.task_route(ti.dag_id, ti.run_id, task_id, try_number))
+    return reports.url(report) if report and report.exists() else None
 
 
 def phase_of(task: Any) -> str:
@@ -114,7 +123,7 @@ def task_message(context: Mapping[str, Any], event: str) -> Message:
     stage = getattr(task, "stage", None)
     report = None
     if stage and day:
-        notebook = storage.report_path(ti.dag_id, day, phase, stage, try_number)
+        notebook = storage.report_path(ti.dag_id, day, phase, ti.run_id, stage, try_number)
         report = storage.rendering(notebook)
     max_tries = int(getattr(ti, "max_tries", 0) or 0)
     return Message(
@@ -129,7 +138,8 @@ def task_message(context: Mapping[str, Any], event: str) -> Message:
         retries_left=max(max_tries + 1 - try_number, 0) if event == "retry" else 0,
         error=first_lines(context.get("exception")),
         log_url=getattr(ti, "log_url", None),
-        report_url=reports.url(report) if report and report.exists() else index_url(),
+        report_url=(report_url(ti, ti.task_id, try_number, report) if stage else None)
+        or index_url(),
     )
 
 
@@ -162,8 +172,7 @@ def summary_message(
         phase, stage = phase_of(task), getattr(task, "stage", None)
         report, tries = None, "-"
         if stage and day:
-            folder = storage.report_folder(ti.dag_id, day, phase)
-            found = storage.tries(folder, stage)
+            found = storage.tries(storage.report_folder(ti.dag_id, day, phase, ti.run_id), stage)
             report, tries = (found[-1][1], found[-1][0]) if found else (None, 0)
         state = str(states.get(task.task_id) or "none")
         rows.append(
@@ -172,7 +181,7 @@ def summary_message(
                 "phase": phase,
                 "state": state.removeprefix("TaskInstanceState."),
                 "tries": tries,
-                "report_url": reports.url(report) if report else None,
+                "report_url": report_url(ti, task.task_id, tries, report) if report else None,
             }
         )
     bad = [r["task_id"] for r in rows if r["state"] in ("failed", "upstream_failed")]

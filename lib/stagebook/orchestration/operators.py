@@ -54,6 +54,8 @@ class StageNotebookOperator(BaseOperator):
             the time of the run only: never as a parameter, which the archived
             notebook would show. One not defined is skipped (the notebook says so
             if it needs it).
+        figure: ``(label, dotted record key)`` of the one number the index shows
+            for a try, e.g. ``("test AUC", "metrics.test_auc")``.
     """
 
     template_fields: Sequence[str] = ("parameters",)
@@ -70,6 +72,7 @@ class StageNotebookOperator(BaseOperator):
         parameters: Mapping[str, Any] | None = None,
         kernel_name: str | None = None,
         connections: Sequence[str] = (),
+        figure: tuple[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -80,7 +83,7 @@ class StageNotebookOperator(BaseOperator):
         self.parameters = dict(parameters or {})
         self.kernel_name = kernel_name
         self.connections = tuple(connections)
-        self.report_html: Path | None = None
+        self.figure = tuple(figure) if figure else None
 
     @property
     def injected_names(self) -> set[str]:
@@ -119,14 +122,17 @@ class StageNotebookOperator(BaseOperator):
             raise _fail(
                 f"{self.task_id}: {exc}\n(not retried: another try cannot fix it)"
             ) from None
+        started = dates.now()
         try:
             self.run(values, output, context["dag"].dag_id)
         except BaseException as exc:
             failure = self.on_failure(exc, values, output, self.archive(output))
+            self.describe(output, "failed", started, error=str(failure))
             if failure is exc:
                 raise
             raise failure from None
         report = self.archive(output)
+        self.describe(output, "success", started)
         self.push_records(context["ti"], output)
         self.log.info("Report: %s", report)
 
@@ -145,10 +151,24 @@ class StageNotebookOperator(BaseOperator):
             context["dag"].dag_id,
             dates.parse_ds(values["ds"]),
             self.phase,
+            values["run_id"],
             self.stage,
             values["try_number"],
         )
         output.parent.mkdir(parents=True, exist_ok=True)
+        reports.write_sidecar(
+            output,
+            dag_id=context["dag"].dag_id,
+            run_id=values["run_id"],
+            task_id=self.task_id,
+            stage=self.stage,
+            phase=self.phase,
+            ds=values["ds"],
+            try_number=values["try_number"],
+            state="running",
+            started=dates.now().isoformat(),
+            parameters=secrets.redacted(dict(values)),
+        )
         self.log.info(
             "Stage %s, %s, ds %s, try %s -> %s",
             self.stage,
@@ -205,17 +225,39 @@ class StageNotebookOperator(BaseOperator):
         return _fail(f"{message}\n(not retried: another try cannot fix {exc.ename})")
 
     def archive(self, output: Path) -> Path | None:
-        """Redact the archived notebook, render it to HTML, refresh the index; return the report."""
+        """Redact the archived notebook and render it to HTML; return the report."""
         if not output.exists():
             return None
-        secrets.redact_notebook(output)  # before anything reads it: HTML, records
+        secrets.redact_notebook(output)  # before anything reads it: HTML, records, sidecar
         try:
-            self.report_html = reports.render_html(output)
-            reports.write_index()
+            return reports.render_html(output)
         except Exception:  # a rendering problem must not hide the stage's own outcome
             self.log.exception("Could not render %s to HTML", output)
             return output
-        return self.report_html
+
+    def describe(self, output: Path, state: str, started: Any, error: str | None = None) -> None:
+        """Finish the try's sidecar (state, times, records, key figure), then refresh the index."""
+        ended = dates.now()
+        try:
+            found = read_records(output) if output.exists() else {}
+            figure = None
+            if self.figure:
+                figure = {
+                    "label": self.figure[0],
+                    "value": reports.figure_of(found, self.figure[1]),
+                }
+            reports.write_sidecar(
+                output,
+                state=state,
+                ended=ended.isoformat(),
+                duration_s=round((ended - started).total_seconds(), 3),
+                records=found,
+                figure=figure,
+                error=secrets.redacted(error) if error else None,
+            )
+            reports.write_index()
+        except Exception:  # the sidecar serves the index: it must not hide the stage's outcome
+            self.log.exception("Could not describe %s in its sidecar", output)
 
     def push_records(self, ti: Any, output: Path) -> None:
         """Push each record of the executed notebook as an XCom under its name."""

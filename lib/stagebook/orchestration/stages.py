@@ -28,6 +28,8 @@ class Stage:
         pulls: parameter name -> the stage (task id, same phase) that records it.
         connections: params keys whose values are the Airflow connection ids the
             notebook may use, e.g. ``publish.redis_conn_id``.
+        figure: ``(label, dotted record key)``: the one number the index shows for
+            a try, e.g. ``("test AUC", "metrics.test_auc")``.
     """
 
     task: str
@@ -35,6 +37,14 @@ class Stage:
     records: tuple[str, ...] = ()
     pulls: Mapping[str, str] = dataclasses.field(default_factory=dict)
     connections: tuple[str, ...] = ()
+    figure: tuple[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.figure and self.figure[1].split(".")[0] not in self.records:
+            raise ValueError(
+                f"stage {self.notebook}: figure {self.figure[1]!r} reads a record the stage "
+                f"does not declare; its records are {', '.join(self.records) or 'none'}"
+            )
 
     def operator(
         self, phase: str = "common", merged: params.Params | None = None, **kwargs: Any
@@ -51,6 +61,7 @@ class Stage:
             records=self.records,
             pull={name: f"{group}{task}" for name, task in self.pulls.items()},
             connections=[params.value(merged, key) for key in self.connections],
+            figure=self.figure,
             **kwargs,
         )
 

@@ -92,7 +92,9 @@ def execute(leaky, home, monkeypatch, fail):
         op.execute(context)
     except StageFailed as exc:
         failure = exc
-    archived = storage.report_path("leaky_dag", pendulum.date(2019, 11, 20), "common", "63-leak", 1)
+    archived = storage.report_path(
+        "leaky_dag", pendulum.date(2019, 11, 20), "common", "manual__1", "63-leak", 1
+    )
     return archived, pushed, failure
 
 

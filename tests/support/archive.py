@@ -1,0 +1,54 @@
+"""Archived tries made by hand, as the operator leaves them: notebook, HTML and sidecar."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from stagebook import reports, storage
+
+DAG = "dag_a"
+
+
+def archived_try(
+    home: Path,
+    *,
+    dag_id: str = DAG,
+    ds: str = "2019-11-20",
+    phase: str = "prod",
+    run_id: str = "scheduled__2019-11-21T01:00:00+00:00",
+    stage: str = "20-train",
+    number: int = 1,
+    state: str = "success",
+    started: str = "2019-11-21T01:00:00+00:00",
+    figure: dict[str, Any] | None = None,
+    markdown: str = "# Loss per epoch",
+) -> Path:
+    """Write one try's notebook (rendered unless running) and its sidecar; return the notebook."""
+    notebook = storage.report_path(
+        dag_id, dt.date.fromisoformat(ds), phase, run_id, stage, number, home
+    )
+    notebook.parent.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(markdown)]
+    nbformat.write(nb, notebook)
+    if state != "running":
+        reports.render_html(notebook)
+    task = stage.split("-", 1)[1].replace("-", "_")
+    reports.write_sidecar(
+        notebook,
+        dag_id=dag_id,
+        run_id=run_id,
+        task_id=task if phase == "common" else f"{phase}.{task}",
+        stage=stage,
+        phase=phase,
+        ds=ds,
+        try_number=number,
+        state=state,
+        started=started,
+        figure=figure,
+    )
+    return notebook
