@@ -16,12 +16,15 @@ PY      := $(VENV)/bin/python
 
 export STAGEBOOK_HOME ?= $(CURDIR)/var
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+export STAGEBOOK_UV := $(UV)
 
-.PHONY: help setup services demo serve test lint format clean bench-ffm
+.PHONY: help setup services demo serve cluster cluster-down cluster-restore test lint format clean bench-ffm
 
 help:
 	@echo "make demo   set up and run the pipeline for the latest complete date (reports in var/reports)"
 	@echo "make serve  serve Airflow (scheduler included) and the reports UI on http://127.0.0.1:8080"
+	@echo "make cluster       converge ansible/inventories/local: PostgreSQL, RabbitMQ, Celery, 2 schedulers"
+	@echo "make cluster-down  stop every process that make cluster started"
 	@echo "make test   set up and run the tests"
 	@echo "make lint   ruff check and format check"
 	@echo "make clean  remove .venv, .tools and var/"
@@ -45,6 +48,15 @@ demo: setup
 serve: setup
 	$(PY) -m stagebook.orchestration.cli serve
 
+cluster: setup services
+	$(PY) -m stagebook.orchestration.cluster up
+
+cluster-down: $(VENV)/.synced
+	$(PY) -m stagebook.orchestration.cluster down
+
+cluster-restore: $(VENV)/.synced  ## make cluster-restore BACKUP=var/cluster/postgresql/backups/airflow-YYYYMMDD.dump
+	$(PY) -m stagebook.orchestration.cluster restore $(BACKUP)
+
 # Servers the tests start themselves on loopback (and stop by PID): Debian's redis-server,
 # and Debian's chromium for the browser tests (Playwright drives it; `playwright install`
 # cannot reach its CDN here).
@@ -60,6 +72,9 @@ services:
 	  $(SUDO) apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
 	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends chromium; }; }
 	@chromium --version
+	@dpkg -s postgresql-15 rabbitmq-server supervisor >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get install -y -q --no-install-recommends postgresql-15 rabbitmq-server supervisor >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends postgresql-15 rabbitmq-server supervisor; }; }
 
 test: setup services
 	$(PY) -m stagebook.orchestration.cli check

@@ -71,6 +71,7 @@ class PipelineParams(Section):
     cell_timeout_s: int = Field(ge=1, le=86_400)
     start_timeout_s: int = Field(ge=1, le=600)
     overridable: list[str]  # the sections or section.keys a run's conf may override
+    queues: dict[str, str]  # stage task -> Celery queue (default: Airflow's default queue)
 
 
 class Params(Section):

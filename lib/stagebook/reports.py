@@ -150,6 +150,27 @@ def read_sidecar(path: Path) -> dict[str, Any] | None:
     return data
 
 
+LOST = "lost"
+
+
+def mark_lost(notebook: Path, try_number: int) -> list[int]:
+    """Mark earlier tries of this stage and run still "running" as lost; return their numbers.
+
+    A try whose process died (its worker killed, out of memory) never finished its
+    sidecar; the next try says so, so that no report shows it running forever.
+    """
+    stage = storage.parse_try(notebook.name)[0]
+    lost = []
+    for number in range(1, try_number):
+        earlier = notebook.parent / storage.try_name(stage, number)
+        info = read_sidecar(storage.sidecar(earlier))
+        if info and info.get("state") == "running":
+            error = "its process died before it finished (worker lost, killed or out of memory)"
+            write_sidecar(earlier, state=LOST, error=error)
+            lost.append(number)
+    return lost
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created if missing) while the block runs."""

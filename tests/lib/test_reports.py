@@ -90,3 +90,12 @@ def test_two_tasks_finishing_at_once_both_stay_in_the_index(home):
         worker.join(120)
     index = (home / "reports" / "index.html").read_text()
     assert index.count("<tr><td>dag_a</td>") == 30  # 15 tries of each phase, none lost
+
+
+def test_a_try_whose_process_died_is_marked_lost_by_the_next(home):
+    first = archived_try(home, number=1, state="running")
+    second = archived_try(home, number=2, state="running")
+    assert reports.mark_lost(second, 2) == [1]
+    info = reports.read_sidecar(first.with_suffix(".json"))
+    assert info["state"] == "lost" and "process died" in info["error"]
+    assert reports.mark_lost(second, 2) == []

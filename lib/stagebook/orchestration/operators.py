@@ -156,6 +156,7 @@ class StageNotebookOperator(BaseOperator):
             values["try_number"],
         )
         output.parent.mkdir(parents=True, exist_ok=True)
+        reports.mark_lost(output, values["try_number"])
         reports.write_sidecar(
             output,
             dag_id=context["dag"].dag_id,

@@ -54,6 +54,8 @@ class Stage:
         merged = merged or params.load(None if phase == "common" else phase)
         kwargs.setdefault("retries", merged.pipeline.retries)
         kwargs.setdefault("retry_delay", dt.timedelta(seconds=merged.pipeline.retry_delay_s))
+        if self.task in merged.pipeline.queues:  # else Airflow's [operators] default_queue
+            kwargs.setdefault("queue", merged.pipeline.queues[self.task])
         return StageNotebookOperator(
             task_id=self.task,
             stage=self.notebook,

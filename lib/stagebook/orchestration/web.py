@@ -62,7 +62,7 @@ body{font:14px/1.4 system-ui,sans-serif;margin:1rem 1.5rem;color:#222}
 table{border-collapse:collapse;margin:.5rem 0 1.5rem}
 th,td{border:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top}
 th{background:#f4f4f4} a{color:#0b5cad} small{color:#666}
-.success{background:#e8f6e8}.failed{background:#fbe4e4}.running{background:#fff6d6}
+.success{background:#e8f6e8}.failed{background:#fbe4e4}.running{background:#fff6d6}.lost{background:#eee}
 iframe{width:100%;height:80vh;border:1px solid #ddd}
 """
 

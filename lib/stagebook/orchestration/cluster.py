@@ -1,0 +1,192 @@
+"""``make cluster`` / ``cluster-down`` / ``cluster-restore``: converge, tear down, restore.
+
+``python -m stagebook.orchestration.cluster up [INVENTORY]`` runs ``ansible/site.yml``
+(default: ``ansible/inventories/local``, every group on this machine under
+``$STAGEBOOK_CLUSTER_PREFIX``), then prints the api-server's URL and how to log
+in. ``down`` stops every process the converge started on this machine (the
+private supervisord and its programs) and names any that outlived it.
+``restore BACKUP`` restores a metastore dump (``pg_dump -Fc``) into a fresh
+database while Airflow's processes are stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from stagebook import settings
+
+VAULT_EXAMPLE = "vault-password.example"  # the examples' vault password: never a real one
+
+
+def ansible_dir() -> Path:
+    """Return the project's ``ansible/`` folder."""
+    return settings.root() / "ansible"
+
+
+def prefix() -> Path:
+    """Return where the local inventory puts everything: ``$STAGEBOOK_CLUSTER_PREFIX``."""
+    return Path(os.environ.get("STAGEBOOK_CLUSTER_PREFIX", settings.root() / "var" / "cluster"))
+
+
+def supervisor_config(where: Path | None = None) -> Path:
+    """Return the private supervisord's configuration under ``where`` (default: the prefix)."""
+    return (where or prefix()) / "supervisor" / "supervisord.conf"
+
+
+def converge(
+    inventory: str = "inventories/local/hosts.yml",
+    extra_vars: Mapping[str, Any] | None = None,
+    vault_password_file: Path | None = None,
+    capture: bool = True,
+) -> subprocess.CompletedProcess:
+    """Run ``site.yml`` on ``inventory``; return the finished ``ansible-playbook``."""
+    bin_dir = Path(sys.executable).parent
+    command = [str(bin_dir / "ansible-playbook"), "-i", inventory, "site.yml"]
+    command += ["--vault-password-file", str(vault_password_file or ansible_dir() / VAULT_EXAMPLE)]
+    if extra_vars:
+        command += ["-e", json.dumps(dict(extra_vars))]
+    # Nothing of this process's own Airflow or archive may leak into the cluster's processes.
+    kept = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "STAGEBOOK_"))}
+    env = {**kept, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
+    env["STAGEBOOK_CLUSTER_PREFIX"] = str(prefix())
+    if "STAGEBOOK_UV" in os.environ:
+        env["STAGEBOOK_UV"] = os.environ["STAGEBOOK_UV"]
+    return subprocess.run(command, cwd=ansible_dir(), env=env, capture_output=capture, text=True)
+
+
+def recap(output: str) -> dict[str, int]:
+    """Return the ``PLAY RECAP`` counts of a converge (summed over hosts): ok, changed, failed..."""
+    counts: dict[str, int] = {}
+    for key, value in re.findall(
+        r"\b(ok|changed|unreachable|failed|skipped|rescued|ignored)=(\d+)", output
+    ):
+        counts[key] = counts.get(key, 0) + int(value)
+    return counts
+
+
+def ours(where: Path) -> list[psutil.Process]:
+    """Return the processes started under ``where``: supervisord, its programs, their children."""
+    pid_file = where / "supervisor" / "supervisord.pid"
+    found: list[psutil.Process] = []
+    try:
+        root = psutil.Process(int(pid_file.read_text()))
+        found = [root, *root.children(recursive=True)]
+    except (FileNotFoundError, ValueError, psutil.NoSuchProcess):
+        pass
+    marker = str(where)
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if proc not in found and marker in " ".join(proc.info["cmdline"] or []):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return [p for p in found if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def down(where: Path | None = None, timeout_s: float = 120) -> list[int]:
+    """Stop every process the converge started under ``where``; return the PIDs still alive."""
+    where = where or prefix()
+    config = supervisor_config(where)
+    if config.exists():
+        subprocess.run(["supervisorctl", "-c", str(config), "shutdown"], capture_output=True)
+    deadline = time.monotonic() + timeout_s
+    while (left := ours(where)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return [p.pid for p in left]
+
+
+def _metastore(where: Path) -> tuple[str, str, str]:
+    """Return the local metastore's socket folder, port and database, from airflow.cfg."""
+    config = (where / "airflow" / "airflow.cfg").read_text()
+    url = re.search(r"^sql_alchemy_conn = \S+@[^:/]+:(\d+)/(\S+)$", config, re.MULTILINE)
+    if url is None:
+        raise RuntimeError(f"{where}/airflow/airflow.cfg: no PostgreSQL sql_alchemy_conn")
+    return str(where / "postgresql" / "run"), url[1], url[2]
+
+
+def _as_postgres(*command: str) -> None:
+    subprocess.run(["runuser", "-u", "postgres", "--", *command], check=True, capture_output=True)
+
+
+def _airflow(where: Path, action: str) -> None:
+    config = str(supervisor_config(where))
+    subprocess.run(
+        ["supervisorctl", "-c", config, action, "airflow:*"], check=True, capture_output=True
+    )
+
+
+def backup(target: Path, where: Path | None = None) -> Path:
+    """Dump the local metastore now (``pg_dump`` custom format, as the nightly backup does)."""
+    socket, port, database = _metastore(where or prefix())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(target.parent, 0o777)  # pg_dump runs as postgres
+    _as_postgres("pg_dump", "-Fc", "-h", socket, "-p", port, "-f", str(target), database)
+    return target
+
+
+def restore(dump: Path, where: Path | None = None) -> None:
+    """Restore a metastore backup into a fresh database, with Airflow stopped meanwhile."""
+    where = where or prefix()
+    if not dump.is_file():
+        raise FileNotFoundError(
+            f"{dump}: no such backup (the nightly ones are in {where}/postgresql/backups)"
+        )
+    socket, port, database = _metastore(where)
+    psql = ("psql", "-h", socket, "-p", port, "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c")
+    _airflow(where, "stop")
+    try:
+        _as_postgres(*psql, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        _as_postgres(*psql, f'CREATE DATABASE "{database}" OWNER airflow')
+        _as_postgres("pg_restore", "-h", socket, "-p", port, "-d", database, str(dump))
+    finally:
+        _airflow(where, "start")
+
+
+def login(where: Path | None = None) -> list[str]:
+    """Return how to reach the local cluster: its URL, users and passwords file."""
+    home = (where or prefix()) / "airflow"
+    lines = []
+    config = (home / "airflow.cfg").read_text() if (home / "airflow.cfg").exists() else ""
+    base = re.search(r"^base_url = (.+)$", config, re.MULTILINE)
+    if base:
+        lines.append(f"Airflow: {base[1]}/   reports: {base[1]}/stagebook/")
+    passwords = home / "passwords.json"
+    if passwords.exists():
+        users = ", ".join(json.loads(passwords.read_text()))
+        lines.append(f"log in as {users}; passwords in {passwords}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``up [INVENTORY]`` or ``down``."""
+    args = argv if argv is not None else sys.argv[1:]
+    if not args or args[0] not in ("up", "down"):
+        print(
+            "usage: python -m stagebook.orchestration.cluster up [INVENTORY] | down",
+            file=sys.stderr,
+        )
+        return 2
+    if args[0] == "down":
+        left = down()
+        print(f"stagebook: cluster stopped{'' if not left else f'; still running: {left}'}")
+        return 1 if left else 0
+    result = converge(*args[1:2], capture=False)
+    if result.returncode:
+        return result.returncode
+    for line in login():
+        print(f"stagebook: {line}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
