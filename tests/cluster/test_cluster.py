@@ -16,8 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import psutil
@@ -29,46 +27,6 @@ from tests.support import DAG_ID, free_port, params_copy
 
 DS = "2019-11-20"
 pytestmark = pytest.mark.longest
-
-
-class Api:
-    """The cluster's REST API as its admin."""
-
-    def __init__(self, base: str, home: Path) -> None:
-        self.base = base
-        password = json.loads((home / "passwords.json").read_text())["admin"]
-        body = json.dumps({"username": "admin", "password": password}).encode()
-        request = urllib.request.Request(
-            f"{base}/auth/token", body, {"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            self.token = json.load(answer)["access_token"]
-
-    def call(self, path: str, body: dict | None = None) -> dict:
-        data = json.dumps(body).encode() if body is not None else None
-        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
-        request = urllib.request.Request(f"{self.base}{path}", data, headers)
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            return json.load(answer)
-
-    def trigger(self, conf: dict) -> str:
-        run = self.call(f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": conf})
-        return run["dag_run_id"]
-
-    def tis(self, run_id: str) -> list[dict]:
-        quoted = urllib.parse.quote(run_id, safe="")
-        return self.call(f"/api/v2/dags/{DAG_ID}/dagRuns/{quoted}/taskInstances")["task_instances"]
-
-    def state(self, run_id: str) -> str:
-        quoted = urllib.parse.quote(run_id, safe="")
-        return self.call(f"/api/v2/dags/{DAG_ID}/dagRuns/{quoted}")["state"]
-
-    def wait(self, run_id: str, timeout_s: float = 420) -> str:
-        deadline = time.monotonic() + timeout_s
-        while (state := self.state(run_id)) not in ("success", "failed"):
-            assert time.monotonic() < deadline, self.tis(run_id)
-            time.sleep(3)
-        return state
 
 
 def _pid(where: Path, program: str) -> int:
@@ -133,7 +91,9 @@ def deployed():
             "extra": extra,
             "first": result,
             "took": took,
-            "api": Api(f"http://127.0.0.1:{ports['airflow_api_port']}", where / "airflow"),
+            "api": cluster.Client(
+                f"http://127.0.0.1:{ports['airflow_api_port']}", where / "airflow"
+            ),
         }
     finally:
         cluster.down(where)

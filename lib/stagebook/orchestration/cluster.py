@@ -17,6 +17,8 @@ import re
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -165,6 +167,53 @@ def login(where: Path | None = None) -> list[str]:
         users = ", ".join(json.loads(passwords.read_text()))
         lines.append(f"log in as {users}; passwords in {passwords}")
     return lines
+
+
+class Client:
+    """The cluster's REST API, as a SimpleAuthManager user (default ``admin``)."""
+
+    def __init__(
+        self, base: str, airflow_home: Path, user: str = "admin", dag_id: str = ""
+    ) -> None:
+        self.base, self.dag_id = base, dag_id or "recommendation_pipeline"
+        password = json.loads((airflow_home / "passwords.json").read_text())[user]
+        answer = self.call("/auth/token", {"username": user, "password": password}, token=False)
+        self.token = answer["access_token"]
+
+    def call(self, path: str, body: dict | None = None, token: bool = True) -> dict:
+        """GET ``path`` (POST ``body``) and return its JSON answer."""
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.base}{path}", data, headers)
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return json.load(answer)
+
+    def _run_path(self, run_id: str) -> str:
+        return f"/api/v2/dags/{self.dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
+
+    def trigger(self, conf: dict) -> str:
+        """Trigger a run without a logical date; return its id."""
+        body = {"logical_date": None, "conf": conf}
+        return self.call(f"/api/v2/dags/{self.dag_id}/dagRuns", body)["dag_run_id"]
+
+    def run(self, run_id: str) -> dict:
+        """Return a run as the API shows it."""
+        return self.call(self._run_path(run_id))
+
+    def tis(self, run_id: str) -> list[dict]:
+        """Return a run's task instances."""
+        return self.call(f"{self._run_path(run_id)}/taskInstances")["task_instances"]
+
+    def wait(self, run_id: str, timeout_s: float = 420) -> str:
+        """Wait until the run ends; return ``success`` or ``failed``."""
+        deadline = time.monotonic() + timeout_s
+        while (state := self.run(run_id)["state"]) not in ("success", "failed"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} still {state} after {timeout_s:.0f} s")
+            time.sleep(3)
+        return state
 
 
 def main(argv: list[str] | None = None) -> int:
