@@ -175,3 +175,4 @@ def served(components: str, extra_env: dict[str, str] | None = None) -> Iterator
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        shutil.rmtree(out.parent, ignore_errors=True)
