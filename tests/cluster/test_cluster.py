@@ -259,6 +259,34 @@ def test_a_backup_restores_into_a_fresh_database_and_the_scheduler_runs_on_it(de
         time.sleep(2)
 
 
+def test_an_inventory_without_a_metastore_stops_before_anything_starts(deployed, tmp_path):
+    local = (cluster.ansible_dir() / "inventories" / "local" / "hosts.yml").read_text()
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(local.replace("    metastore:\n      hosts:\n        localhost:\n", ""))
+    result = cluster.converge(str(inventory), deployed["extra"])
+    assert result.returncode != 0
+    assert "groups metastore (exactly one host)" in result.stdout, result.stdout[-3000:]
+    assert "TASK [postgresql" not in result.stdout
+
+
+def test_a_port_in_use_stops_a_first_converge_naming_the_variable(deployed, monkeypatch):
+    fresh = Path(tempfile.mkdtemp(prefix="stagebook-cluster-fresh-"))
+    monkeypatch.setenv("STAGEBOOK_CLUSTER_PREFIX", str(fresh))
+    taken = deployed["extra"]["airflow_api_port"]  # the running cluster's api-server
+    ports = {name: free_port() for name in deployed["extra"] if name.endswith("_port")}
+    try:
+        result = cluster.converge(
+            extra_vars={**deployed["extra"], **ports, "airflow_api_port": taken}
+        )
+        assert result.returncode != 0
+        assert f"port {taken} (airflow_api_port) is already in use" in result.stdout, result.stdout[
+            -3000:
+        ]
+        assert not (fresh / "supervisor").exists()  # nothing started
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
+
+
 def test_tearing_down_leaves_no_process_of_ours(deployed):
     left = cluster.down(deployed["where"])
     assert left == [], f"still running: {left}"
