@@ -51,11 +51,7 @@ def _kill_tree(pid: int) -> None:
 def _metastore(where: Path):
     import psycopg
 
-    config = (where / "airflow" / "airflow.cfg").read_text()
-    url = next(line for line in config.splitlines() if line.startswith("sql_alchemy_conn ="))
-    return psycopg.connect(
-        url.split("=", 1)[1].strip().replace("postgresql+psycopg://", "postgresql://")
-    )
+    return psycopg.connect(cluster.metastore_url(where))
 
 
 @pytest.fixture(scope="module")

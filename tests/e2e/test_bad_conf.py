@@ -12,11 +12,6 @@ UNKNOWN_KEY_DS = dt.date(2019, 11, 17)
 
 
 @pytest.fixture(scope="module")
-def home(module_env):
-    return module_env[1]
-
-
-@pytest.fixture(scope="module")
 def unknown_phase(airflow_db, home, module_channels_down):
     # Every notification channel is broken too: the states are those of the run alone.
     conf = {"phases": ["gamma"], "overrides": TINY}

@@ -11,11 +11,6 @@ DS = dt.date(2019, 11, 15)
 
 
 @pytest.fixture(scope="module")
-def home(module_env):
-    return module_env[1]
-
-
-@pytest.fixture(scope="module")
 def run(airflow_db, home, module_params):
     folder = module_params({})
     (folder / "beta.yaml").write_text("train:\n  k: many\n")

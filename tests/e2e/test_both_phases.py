@@ -17,11 +17,6 @@ STAGES = [("common", "00-input-tables")] + [
 
 
 @pytest.fixture(scope="module")
-def home(module_env):
-    return module_env[1]
-
-
-@pytest.fixture(scope="module")
 def run(airflow_db, home):
     return run_dag(DS, {"overrides": TINY})
 

@@ -23,11 +23,6 @@ pytestmark = pytest.mark.longest
 
 
 @pytest.fixture(scope="module")
-def home(module_env):
-    return module_env[1]
-
-
-@pytest.fixture(scope="module")
 def redis(module_env, module_params, redis_server):
     """The session's Redis, emptied, as the Airflow connection ``stagebook_redis``, a sink in params."""
     patch, _ = module_env

@@ -16,11 +16,6 @@ OVERRIDES = {**TINY, "data.anchor_date": "2019-11-20"}
 
 
 @pytest.fixture(scope="module")
-def home(module_env):
-    return module_env[1]
-
-
-@pytest.fixture(scope="module")
 def run(airflow_db, home, module_receivers):
     return run_dag(DS, {"overrides": OVERRIDES})
 

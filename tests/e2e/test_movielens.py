@@ -15,11 +15,6 @@ CONF = {
 
 
 @pytest.fixture(scope="module")
-def home(module_env):
-    return module_env[1]
-
-
-@pytest.fixture(scope="module")
 def run(airflow_db, home):
     return run_dag(DS, CONF)
 

@@ -14,11 +14,6 @@ DS = dt.date(2019, 11, 16)
 
 
 @pytest.fixture(scope="module")
-def home(module_env):
-    return module_env[1]
-
-
-@pytest.fixture(scope="module")
 def run(airflow_db, home, fast_retries, module_receivers):
     # A learning rate far too high for the data: the factors overflow and the loss becomes nan.
     overrides = {**TINY, "train.base_lr": 1e24, "train.lr_decay": 1e-26}

@@ -24,11 +24,6 @@ FIRST = r"input_tables|select_phase|prod\.(features|train)"
 
 
 @pytest.fixture(scope="module")
-def home(module_env):
-    return module_env[1]
-
-
-@pytest.fixture(scope="module")
 def runs(airflow_db, home):
     first = run_dag(DS, {"phases": ["prod"], "overrides": TINY}, only=FIRST)
     second = run_dag(DS, {"phases": ["prod"], "overrides": TINY}, only="input_tables")

@@ -107,13 +107,19 @@ def down(where: Path | None = None, timeout_s: float = 120) -> list[int]:
     return [p.pid for p in left]
 
 
-def _metastore(where: Path) -> tuple[str, str, str]:
-    """Return the local metastore's socket folder, port and database, from airflow.cfg."""
-    config = (where / "airflow" / "airflow.cfg").read_text()
-    url = re.search(r"^sql_alchemy_conn = \S+@[^:/]+:(\d+)/(\S+)$", config, re.MULTILINE)
+def metastore_url(where: Path | None = None) -> str:
+    """Return the local cluster's metastore as a PostgreSQL URL (``postgresql://...``), from airflow.cfg."""
+    config = ((where or prefix()) / "airflow" / "airflow.cfg").read_text()
+    url = re.search(r"^sql_alchemy_conn = postgresql\+psycopg(://\S+)$", config, re.MULTILINE)
     if url is None:
         raise RuntimeError(f"{where}/airflow/airflow.cfg: no PostgreSQL sql_alchemy_conn")
-    return str(where / "postgresql" / "run"), url[1], url[2]
+    return f"postgresql{url[1]}"
+
+
+def _metastore(where: Path) -> tuple[str, str, str]:
+    """Return the local metastore's socket folder, port and database."""
+    url = urllib.parse.urlsplit(metastore_url(where))
+    return str(where / "postgresql" / "run"), str(url.port), url.path.lstrip("/")
 
 
 def _as_postgres(*command: str) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from stagebook import dates, params, reports, storage
+from stagebook import dates, params, storage
 from stagebook.errors import DateError, ParamsError
 from stagebook.orchestration import links
 
@@ -83,9 +83,8 @@ def index_url() -> str | None:
 
 def report_url(ti: Any, task_id: str, try_number: int, report: Path | None) -> str | None:
     """Return the link to one try's report: the app's page when Airflow's base URL is known."""
-    if links.base_url():
-        return links.absolute(links.task_route(ti.dag_id, ti.run_id, task_id, try_number))
-    return reports.url(report) if report and report.exists() else None
+    archived = report if report and report.exists() else None
+    return links.absolute(links.task_route(ti.dag_id, ti.run_id, task_id, try_number), archived)
 
 
 def phase_of(task: Any) -> str:
