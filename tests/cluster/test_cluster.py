@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -268,19 +269,23 @@ def test_an_inventory_without_a_metastore_stops_before_anything_starts(deployed,
 def test_a_port_in_use_stops_a_first_converge_naming_the_variable(deployed, monkeypatch):
     fresh = Path(tempfile.mkdtemp(prefix="stagebook-cluster-fresh-"))
     monkeypatch.setenv("STAGEBOOK_CLUSTER_PREFIX", str(fresh))
-    taken = deployed["extra"]["airflow_api_port"]  # the running cluster's api-server
     ports = {name: free_port() for name in deployed["extra"] if name.endswith("_port")}
-    try:
-        result = cluster.converge(
-            extra_vars={**deployed["extra"], **ports, "airflow_api_port": taken}
-        )
-        assert result.returncode != 0
-        assert f"port {taken} (airflow_api_port) is already in use" in result.stdout, result.stdout[
-            -3000:
-        ]
-        assert not (fresh / "supervisor").exists()  # nothing started
-    finally:
-        shutil.rmtree(fresh, ignore_errors=True)
+    with socket.socket() as other:  # another program, listening where the api-server would
+        other.bind(("127.0.0.1", 0))
+        other.listen(1)
+        taken = other.getsockname()[1]
+        try:
+            result = cluster.converge(
+                extra_vars={**deployed["extra"], **ports, "airflow_api_port": taken}
+            )
+        finally:
+            cluster.down(fresh)  # whatever happened, nothing started here outlives the test
+            shutil.rmtree(fresh, ignore_errors=True)
+    assert result.returncode != 0
+    assert f"port {taken} (airflow_api_port) is already in use" in result.stdout, result.stdout[
+        -3000:
+    ]
+    assert "TASK [supervisor" not in result.stdout  # nothing started
 
 
 def test_tearing_down_leaves_no_process_of_ours(deployed):
