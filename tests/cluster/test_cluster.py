@@ -27,17 +27,30 @@ from stagebook.orchestration import cluster
 from tests.support import DAG_ID, free_port, params_copy
 
 DS = "2019-11-20"
+EXAMPLE_PASSWORD = cluster.ansible_dir() / cluster.VAULT_EXAMPLE
+_extra: dict = {}  # the converge's extra variables, for the helpers
 pytestmark = pytest.mark.longest
 
 
+def _supervisorctl(where: Path, *args: str, check: bool = False) -> str:
+    command = ["supervisorctl", "-c", str(cluster.supervisor_config(where)), *args]
+    return subprocess.run(command, capture_output=True, text=True, check=check).stdout
+
+
 def _pid(where: Path, program: str) -> int:
-    out = subprocess.run(
-        ["supervisorctl", "-c", str(cluster.supervisor_config(where)), "pid", f"airflow:{program}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return int(out.stdout.strip())
+    return int(_supervisorctl(where, "pid", f"airflow:{program}", check=True).strip())
+
+
+def _rabbitmqctl(where: Path, *args: str) -> str:
+    broker = where / "rabbitmq"
+    env = {
+        "PATH": "/usr/lib/rabbitmq/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME": str(broker / "home"),
+        "RABBITMQ_CONF_ENV_FILE": str(broker / "rabbitmq-env.conf"),
+        "ERL_EPMD_PORT": str(_extra["rabbitmq_epmd_port"]),
+    }
+    command = ["rabbitmqctl", "-n", "stagebook@localhost", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
 
 
 def _kill_tree(pid: int) -> None:
@@ -74,6 +87,7 @@ def deployed():
         "airflow_scheduler_health_port": free_port(),
     }
     extra = {**ports, "stagebook_params": str(params), "airflow_task_heartbeat_timeout_s": 20}
+    _extra.update(extra)
     os.environ["STAGEBOOK_CLUSTER_PREFIX"] = str(where)
     os.environ.setdefault(
         "STAGEBOOK_UV", shutil.which("uv") or str(settings.root() / ".tools" / "bin" / "uv")
@@ -204,29 +218,11 @@ def test_a_task_whose_worker_is_killed_is_retried_on_the_other_worker(deployed):
     program = "-".join(first.rsplit("-", 3)[-3:])  # airflow-worker-N
     pid = _pid(where, program)
     _kill_tree(pid)
-    subprocess.run(  # keep it down, so that the retry must go to the other worker
-        [
-            "supervisorctl",
-            "-c",
-            str(cluster.supervisor_config(where)),
-            "stop",
-            f"airflow:{program}",
-        ],
-        capture_output=True,
-    )
+    _supervisorctl(where, "stop", f"airflow:{program}")  # down, so the retry goes elsewhere
     try:
         assert api.wait(run_id) == "success", api.tis(run_id)
     finally:
-        subprocess.run(
-            [
-                "supervisorctl",
-                "-c",
-                str(cluster.supervisor_config(where)),
-                "start",
-                f"airflow:{program}",
-            ],
-            capture_output=True,
-        )
+        _supervisorctl(where, "start", f"airflow:{program}")
     train = next(t for t in api.tis(run_id) if t["task_id"] == "prod.train")
     assert train["try_number"] == 2 and train["hostname"] != first
     archived = sorted(p.name for p in folder.glob("20-train.try*.ipynb"))
@@ -235,13 +231,73 @@ def test_a_task_whose_worker_is_killed_is_retried_on_the_other_worker(deployed):
     assert first_try["state"] == "lost"  # the index does not show it running forever
 
 
+def test_the_celery_queue_is_a_durable_quorum_queue(deployed):
+    queues = _rabbitmqctl(
+        deployed["where"],
+        "list_queues",
+        "-p",
+        "stagebook",
+        "--quiet",
+        "--no-table-headers",
+        "name",
+        "type",
+        "durable",
+    )
+    rows = {line.split()[0]: line.split()[1:] for line in queues.splitlines() if line.strip()}
+    assert rows.get("default") == ["quorum", "true"], queues
+
+
+def test_a_run_resumes_after_the_broker_stops_and_no_task_runs_twice(deployed):
+    api, where = deployed["api"], deployed["where"]
+    run_id = api.trigger({"ds": DS, "phases": ["prod"]})
+    deadline = time.monotonic() + 240
+    while not any(
+        t["task_id"] == "prod.train" and t["state"] == "running" for t in api.tis(run_id)
+    ):
+        assert time.monotonic() < deadline, api.tis(run_id)
+        time.sleep(1)
+    _supervisorctl(where, "stop", "rabbitmq")  # while train runs and the next stages wait
+    try:
+        time.sleep(15)
+        assert api.run(run_id)["state"] == "running"
+    finally:
+        _supervisorctl(where, "start", "rabbitmq")
+    assert api.wait(run_id) == "success", api.tis(run_id)
+
+    reports = where / "home" / "reports" / DAG_ID / DS
+    done: dict[str, int] = {}
+    stage_of: dict[str, str] = {}
+    for sidecar in reports.glob(f"*/{storage.run_folder_name(run_id)}/*.try*.json"):
+        info = json.loads(sidecar.read_text())
+        stage_of[info["task_id"]] = info["stage"]
+        done[info["task_id"]] = done.get(info["task_id"], 0) + (info["state"] == "success")
+    tis = api.tis(run_id)
+    notebooks = [t for t in tis if t["operator"] == "StageNotebookOperator"]
+    assert notebooks and all(t["state"] in ("success", "skipped") for t in tis), tis
+    ran = [t for t in notebooks if t["state"] == "success"]
+    assert done == {t["task_id"]: 1 for t in ran}, done  # each stage ran to its end once
+    logs = where / "home" / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}"
+    for ti in ran:  # and began once per try: no second delivery of a message ran it again
+        began = sum(
+            log.read_text().count(f"Stage {stage_of[ti['task_id']]}, ")
+            for log in (logs / f"task_id={ti['task_id']}").glob("attempt=*.log")
+        )
+        assert began == ti["try_number"], (ti["task_id"], began, ti["try_number"])
+
+
 def test_a_backup_restores_into_a_fresh_database_and_the_scheduler_runs_on_it(deployed):
     where = deployed["where"]
     with _metastore(where) as db:
         runs = db.execute("SELECT count(*) FROM dag_run").fetchone()[0]
     dump = cluster.backup(where / "manual-backups" / "airflow.dump", where)
     restored = dt.datetime.now(dt.UTC)
-    cluster.restore(dump, where)
+    restore = subprocess.run(  # what `make cluster-restore BACKUP=...` runs
+        [sys.executable, "-m", "stagebook.orchestration.cluster", "restore", str(dump)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "STAGEBOOK_CLUSTER_PREFIX": str(where)},
+    )
+    assert restore.returncode == 0, restore.stderr
     with _metastore(where) as db:
         assert db.execute("SELECT count(*) FROM dag_run").fetchone()[0] == runs
     deadline = time.monotonic() + 120
@@ -260,10 +316,36 @@ def test_an_inventory_without_a_metastore_stops_before_anything_starts(deployed,
     local = (cluster.ansible_dir() / "inventories" / "local" / "hosts.yml").read_text()
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(local.replace("    metastore:\n      hosts:\n        localhost:\n", ""))
-    result = cluster.converge(str(inventory), deployed["extra"])
+    result = cluster.converge(str(inventory), deployed["extra"], EXAMPLE_PASSWORD)
     assert result.returncode != 0
     assert "groups metastore (exactly one host)" in result.stdout, result.stdout[-3000:]
     assert "TASK [postgresql" not in result.stdout
+
+
+def test_an_archive_that_a_host_does_not_share_stops_before_airflow_starts(deployed, tmp_path):
+    inventory = tmp_path / "local"
+    shutil.copytree(cluster.ansible_dir() / "inventories" / "local", inventory)
+    hosts = inventory / "hosts.yml"
+    not_shared = tmp_path / "not-shared"
+    hosts.write_text(
+        hosts.read_text().replace(
+            "          airflow_workers: 2\n",
+            "          airflow_workers: 2\n"
+            "        elsewhere:  # a worker whose mount is missing: its own empty folder\n"
+            "          ansible_connection: local\n"
+            f"          stagebook_home: {not_shared}\n",
+        )
+    )
+    before = deployed["where"] / "airflow" / "airflow.cfg"
+    written = before.stat().st_mtime_ns
+    result = cluster.converge(str(hosts), deployed["extra"], EXAMPLE_PASSWORD)
+    assert result.returncode != 0
+    assert (
+        f"elsewhere: {not_shared} (stagebook_home) is not the folder that localhost wrote to"
+        in " ".join(result.stdout.split())
+    ), result.stdout[-3000:]
+    assert "TASK [airflow" not in result.stdout  # no host went on to Airflow
+    assert before.stat().st_mtime_ns == written
 
 
 def test_a_port_in_use_stops_a_first_converge_naming_the_variable(deployed, monkeypatch):

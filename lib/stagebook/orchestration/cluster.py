@@ -45,6 +45,32 @@ def supervisor_config(where: Path | None = None) -> Path:
     return (where or prefix()) / "supervisor" / "supervisord.conf"
 
 
+class ClusterError(Exception):
+    """A converge that cannot start: the message names the file or variable and what to do."""
+
+
+def vault_password(inventory: str, given: Path | None) -> Path:
+    """Return the vault password file for ``inventory``: ``given``, or the example's for ``local``.
+
+    Only the local inventory falls back to the example password; any other needs
+    its own (``STAGEBOOK_VAULT_PASSWORD_FILE``), and a file that is not there
+    stops the converge before anything starts.
+    """
+    local = Path(inventory).parts[:2] == ("inventories", "local")
+    path = given or (ansible_dir() / VAULT_EXAMPLE if local else None)
+    if path is None:
+        raise ClusterError(
+            f"{inventory}: no vault password for its vault_* variables "
+            "(group_vars/all/vault.yml): set STAGEBOOK_VAULT_PASSWORD_FILE to the file that holds it"
+        )
+    if not path.is_file():
+        raise ClusterError(
+            f"{inventory}: the vault password file {path} (STAGEBOOK_VAULT_PASSWORD_FILE) "
+            "does not exist: point it at the file that holds the password of the vault_* variables"
+        )
+    return path
+
+
 def converge(
     inventory: str = "inventories/local/hosts.yml",
     extra_vars: Mapping[str, Any] | None = None,
@@ -54,7 +80,7 @@ def converge(
     """Run ``site.yml`` on ``inventory``; return the finished ``ansible-playbook``."""
     bin_dir = Path(sys.executable).parent
     command = [str(bin_dir / "ansible-playbook"), "-i", inventory, "site.yml"]
-    command += ["--vault-password-file", str(vault_password_file or ansible_dir() / VAULT_EXAMPLE)]
+    command += ["--vault-password-file", str(vault_password(inventory, vault_password_file))]
     if extra_vars:
         command += ["-e", json.dumps(dict(extra_vars))]
     # Nothing of this process's own Airflow or archive may leak into the cluster's processes.
@@ -223,19 +249,39 @@ class Client:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``up [INVENTORY]`` or ``down``."""
+    """``up [INVENTORY]``, ``down`` or ``restore BACKUP``."""
     args = argv if argv is not None else sys.argv[1:]
-    if not args or args[0] not in ("up", "down"):
-        print(
-            "usage: python -m stagebook.orchestration.cluster up [INVENTORY] | down",
-            file=sys.stderr,
-        )
+    usage = (
+        "usage: python -m stagebook.orchestration.cluster up [INVENTORY] | down | restore BACKUP"
+    )
+    wanted = {"up": (1, 2), "down": (1,), "restore": (2,)}
+    if not args or len(args) not in wanted.get(args[0], ()):
+        print(usage, file=sys.stderr)
         return 2
     if args[0] == "down":
         left = down()
         print(f"stagebook: cluster stopped{'' if not left else f'; still running: {left}'}")
         return 1 if left else 0
-    result = converge(*args[1:2], capture=False)
+    if args[0] == "restore":
+        try:
+            restore(Path(args[1]))
+        except (FileNotFoundError, subprocess.CalledProcessError) as error:
+            detail = getattr(error, "stderr", b"") or b""
+            print(
+                f"stagebook: restore failed: {error} {detail.decode(errors='replace')}",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"stagebook: restored {args[1]}; Airflow's processes run on it again")
+        return 0
+    password = os.environ.get("STAGEBOOK_VAULT_PASSWORD_FILE")
+    try:
+        result = converge(
+            *args[1:2], vault_password_file=Path(password) if password else None, capture=False
+        )
+    except ClusterError as error:
+        print(f"stagebook: {error}", file=sys.stderr)
+        return 2
     if result.returncode:
         return result.returncode
     for line in login():
