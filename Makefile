@@ -18,7 +18,7 @@ export STAGEBOOK_HOME ?= $(CURDIR)/var
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export STAGEBOOK_UV := $(UV)
 
-.PHONY: help setup services demo serve cluster cluster-down cluster-restore test lint format clean bench-ffm
+.PHONY: help setup services demo serve cluster cluster-down cluster-restore test lint format clean bench-ffm bench-pipeline
 
 help:
 	@echo "make demo   set up and run the pipeline for the latest complete date (reports in var/reports)"
@@ -26,6 +26,7 @@ help:
 	@echo "make cluster       converge ansible/inventories/local: PostgreSQL, RabbitMQ, Celery, 2 schedulers"
 	@echo "make cluster-down  stop every process that make cluster started"
 	@echo "make test   set up and run the tests"
+	@echo "make bench-pipeline  a stage's fixed cost, overhead against plain Python, scaling (benchmarks/results/pipeline.json)"
 	@echo "make lint   ruff check and format check"
 	@echo "make clean  remove .venv, .tools and var/"
 
@@ -34,7 +35,7 @@ $(CURDIR)/.tools/bin/uv:
 	.tools/bin/pip install --quiet $(UV_PIN)
 
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --inexact
+	$(UV) sync --frozen  # exact: what the lock no longer names goes (recbole comes back below)
 	$(UV) pip install --python $(PY) --no-deps --quiet $(RECBOLE)
 	$(PY) -m ipykernel install --sys-prefix --name stagebook --display-name "Python (stagebook)" >/dev/null
 	touch $@
@@ -95,3 +96,6 @@ clean:
 bench-ffm: $(VENV)/.synced  ## FFM training and scoring against xLearn and libffm (benchmarks/results/ffm.json)
 	bash benchmarks/setup_references.sh
 	$(PY) benchmarks/ffm.py
+
+bench-pipeline: $(VENV)/.synced  ## make bench-pipeline [BENCH_ARGS="--scales 2000,32000 --skip scaling"]
+	$(PY) benchmarks/pipeline.py $(BENCH_ARGS)

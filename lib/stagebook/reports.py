@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import html
 import json
@@ -224,6 +225,43 @@ def error_of(notebook: Path) -> str:
             if output.get("output_type") == "error":
                 return f"{output['ename']}: {output['evalue']}"
     return "finished without an error"
+
+
+def notebook_timings(notebook: Path) -> dict[str, float]:
+    """Return how an executed notebook's time split: kernel start, the first code cell, the rest.
+
+    From papermill's own metadata: ``kernel_start`` runs from papermill's start to
+    the first cell's, ``first_cell`` is the imports and ``stagebook.stage()``,
+    ``other_cells`` the stage's work. Empty when the notebook holds no timings.
+    """
+    try:
+        nb = json.loads(notebook.read_text())
+        began = _instant(nb["metadata"]["papermill"]["start_time"])
+        ran = [
+            (c["metadata"].get("tags", []), c["metadata"]["papermill"])
+            for c in nb["cells"]
+            if c.get("cell_type") == "code" and c["metadata"].get("papermill", {}).get("start_time")
+        ]
+        own = [timing for tags, timing in ran if not _PARAMETER_TAGS & set(tags)]
+        return {
+            "kernel_start": round((_instant(ran[0][1]["start_time"]) - began).total_seconds(), 3),
+            "parameters": round(
+                sum(t.get("duration") or 0.0 for _, t in ran)
+                - sum(t.get("duration") or 0.0 for t in own),
+                3,
+            ),
+            "first_cell": round(own[0].get("duration") or 0.0, 3) if own else 0.0,
+            "other_cells": round(sum(t.get("duration") or 0.0 for t in own[1:]), 3),
+        }
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return {}
+
+
+_PARAMETER_TAGS = {"parameters", "injected-parameters"}
+
+
+def _instant(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def last_started_cell(notebook: Path) -> int | None:

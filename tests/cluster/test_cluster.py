@@ -370,6 +370,16 @@ def test_a_port_in_use_stops_a_first_converge_naming_the_variable(deployed, monk
     assert "TASK [supervisor" not in result.stdout  # nothing started
 
 
+def test_a_component_that_does_not_become_healthy_fails_the_converge_with_its_log(deployed):
+    # The last converge of the module: the teardown follows, so nothing needs mending after it.
+    broken = {**deployed["extra"], "airflow_api_workers": "many", "airflow_health_timeout_s": 9}
+    result = cluster.converge(extra_vars=broken)
+    assert result.returncode != 0
+    out = result.stdout.replace("\\n", "\n")
+    assert "the api-server on localhost did not become healthy" in out, out[-3000:]
+    assert "invalid int value: 'many'" in out, out[-3000:]  # its own last log lines
+
+
 def test_tearing_down_leaves_no_process_of_ours(deployed):
     left = cluster.down(deployed["where"])
     assert left == [], f"still running: {left}"

@@ -43,3 +43,23 @@ def test_the_model_folder_and_the_outbox_carry_the_signature(run, home):
 def test_the_model_beats_the_base_rate(run):
     metrics = xcom(run.dag_run, "prod.train", "metrics")
     assert metrics["test_logloss"] < metrics["base_rate_logloss"]
+
+
+def test_each_try_says_where_its_time_went_and_how_much_memory_its_kernel_took(run, home):
+    sidecars = sorted(reports(home, DS, "prod", run.dag_run).glob("*.try1.json"))
+    assert [p.name.split(".")[0] for p in sidecars] == [
+        "10-features",
+        "20-train",
+        "30-inference",
+        "40-validate",
+        "50-publish",
+    ]
+    for path in sidecars:
+        info = json.loads(path.read_text())
+        timings = info["timings"]
+        operator = ("prepare", "notebook", "archive", "index")
+        inside = ("kernel_start", "parameters", "first_cell", "other_cells")
+        assert set(timings) == {*operator, *inside} and min(timings.values()) >= 0, timings
+        assert sum(timings[k] for k in inside) <= timings["notebook"], timings  # papermill's share
+        assert timings["notebook"] + timings["archive"] <= info["duration_s"] + 0.1, info
+        assert 50 < info["kernel_peak_rss_mb"] < 8000, info["kernel_peak_rss_mb"]

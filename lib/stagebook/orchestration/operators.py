@@ -26,6 +26,23 @@ from stagebook.orchestration.links import ReportLink
 from stagebook.records import read_records
 
 
+class Stopwatch:
+    """The seconds each named phase of a try took, in order (``lap`` ends the current one)."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._now = time.perf_counter
+        self._mark = self._now()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        """End phase ``name`` now."""
+        now = self._now()
+        self.laps[name] = round(self.laps.get(name, 0.0) + now - self._mark, 3)
+        self._mark = now
+
+
 def _fail(message: str) -> BaseException:
     """Return the error that fails a task at once, with no retry."""
     from airflow.sdk.exceptions import AirflowFailException
@@ -114,6 +131,7 @@ class StageNotebookOperator(BaseOperator):
 
     def execute(self, context: Mapping[str, Any]) -> None:
         """Prepare, run the notebook, archive it (after a failure too), push its records."""
+        clock = Stopwatch()
         try:
             values, output = self.prepare(context)
         except StagebookError as exc:
@@ -122,17 +140,22 @@ class StageNotebookOperator(BaseOperator):
             raise _fail(
                 f"{self.task_id}: {exc}\n(not retried: another try cannot fix it)"
             ) from None
+        clock.lap("prepare")
         started = dates.now()
         try:
             self.run(values, output, context["dag"].dag_id)
         except BaseException as exc:
+            clock.lap("notebook")
             failure = self.on_failure(exc, values, output, self.archive(output))
-            self.describe(output, "failed", started, error=str(failure))
+            clock.lap("archive")
+            self.describe(output, "failed", started, error=str(failure), clock=clock)
             if failure is exc:
                 raise
             raise failure from None
+        clock.lap("notebook")
         report = self.archive(output)
-        self.describe(output, "success", started)
+        clock.lap("archive")
+        self.describe(output, "success", started, clock=clock)
         self.push_records(context["ti"], output)
         self.log.info("Report: %s", report)
 
@@ -186,6 +209,7 @@ class StageNotebookOperator(BaseOperator):
 
         limits = params.load(None if self.phase == "common" else self.phase).pipeline
         environ = secrets.kernel_environ({**self._connections(), DAG_ID_VARIABLE: dag_id})
+        self.kernel_seen: dict[str, Any] = {}
         papermill.execute_notebook(
             str(notebook.path(self.stage)),
             str(output),
@@ -197,7 +221,7 @@ class StageNotebookOperator(BaseOperator):
             log_output=True,
             start_timeout=limits.start_timeout_s,
             execution_timeout=limits.cell_timeout_s,
-            kernel_manager_class=secrets.kernel_manager(environ),
+            kernel_manager_class=secrets.kernel_manager(environ, self.kernel_seen),
         )
 
     def on_failure(
@@ -236,8 +260,20 @@ class StageNotebookOperator(BaseOperator):
             self.log.exception("Could not render %s to HTML", output)
             return output
 
-    def describe(self, output: Path, state: str, started: Any, error: str | None = None) -> None:
-        """Finish the try's sidecar (state, times, records, key figure), then refresh the index."""
+    def describe(
+        self,
+        output: Path,
+        state: str,
+        started: Any,
+        error: str | None = None,
+        clock: Stopwatch | None = None,
+    ) -> None:
+        """Finish the try's sidecar (state, times, records, key figure), then refresh the index.
+
+        ``clock``: the try's phases so far (prepare, notebook, archive); the sidecar
+        gets them with the notebook's own split (kernel start, each cell) and this
+        step's, and the task log gets one line of them.
+        """
         ended = dates.now()
         try:
             found = read_records(output) if output.exists() else {}
@@ -257,6 +293,16 @@ class StageNotebookOperator(BaseOperator):
                 error=secrets.redacted(error) if error else None,
             )
             reports.write_index()
+            if clock is not None:
+                clock.lap("index")
+                timings = {**clock.laps, **reports.notebook_timings(output)}
+                peak = getattr(self, "kernel_seen", {}).get("kernel_peak_rss_mb")
+                reports.write_sidecar(output, timings=timings, kernel_peak_rss_mb=peak)
+                self.log.info(
+                    "Stage %s took %s",
+                    self.stage,
+                    ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()),
+                )
         except Exception:  # the sidecar serves the index: it must not hide the stage's outcome
             self.log.exception("Could not describe %s in its sidecar", output)
 

@@ -68,8 +68,12 @@ def kernel_environ(declared: Mapping[str, str], environ: Mapping[str, str] | Non
     return {**kept, **declared}
 
 
-def kernel_manager(environ: Mapping[str, str]) -> type:
-    """Return a Jupyter kernel manager class whose kernels start with exactly ``environ``."""
+def kernel_manager(environ: Mapping[str, str], seen: dict[str, Any] | None = None) -> type:
+    """Return a Jupyter kernel manager class whose kernels start with exactly ``environ``.
+
+    ``seen``: gets ``kernel_peak_rss_mb``, the kernel's peak resident memory, read
+    just before it shuts down (Linux ``VmHWM``; absent where there is none).
+    """
     from jupyter_client.manager import AsyncKernelManager
 
     class StageKernelManager(AsyncKernelManager):
@@ -79,7 +83,25 @@ def kernel_manager(environ: Mapping[str, str]) -> type:
             kw["env"] = dict(environ)
             return await super()._async_pre_start_kernel(**kw)
 
+        async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+            peak = _peak_rss_mb(getattr(self.provisioner, "pid", None))
+            if seen is not None and peak is not None:
+                seen["kernel_peak_rss_mb"] = peak
+            await super().shutdown_kernel(now=now, restart=restart)
+
     return StageKernelManager
+
+
+def _peak_rss_mb(pid: int | None) -> float | None:
+    """Return a live process's peak resident memory in MiB, or None."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (OSError, TypeError):
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
 
 
 def mask_connection(conn: Any) -> str:

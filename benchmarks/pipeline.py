@@ -1,0 +1,281 @@
+"""``make bench-pipeline``: what a stage costs, against plain Python, and as the data grows.
+
+Three tables, one JSON (``benchmarks/results/pipeline.json``):
+
+1. **Fixed cost of a stage.** A no-op stage notebook (its parameters cell and
+   ``stagebook.stage(...)``) runs through ``StageNotebookOperator`` with
+   ``stagebook run``, each time in a fresh process as a Celery task would. The
+   task's time (start to end in the metastore) is split into: task start (before
+   the operator), prepare, papermill's import, kernel start, parameters, first
+   cell (imports and ``stage()``), other cells, archive (redaction and HTML) and
+   index (sidecar and ``index.html``). The same split is shown for the demo's
+   real stages.
+2. **Overhead against plain Python.** The six stages' code cells, run in order
+   in one Python process with no Airflow, papermill or kernel, against
+   ``stagebook run --phases prod`` for the same date and data, each in a fresh
+   archive, as wall times of the whole command.
+3. **Scaling.** ``stagebook run`` on synthetic data at several events per day
+   (the same window and epochs): each stage's time, its time per event and its
+   kernel's peak RSS.
+
+    python benchmarks/pipeline.py [--scales 2000,32000,512000] [--bench-events 200000]
+        [--skip overhead,scaling] [--repeats 3]
+
+Times are medians of ``--repeats`` runs where a run is cheap (the no-op stage);
+the ratios are what to compare, not the seconds: this machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "pipeline.json"
+STAGEBOOK = Path(sys.executable).with_name("stagebook")
+DS = "2019-11-20"  # a MovieLens date; synthetic data has every date
+PHASES = ["00-input-tables", "10-features", "20-train", "30-inference", "40-validate", "50-publish"]
+SPLIT = [  # the sidecar's timings, in the order a try spends them
+    "prepare",
+    "kernel_start",
+    "parameters",
+    "first_cell",
+    "other_cells",
+    "archive",
+    "index",
+]
+
+NOOP_DAG = '''
+"""A DAG of one no-op stage: what every stage costs before its own work."""
+import pendulum
+from airflow.sdk import DAG
+
+from stagebook.orchestration.operators import StageNotebookOperator
+
+with DAG("noop_stage", schedule=None, start_date=pendulum.datetime(2019, 1, 1), catchup=False):
+    StageNotebookOperator(task_id="noop", stage="99-noop", phase="common")
+'''
+
+
+def _noop_notebook() -> dict:
+    def code(source: str, tags: list[str] | None = None) -> dict:
+        meta = {"tags": tags} if tags else {}
+        return {"cell_type": "code", "metadata": meta, "source": source, "outputs": [],
+                "execution_count": None}
+
+    return {
+        "cells": [
+            code('ds = "2019-11-20"\nphase = "common"\ntry_number = 1\nrun_id = "manual"\n'
+                 "overrides = {}\n", ["parameters"]),
+            code("import stagebook\n\nctx = stagebook.stage(\n    \"99-noop\", ds=ds, phase=phase, "
+                 "try_number=try_number, run_id=run_id, overrides=overrides\n)\n"),
+        ],
+        "metadata": {
+            "kernelspec": {"name": "stagebook", "display_name": "Python (stagebook)",
+                           "language": "python"},
+            "language_info": {"name": "python"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    kept = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "STAGEBOOK_"))}
+    return {**kept, "STAGEBOOK_HOME": str(home), "MPLBACKEND": "Agg", **extra}
+
+
+def _stagebook(env: dict[str, str], *args: str) -> float:
+    """Run ``stagebook ARGS``; return its wall time (it must succeed)."""
+    started = time.perf_counter()
+    result = subprocess.run([str(STAGEBOOK), *args], env=env, capture_output=True, text=True)
+    took = time.perf_counter() - started
+    if result.returncode:
+        raise SystemExit(f"stagebook {' '.join(args)} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    return took
+
+
+def _task_seconds(home: Path) -> dict[str, list[float]]:
+    """Return each task's durations (metastore start to end) over every run of the archive."""
+    db = sqlite3.connect(home / "airflow" / "airflow.db")
+    rows = db.execute(
+        "SELECT task_id, (julianday(end_date) - julianday(start_date)) * 86400 FROM task_instance "
+        "WHERE end_date IS NOT NULL AND state = 'success'"
+    ).fetchall()
+    found: dict[str, list[float]] = {}
+    for task_id, seconds in rows:
+        found.setdefault(task_id, []).append(seconds)
+    return found
+
+
+def _sidecars(home: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((home / "reports").rglob("*.try*.json"))]
+
+
+def _split(sidecar: dict, task_s: float) -> dict[str, float]:
+    timings = dict(sidecar.get("timings") or {})
+    notebook = timings.pop("notebook", 0.0)
+    inside = sum(timings.get(k, 0.0) for k in ("kernel_start", "parameters", "first_cell", "other_cells"))
+    row = {k: timings.get(k, 0.0) for k in SPLIT}
+    row["papermill_import_and_kernel_stop"] = round(max(notebook - inside, 0.0), 3)
+    row["task_start"] = round(max(task_s - sum(row.values()), 0.0), 3)
+    row["task"] = round(task_s, 3)
+    row["kernel_peak_rss_mb"] = sidecar.get("kernel_peak_rss_mb")
+    return row
+
+
+def fixed_cost(repeats: int) -> dict:
+    """Table 1: the no-op stage through the operator, ``repeats`` fresh processes; median split."""
+    with tempfile.TemporaryDirectory(prefix="stagebook-noop-") as tmp:
+        root = Path(tmp) / "root"
+        (root / "dags").mkdir(parents=True)
+        (root / "notebooks").mkdir()
+        (root / "plugins").mkdir()
+        (root / "params").symlink_to(ROOT / "params")
+        (root / "dags" / "noop_stage.py").write_text(NOOP_DAG)
+        (root / "notebooks" / "99-noop.ipynb").write_text(json.dumps(_noop_notebook()))
+        home = Path(tmp) / "home"
+        env = _env(home, STAGEBOOK_ROOT=str(root))
+        for _ in range(repeats):
+            _stagebook(env, "run", "--dag", "noop_stage", "--ds", DS)
+        durations = _task_seconds(home)["noop"]
+        runs = sorted(_sidecars(home), key=lambda s: s["started"])
+        rows = [_split(s, d) for s, d in zip(runs, durations, strict=True)]
+    keys = [k for k in rows[0] if k != "kernel_peak_rss_mb"]
+    median = {k: round(statistics.median(r[k] for r in rows), 3) for k in keys}
+    return {"repeats": repeats, "median": median, "runs": rows}
+
+
+def _plain_python(home: Path, env: dict[str, str]) -> float:
+    """Run the six stages' code cells in order in one Python process; return its wall time."""
+    script = f'''
+import json, sys
+for stage, phase in {[(s, "common" if s.startswith("00") else "prod") for s in PHASES]!r}:
+    nb = json.load(open({str(ROOT / "notebooks")!r} + "/" + stage + ".ipynb"))
+    scope = {{}}
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        exec(compile("".join(cell["source"]), stage, "exec"), scope)
+        if "parameters" in cell["metadata"].get("tags", []):
+            scope.update(ds={DS!r}, phase=phase, run_id="plain", try_number=1)
+    import matplotlib.pyplot as plt
+    plt.close("all")
+'''
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    took = time.perf_counter() - started
+    if result.returncode:
+        raise SystemExit(f"plain Python failed:\n{result.stderr[-3000:]}")
+    return took
+
+
+def _params(where: Path, changes: dict[str, object]) -> Path:
+    sys.path.insert(0, str(ROOT))
+    from tests.support import params_copy
+
+    return params_copy(where, changes)
+
+
+def overhead(scale: str, events_per_day: int | None) -> dict:
+    """Table 2: plain Python against ``stagebook run --phases prod``, same date and data."""
+    with tempfile.TemporaryDirectory(prefix="stagebook-overhead-") as tmp:
+        changes: dict[str, object] = {}
+        if events_per_day:
+            changes = {"data.source": "synthetic", "data.events_per_day": events_per_day}
+        params = _params(Path(tmp) / "params", changes)
+        homes = {name: Path(tmp) / name for name in ("warm", "plain", "stagebook")}
+        # land the raw data once, outside both timings (both read the same landed days)
+        base = _env(homes["warm"], STAGEBOOK_PARAMS=str(params))
+        _stagebook(base, "run", "--ds", DS, "--phases", "prod", "--only", "input_tables")
+        raw = homes["warm"] / "raw"
+        for name in ("plain", "stagebook"):
+            homes[name].mkdir()
+            if raw.exists():
+                shutil.copytree(raw, homes[name] / "raw")
+        plain = _plain_python(homes["plain"], _env(homes["plain"], STAGEBOOK_PARAMS=str(params)))
+        env = _env(homes["stagebook"], STAGEBOOK_PARAMS=str(params))
+        _stagebook(env, "setup")  # the metastore exists before the timing, as on a deployment
+        ours = _stagebook(env, "run", "--ds", DS, "--phases", "prod")
+    return {"scale": scale, "plain_python_s": round(plain, 1), "stagebook_run_s": round(ours, 1),
+            "ratio": round(ours / plain, 3)}
+
+
+def scaling(scales: list[int]) -> dict:
+    """Table 3: ``stagebook run`` on synthetic data at each scale; per stage time, per event, RSS."""
+    found = {}
+    for events in scales:
+        with tempfile.TemporaryDirectory(prefix=f"stagebook-scale-{events}-") as tmp:
+            params = _params(Path(tmp) / "params", {"data.source": "synthetic",
+                                                    "data.events_per_day": events})
+            home = Path(tmp) / "home"
+            env = _env(home, STAGEBOOK_PARAMS=str(params))
+            _stagebook(env, "setup")
+            wall = _stagebook(env, "run", "--ds", DS, "--phases", "prod")
+            tasks = {t: max(v) for t, v in _task_seconds(home).items()}
+            stages = {}
+            for sidecar in _sidecars(home):
+                task = sidecar["task_id"]
+                stages[task] = {
+                    "task_s": round(tasks.get(task, 0.0), 2),
+                    "work_s": round((sidecar.get("timings") or {}).get("other_cells", 0.0), 2),
+                    "kernel_peak_rss_mb": sidecar.get("kernel_peak_rss_mb"),
+                }
+            found[str(events)] = {"events_per_day": events, "run_s": round(wall, 1), "stages": stages}
+    return found
+
+
+def _table(title: str, header: list[str], rows: list[list[object]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    line = lambda r: "  ".join(str(x).rjust(w) for x, w in zip(r, widths, strict=True))  # noqa: E731
+    return "\n".join([title, line(header), *(line(r) for r in rows), ""])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--scales", default="2000,32000,512000")
+    parser.add_argument("--bench-events", type=int, default=200_000)
+    parser.add_argument("--skip", default="", help="comma-separated: fixed, overhead, scaling")
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results.update(machine_cores=os.cpu_count(), measured=dt.date.today().isoformat(), ds=DS)
+
+    if "fixed" not in skip:
+        results["fixed_cost"] = fixed_cost(args.repeats)
+        m = results["fixed_cost"]["median"]
+        print(_table("1. Fixed cost of a no-op stage (median, seconds)", list(m), [list(m.values())]))
+    if "overhead" not in skip:
+        results["overhead"] = [overhead("movielens", None)]
+        if args.bench_events:
+            results["overhead"].append(overhead(f"synthetic {args.bench_events}/day", args.bench_events))
+        rows = [[o["scale"], o["plain_python_s"], o["stagebook_run_s"], o["ratio"]] for o in results["overhead"]]
+        print(_table("2. Overhead against plain Python", ["scale", "plain s", "stagebook s", "ratio"], rows))
+    if "scaling" not in skip:
+        scales = [int(s) for s in args.scales.split(",") if s]
+        results["scaling"] = scaling(scales)
+        rows = []
+        for events, run in results["scaling"].items():
+            for task, s in sorted(run["stages"].items()):
+                per = s["task_s"] / (int(events) * 60) * 1e6
+                rows.append([events, task, s["task_s"], s["work_s"], round(per, 3), s["kernel_peak_rss_mb"]])
+        print(_table("3. Scaling (synthetic, 60-day window)",
+                     ["events/day", "task", "task s", "work s", "us/event", "peak RSS MiB"], rows))
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
