@@ -70,19 +70,32 @@ with DAG("noop_stage", schedule=None, start_date=pendulum.datetime(2019, 1, 1), 
 def _noop_notebook() -> dict:
     def code(source: str, tags: list[str] | None = None) -> dict:
         meta = {"tags": tags} if tags else {}
-        return {"cell_type": "code", "metadata": meta, "source": source, "outputs": [],
-                "execution_count": None}
+        return {
+            "cell_type": "code",
+            "metadata": meta,
+            "source": source,
+            "outputs": [],
+            "execution_count": None,
+        }
 
     return {
         "cells": [
-            code('ds = "2019-11-20"\nphase = "common"\ntry_number = 1\nrun_id = "manual"\n'
-                 "overrides = {}\n", ["parameters"]),
-            code("import stagebook\n\nctx = stagebook.stage(\n    \"99-noop\", ds=ds, phase=phase, "
-                 "try_number=try_number, run_id=run_id, overrides=overrides\n)\n"),
+            code(
+                'ds = "2019-11-20"\nphase = "common"\ntry_number = 1\nrun_id = "manual"\n'
+                "overrides = {}\n",
+                ["parameters"],
+            ),
+            code(
+                'import stagebook\n\nctx = stagebook.stage(\n    "99-noop", ds=ds, phase=phase, '
+                "try_number=try_number, run_id=run_id, overrides=overrides\n)\n"
+            ),
         ],
         "metadata": {
-            "kernelspec": {"name": "stagebook", "display_name": "Python (stagebook)",
-                           "language": "python"},
+            "kernelspec": {
+                "name": "stagebook",
+                "display_name": "Python (stagebook)",
+                "language": "python",
+            },
             "language_info": {"name": "python"},
         },
         "nbformat": 4,
@@ -101,7 +114,9 @@ def _stagebook(env: dict[str, str], *args: str) -> float:
     result = subprocess.run([str(STAGEBOOK), *args], env=env, capture_output=True, text=True)
     took = time.perf_counter() - started
     if result.returncode:
-        raise SystemExit(f"stagebook {' '.join(args)} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+        raise SystemExit(
+            f"stagebook {' '.join(args)} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
+        )
     return took
 
 
@@ -125,7 +140,9 @@ def _sidecars(home: Path) -> list[dict]:
 def _split(sidecar: dict, task_s: float) -> dict[str, float]:
     timings = dict(sidecar.get("timings") or {})
     notebook = timings.pop("notebook", 0.0)
-    inside = sum(timings.get(k, 0.0) for k in ("kernel_start", "parameters", "first_cell", "other_cells"))
+    inside = sum(
+        timings.get(k, 0.0) for k in ("kernel_start", "parameters", "first_cell", "other_cells")
+    )
     row = {k: timings.get(k, 0.0) for k in SPLIT}
     row["papermill_import_and_kernel_stop"] = round(max(notebook - inside, 0.0), 3)
     row["task_start"] = round(max(task_s - sum(row.values()), 0.0), 3)
@@ -158,7 +175,7 @@ def fixed_cost(repeats: int) -> dict:
 
 def _plain_python(home: Path, env: dict[str, str]) -> float:
     """Run the six stages' code cells in order in one Python process; return its wall time."""
-    script = f'''
+    script = f"""
 import json, sys
 for stage, phase in {[(s, "common" if s.startswith("00") else "prod") for s in PHASES]!r}:
     nb = json.load(open({str(ROOT / "notebooks")!r} + "/" + stage + ".ipynb"))
@@ -171,7 +188,7 @@ for stage, phase in {[(s, "common" if s.startswith("00") else "prod") for s in P
             scope.update(ds={DS!r}, phase=phase, run_id="plain", try_number=1)
     import matplotlib.pyplot as plt
     plt.close("all")
-'''
+"""
     started = time.perf_counter()
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     took = time.perf_counter() - started
@@ -207,8 +224,12 @@ def overhead(scale: str, events_per_day: int | None) -> dict:
         env = _env(homes["stagebook"], STAGEBOOK_PARAMS=str(params))
         _stagebook(env, "setup")  # the metastore exists before the timing, as on a deployment
         ours = _stagebook(env, "run", "--ds", DS, "--phases", "prod")
-    return {"scale": scale, "plain_python_s": round(plain, 1), "stagebook_run_s": round(ours, 1),
-            "ratio": round(ours / plain, 3)}
+    return {
+        "scale": scale,
+        "plain_python_s": round(plain, 1),
+        "stagebook_run_s": round(ours, 1),
+        "ratio": round(ours / plain, 3),
+    }
 
 
 def scaling(scales: list[int]) -> dict:
@@ -216,8 +237,9 @@ def scaling(scales: list[int]) -> dict:
     found = {}
     for events in scales:
         with tempfile.TemporaryDirectory(prefix=f"stagebook-scale-{events}-") as tmp:
-            params = _params(Path(tmp) / "params", {"data.source": "synthetic",
-                                                    "data.events_per_day": events})
+            params = _params(
+                Path(tmp) / "params", {"data.source": "synthetic", "data.events_per_day": events}
+            )
             home = Path(tmp) / "home"
             env = _env(home, STAGEBOOK_PARAMS=str(params))
             _stagebook(env, "setup")
@@ -231,7 +253,11 @@ def scaling(scales: list[int]) -> dict:
                     "work_s": round((sidecar.get("timings") or {}).get("other_cells", 0.0), 2),
                     "kernel_peak_rss_mb": sidecar.get("kernel_peak_rss_mb"),
                 }
-            found[str(events)] = {"events_per_day": events, "run_s": round(wall, 1), "stages": stages}
+            found[str(events)] = {
+                "events_per_day": events,
+                "run_s": round(wall, 1),
+                "stages": stages,
+            }
     return found
 
 
@@ -255,13 +281,26 @@ def main() -> int:
     if "fixed" not in skip:
         results["fixed_cost"] = fixed_cost(args.repeats)
         m = results["fixed_cost"]["median"]
-        print(_table("1. Fixed cost of a no-op stage (median, seconds)", list(m), [list(m.values())]))
+        print(
+            _table("1. Fixed cost of a no-op stage (median, seconds)", list(m), [list(m.values())])
+        )
     if "overhead" not in skip:
         results["overhead"] = [overhead("movielens", None)]
         if args.bench_events:
-            results["overhead"].append(overhead(f"synthetic {args.bench_events}/day", args.bench_events))
-        rows = [[o["scale"], o["plain_python_s"], o["stagebook_run_s"], o["ratio"]] for o in results["overhead"]]
-        print(_table("2. Overhead against plain Python", ["scale", "plain s", "stagebook s", "ratio"], rows))
+            results["overhead"].append(
+                overhead(f"synthetic {args.bench_events}/day", args.bench_events)
+            )
+        rows = [
+            [o["scale"], o["plain_python_s"], o["stagebook_run_s"], o["ratio"]]
+            for o in results["overhead"]
+        ]
+        print(
+            _table(
+                "2. Overhead against plain Python",
+                ["scale", "plain s", "stagebook s", "ratio"],
+                rows,
+            )
+        )
     if "scaling" not in skip:
         scales = [int(s) for s in args.scales.split(",") if s]
         results["scaling"] = scaling(scales)
@@ -269,9 +308,16 @@ def main() -> int:
         for events, run in results["scaling"].items():
             for task, s in sorted(run["stages"].items()):
                 per = s["task_s"] / (int(events) * 60) * 1e6
-                rows.append([events, task, s["task_s"], s["work_s"], round(per, 3), s["kernel_peak_rss_mb"]])
-        print(_table("3. Scaling (synthetic, 60-day window)",
-                     ["events/day", "task", "task s", "work s", "us/event", "peak RSS MiB"], rows))
+                rows.append(
+                    [events, task, s["task_s"], s["work_s"], round(per, 3), s["kernel_peak_rss_mb"]]
+                )
+        print(
+            _table(
+                "3. Scaling (synthetic, 60-day window)",
+                ["events/day", "task", "task s", "work s", "us/event", "peak RSS MiB"],
+                rows,
+            )
+        )
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")
     return 0
