@@ -222,6 +222,7 @@ class StageNotebookOperator(BaseOperator):
             start_timeout=limits.start_timeout_s,
             execution_timeout=limits.cell_timeout_s,
             kernel_manager_class=secrets.kernel_manager(environ, self.kernel_seen),
+            shutdown_kernel="immediate",  # every output is in; a graceful stop only waits
         )
 
     def on_failure(
