@@ -264,7 +264,7 @@ def scaling(scales: list[int]) -> dict:
             env = _env(home, STAGEBOOK_PARAMS=str(params))
             _stagebook(env, "setup")
             wall = _stagebook(env, "run", "--ds", DS, "--phases", "prod")
-            tasks = {t: max(v) for t, v in _task_seconds(home).items()}
+            tasks = {task: seconds for (_, task), seconds in _task_seconds(home).items()}
             stages = {}
             for sidecar in _sidecars(home):
                 task = sidecar["task_id"]
@@ -330,7 +330,7 @@ def main() -> int:
         rows = []
         for events, run in results["scaling"].items():
             for task, s in sorted(run["stages"].items()):
-                per = s["task_s"] / (int(events) * 60) * 1e6
+                per = s["work_s"] / (int(events) * 60) * 1e6
                 rows.append(
                     [events, task, s["task_s"], s["work_s"], round(per, 3), s["kernel_peak_rss_mb"]]
                 )
