@@ -10,6 +10,7 @@ validated/<phase>/ds=YYYY-MM-DD/approved.json, item_distribution.parquet
 outbox/<phase>/ds=YYYY-MM-DD.jsonl
 reports/<dag_id>/<ds>/<phase>/<run>/<NN-stage>.try<N>.ipynb, .html, .json
 reports/index.html
+tmp/duckdb/                   DuckDB's spill space while it builds the tables
 ```
 
 How a file or folder is written there is :mod:`stagebook.atomic`'s. (papermill
@@ -61,6 +62,11 @@ class Paths:
     def on(self, ds: dt.date) -> Paths:
         """Return the paths of the same phase for another date."""
         return dataclasses.replace(self, ds=ds)
+
+    @property
+    def spill(self) -> Path:
+        """Return where DuckDB spills what does not fit its memory limit (scratch, not archive)."""
+        return self.home / "tmp" / "duckdb"
 
     @property
     def models(self) -> Path:

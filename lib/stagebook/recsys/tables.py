@@ -8,6 +8,7 @@ the window, which recommendations exclude.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -25,43 +26,76 @@ def _latest(key: str, fields: tuple[str, ...]) -> str:
     )
 
 
-def build(partitions: list[Path], source: Source) -> dict[str, pd.DataFrame]:
-    """Return the input tables over the raw events files ``partitions``."""
-    files = [str(p) for p in partitions]
+@dataclass(frozen=True)
+class Built:
+    """What ``build`` wrote: each table's row count, and the window's events per day."""
+
+    rows: dict[str, int]
+    daily: pd.DataFrame  # date, events, label_rate
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def build(partitions: list[Path], source: Source, paths: storage.Paths, minimum: int) -> Built:
+    """Write the input tables of ``paths.ds`` from the raw event files ``partitions``.
+
+    DuckDB reads the partitions, sorts and writes each table straight to Parquet
+    (spilling to ``<home>/tmp/duckdb`` past its memory limit), so the window's
+    events never become a frame in this process: the stage's memory does not grow
+    with a copy per step. The tables folder is replaced whole, and only once the
+    window holds ``minimum`` events (``tables.min_events``).
+
+    Raises:
+        MissingInputError: too few events, with the count and what to do; nothing is written.
+    """
+    files = ", ".join(_literal(str(p)) for p in partitions)
+    spill = paths.spill
+    spill.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     try:
-        con.execute("CREATE TABLE events AS SELECT * FROM read_parquet(?) ORDER BY ts", [files])
+        con.execute(f"SET temp_directory = {_literal(str(spill))}")
+        con.execute(  # a date column stays a timestamp, as the tables have always had it
+            "CREATE VIEW events AS SELECT * REPLACE (CAST(date AS TIMESTAMP) AS date) "
+            f"FROM read_parquet([{files}])"
+        )
+        check_enough(con.execute("SELECT count(*) FROM events").fetchone()[0], minimum, paths)
         queries = {
             "events": "SELECT * FROM events ORDER BY ts",
             "users": _latest("user_id", source.user_fields),
             "items": _latest("item_id", source.item_fields),
             "seen": "SELECT DISTINCT user_id, item_id FROM events ORDER BY user_id, item_id",
         }
-        return {name: con.execute(sql).df() for name, sql in queries.items()}
+        rows = {}
+        with atomic.replacing(paths.tables) as folder:
+            for name, sql in queries.items():
+                target = _literal(str(storage.table_file(folder, name)))
+                con.execute(f"COPY ({sql}) TO {target} (FORMAT parquet)")
+                rows[name] = con.execute(f"SELECT count(*) FROM read_parquet({target})").fetchone()[
+                    0
+                ]
+        daily = con.execute(
+            "SELECT date, count(*) AS events, avg(label) AS label_rate FROM events "
+            "GROUP BY date ORDER BY date"
+        ).df()
+        return Built(rows, daily)
     finally:
         con.close()
 
 
-def check_enough(tables: dict[str, pd.DataFrame], minimum: int, paths: storage.Paths) -> None:
+def check_enough(found: int, minimum: int, paths: storage.Paths) -> None:
     """Refuse a window with fewer than ``minimum`` events: too few to train a model on.
 
     Raises:
         MissingInputError: with the count, the window's date and what to do.
     """
-    found = len(tables["events"])
     if found < minimum:
         raise MissingInputError(
             f"only {found} events in the window ending {paths.ds}; training needs at least "
             "tables.min_events = "
             f"{minimum}: land more days, widen tables.train_days, or lower tables.min_events"
         )
-
-
-def write(tables: dict[str, pd.DataFrame], paths: storage.Paths) -> None:
-    """Write the tables of ``paths.ds``, replacing its tables folder whole."""
-    with atomic.replacing(paths.tables) as folder:
-        for name, frame in tables.items():
-            frame.to_parquet(storage.table_file(folder, name), index=False)
 
 
 def read(paths: storage.Paths, name: str) -> pd.DataFrame:

@@ -59,13 +59,24 @@ def test_land_writes_partitions_and_reports_missing_dates(tmp_path):
     assert data.land(p, days, tmp_path) == [DAY + dt.timedelta(days=1)]
     key = data.source_key(p)
     assert storage.paths(DAY, "common", tmp_path).raw_events_file(key).exists()
+    paths = storage.paths(DAY, "common", tmp_path)
     built = tables.build(
-        [storage.paths(d, "common", tmp_path).raw_events_file(key) for d in days[:2]],
-        data.source("synthetic"),
+        [paths.on(d).raw_events_file(key) for d in days[:2]], data.source("synthetic"), paths, 1
     )
-    assert len(built["events"]) == 200
-    assert built["users"]["user_id"].is_unique and built["items"]["item_id"].is_unique
-    assert len(built["seen"]) == len(built["events"][["user_id", "item_id"]].drop_duplicates())
+    events, users, items, seen = (
+        tables.read(paths, n) for n in ("events", "users", "items", "seen")
+    )
+    assert len(events) == 200 and events["ts"].is_monotonic_increasing
+    assert users["user_id"].is_unique and items["item_id"].is_unique
+    assert len(seen) == len(events[["user_id", "item_id"]].drop_duplicates())
+    assert built.rows == {
+        "events": 200,
+        "users": len(users),
+        "items": len(items),
+        "seen": len(seen),
+    }
+    assert built.daily["events"].tolist() == [100, 100]
+    assert str(events["date"].dtype).startswith("datetime64")  # as the tables have always had it
 
 
 def test_land_window_refuses_a_date_the_source_has_no_events_for(tmp_path):
@@ -85,22 +96,23 @@ def test_finding_10_too_few_events_to_train_fail_at_input_tables_with_a_count(tm
     p = synthetic(events_per_day=100, anchor_date=DAY)
     paths = storage.paths(DAY, "common", tmp_path)
     files, _ = data.land_window(p, paths, [DAY - dt.timedelta(days=1), DAY])
-    built = tables.build(files, data.source("synthetic"))
-    tables.check_enough(built, 200, paths)  # exactly enough
+    tables.build(files, data.source("synthetic"), paths, 200)  # exactly enough
+    written = tables.read(paths, "events")
     with pytest.raises(MissingInputError, match="only 200 events in the window ending 2019-11-20"):
-        tables.check_enough(built, 201, paths)
+        tables.build(files, data.source("synthetic"), paths, 201)
+    assert tables.read(paths, "events").equals(written)  # the refused build wrote nothing
 
 
 def test_finding_4_a_synthetic_run_does_not_change_what_a_default_run_reads(tmp_path):
     paths = storage.paths(DAY, "common", tmp_path)
     window = [DAY - dt.timedelta(days=1), DAY]
     files, _ = data.land_window(synthetic(events_per_day=100), paths, window)
-    assert (
-        tables.build(files, data.source("synthetic"))["events"]["user_id"].str.startswith("u").all()
-    )
+    tables.build(files, data.source("synthetic"), paths, 1)
+    assert tables.read(paths, "events")["user_id"].str.startswith("u").all()
     default = params.load().data  # MovieLens, after the synthetic run landed the same dates
     files, _ = data.land_window(default, paths, window)
-    events = tables.build(files, data.source("movielens100k"))["events"]
+    tables.build(files, data.source("movielens100k"), paths, 1)
+    events = tables.read(paths, "events")
     assert len(events) > 0 and not events["user_id"].str.startswith("u").any()
     assert len(events) == sum(len(data.events_for(default, d)) for d in window)
 
