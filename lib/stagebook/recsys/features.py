@@ -95,6 +95,9 @@ def load(folder: Path) -> Vocabulary:
     return Vocabulary.from_json(json.loads(path.read_text()))
 
 
+_EPOCH_ORDINAL = 719_163  # datetime.date(1970, 1, 1).toordinal()
+
+
 @dataclass(frozen=True)
 class Encoded:
     """Encoded events: feature indices ``x``, labels ``y`` and each row's day (an ordinal)."""
@@ -106,7 +109,8 @@ class Encoded:
 
 def encode_events(events: pd.DataFrame, vocab: Vocabulary) -> Encoded:
     """Return the events encoded with ``vocab``, their labels and their days."""
-    day = pd.to_datetime(events["date"]).map(lambda d: d.toordinal()).to_numpy(np.int32)
+    days = pd.to_datetime(events["date"]).to_numpy("datetime64[D]").astype(np.int64)
+    day = (days + _EPOCH_ORDINAL).astype(np.int32)  # date.toordinal(), without a call per row
     return Encoded(vocab.encode(events, vocab.fields), events["label"].to_numpy(np.float32), day)
 
 
