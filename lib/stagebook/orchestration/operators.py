@@ -6,6 +6,7 @@ so DAG files that import this module parse fast.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,6 @@ class Stopwatch:
     """The seconds each named phase of a try took, in order (``lap`` ends the current one)."""
 
     def __init__(self) -> None:
-        import time
-
         self._now = time.perf_counter
         self._mark = self._now()
         self.laps: dict[str, float] = {}
