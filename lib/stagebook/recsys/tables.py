@@ -51,11 +51,10 @@ def build(partitions: list[Path], source: Source, paths: storage.Paths, minimum:
         MissingInputError: too few events, with the count and what to do; nothing is written.
     """
     files = ", ".join(_literal(str(p)) for p in partitions)
-    spill = paths.spill
-    spill.mkdir(parents=True, exist_ok=True)
+    paths.spill.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     try:
-        con.execute(f"SET temp_directory = {_literal(str(spill))}")
+        con.execute(f"SET temp_directory = {_literal(str(paths.spill))}")
         con.execute(  # a date column stays a timestamp, as the tables have always had it
             "CREATE VIEW events AS SELECT * REPLACE (CAST(date AS TIMESTAMP) AS date) "
             f"FROM read_parquet([{files}])"
@@ -71,10 +70,8 @@ def build(partitions: list[Path], source: Source, paths: storage.Paths, minimum:
         with atomic.replacing(paths.tables) as folder:
             for name, sql in queries.items():
                 target = _literal(str(storage.table_file(folder, name)))
-                con.execute(f"COPY ({sql}) TO {target} (FORMAT parquet)")
-                rows[name] = con.execute(f"SELECT count(*) FROM read_parquet({target})").fetchone()[
-                    0
-                ]
+                # COPY answers with the number of rows it wrote
+                rows[name] = con.execute(f"COPY ({sql}) TO {target} (FORMAT parquet)").fetchone()[0]
         daily = con.execute(
             "SELECT date, count(*) AS events, avg(label) AS label_rate FROM events "
             "GROUP BY date ORDER BY date"
