@@ -28,7 +28,6 @@ from tests.support import DAG_ID, free_port, params_copy
 
 DS = "2019-11-20"
 EXAMPLE_PASSWORD = cluster.ansible_dir() / cluster.VAULT_EXAMPLE
-_extra: dict = {}  # the converge's extra variables, for the helpers
 pytestmark = pytest.mark.longest
 
 
@@ -41,13 +40,13 @@ def _pid(where: Path, program: str) -> int:
     return int(_supervisorctl(where, "pid", f"airflow:{program}", check=True).strip())
 
 
-def _rabbitmqctl(where: Path, *args: str) -> str:
-    broker = where / "rabbitmq"
+def _rabbitmqctl(deployed: dict, *args: str) -> str:
+    broker = deployed["where"] / "rabbitmq"
     env = {
         "PATH": "/usr/lib/rabbitmq/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "HOME": str(broker / "home"),
         "RABBITMQ_CONF_ENV_FILE": str(broker / "rabbitmq-env.conf"),
-        "ERL_EPMD_PORT": str(_extra["rabbitmq_epmd_port"]),
+        "ERL_EPMD_PORT": str(deployed["extra"]["rabbitmq_epmd_port"]),
     }
     command = ["rabbitmqctl", "-n", "stagebook@localhost", *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
@@ -87,7 +86,6 @@ def deployed():
         "airflow_scheduler_health_port": free_port(),
     }
     extra = {**ports, "stagebook_params": str(params), "airflow_task_heartbeat_timeout_s": 20}
-    _extra.update(extra)
     os.environ["STAGEBOOK_CLUSTER_PREFIX"] = str(where)
     os.environ.setdefault(
         "STAGEBOOK_UV", shutil.which("uv") or str(settings.root() / ".tools" / "bin" / "uv")
@@ -233,7 +231,7 @@ def test_a_task_whose_worker_is_killed_is_retried_on_the_other_worker(deployed):
 
 def test_the_celery_queue_is_a_durable_quorum_queue(deployed):
     queues = _rabbitmqctl(
-        deployed["where"],
+        deployed,
         "list_queues",
         "-p",
         "stagebook",
