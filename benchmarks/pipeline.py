@@ -1,10 +1,11 @@
 """``make bench-pipeline``: what a stage costs, against plain Python, and as the data grows.
 
-Three tables, one JSON (``benchmarks/results/pipeline.json``):
+Four tables, one JSON (``benchmarks/results/pipeline.json``):
 
 1. **Fixed cost of a stage.** A no-op stage notebook (its parameters cell and
    ``stagebook.stage(...)``) runs through ``StageNotebookOperator`` with
-   ``stagebook run``, each time in a fresh process as a Celery task would. The
+   ``stagebook run``, with warm kernels as ``stagebook run`` runs and cold as a
+   Celery task does. The
    task's time (start to end in the metastore) is split into: task start (before
    the operator), prepare, papermill's import, kernel start, parameters, first
    cell (imports and ``stage()``), other cells, archive (redaction and HTML) and
@@ -17,11 +18,13 @@ Three tables, one JSON (``benchmarks/results/pipeline.json``):
 3. **Scaling.** ``stagebook run`` on synthetic data at several events per day
    (the same window and epochs): each stage's time, its time per event and its
    kernel's peak RSS.
+4. **Landing.** The synthetic generator and the DuckDB table build on their own,
+   at ``--landing-events`` a day over 60 days (``benchmarks/landing.py``).
 
     python benchmarks/pipeline.py [--scales 2000,32000,512000] [--bench-events 200000]
-        [--skip overhead,scaling] [--repeats 3]
+        [--landing-events 512000] [--skip fixed,overhead,scaling,landing] [--repeats 3]
 
-Times are medians of ``--repeats`` runs where a run is cheap (the no-op stage);
+Times are medians of ``--repeats`` runs (the no-op stages, and the overhead pairs);
 the ratios are what to compare, not the seconds: this machine is shared.
 """
 
@@ -45,6 +48,14 @@ RESULTS = ROOT / "benchmarks" / "results" / "pipeline.json"
 STAGEBOOK = Path(sys.executable).with_name("stagebook")
 DS = "2019-11-20"  # a MovieLens date; synthetic data has every date
 PHASES = ["00-input-tables", "10-features", "20-train", "30-inference", "40-validate", "50-publish"]
+STAGE_TASKS = [
+    "input_tables",
+    "prod.features",
+    "prod.train",
+    "prod.inference",
+    "prod.validate",
+    "prod.publish",
+]
 SPLIT = [  # the sidecar's timings, in the order a try spends them
     "prepare",
     "kernel_start",
@@ -156,6 +167,8 @@ def _split(sidecar: dict, task_s: float) -> dict[str, float]:
 def fixed_cost(repeats: int) -> dict:
     """Table 1: no-op stages through the operator, ``repeats`` runs in fresh processes.
 
+    With warm kernels (``stagebook run``'s default) and without (a Celery task's case).
+
     The first stage of a run also pays its process's warm-up (Airflow's in-process
     execution API, papermill's and nbconvert's imports), once per ``stagebook run``
     or Celery task; the later ones show what each further stage costs.
@@ -170,15 +183,17 @@ def fixed_cost(repeats: int) -> dict:
         for n in range(1, NOOPS + 1):
             stage = f"9{n}-noop"
             (root / "notebooks" / f"{stage}.ipynb").write_text(json.dumps(_noop_notebook(stage)))
-        home = Path(tmp) / "home"
-        env = _env(home, STAGEBOOK_ROOT=str(root))
-        for _ in range(repeats):
-            _stagebook(env, "run", "--dag", "noop_stage", "--ds", DS)
-        durations = _task_seconds(home)
-        first, later = [], []
-        for sidecar in _sidecars(home):
-            row = _split(sidecar, durations[sidecar["run_id"], sidecar["task_id"]])
-            (first if sidecar["task_id"] == "noop_1" else later).append(row)
+        rows: dict[str, tuple[list[dict], list[dict]]] = {}
+        for mode, warm in (("warm", "1"), ("cold", "0")):
+            home = Path(tmp) / mode
+            env = _env(home, STAGEBOOK_ROOT=str(root), STAGEBOOK_WARM_KERNELS=warm)
+            for _ in range(repeats):
+                _stagebook(env, "run", "--dag", "noop_stage", "--ds", DS)
+            durations = _task_seconds(home)
+            first, later = rows.setdefault(mode, ([], []))
+            for sidecar in _sidecars(home):
+                row = _split(sidecar, durations[sidecar["run_id"], sidecar["task_id"]])
+                (first if sidecar["task_id"] == "noop_1" else later).append(row)
 
     def median(rows: list[dict]) -> dict:
         keys = [k for k in rows[0] if k != "kernel_peak_rss_mb"]
@@ -187,17 +202,29 @@ def fixed_cost(repeats: int) -> dict:
     return {
         "repeats": repeats,
         "stages_per_run": NOOPS,
-        "median": median(later),
-        "first_in_process": median(first),
-        "kernel_peak_rss_mb": statistics.median(r["kernel_peak_rss_mb"] or 0 for r in later),
+        # warm kernels, as stagebook run runs
+        "median": median(rows["warm"][1]),
+        "first_in_process": median(rows["warm"][0]),
+        # each kernel started by its own stage, as in a Celery task
+        "cold_median": median(rows["cold"][1]),
+        "cold_first_in_process": median(rows["cold"][0]),
+        "kernel_peak_rss_mb": statistics.median(
+            r["kernel_peak_rss_mb"] or 0 for r in rows["warm"][1]
+        ),
     }
 
 
-def _plain_python(home: Path, env: dict[str, str]) -> float:
-    """Run the six stages' code cells in order in one Python process; return its wall time."""
+def _plain_python(home: Path, env: dict[str, str]) -> tuple[float, dict[str, float]]:
+    """Run the six stages' code cells in order in one Python process.
+
+    Return its wall time, and each stage's (its imports included: the first stage
+    to import a library pays for it).
+    """
     script = f"""
-import json, sys
+import json, sys, time
+took = {{}}
 for stage, phase in {[(s, "common" if s.startswith("00") else "prod") for s in PHASES]!r}:
+    began = time.perf_counter()
     nb = json.load(open({str(ROOT / "notebooks")!r} + "/" + stage + ".ipynb"))
     scope = {{}}
     for cell in nb["cells"]:
@@ -208,13 +235,16 @@ for stage, phase in {[(s, "common" if s.startswith("00") else "prod") for s in P
             scope.update(ds={DS!r}, phase=phase, run_id="plain", try_number=1)
     import matplotlib.pyplot as plt
     plt.close("all")
+    took[stage] = round(time.perf_counter() - began, 2)
+print("STAGES " + json.dumps(took))
 """
     started = time.perf_counter()
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     took = time.perf_counter() - started
     if result.returncode:
         raise SystemExit(f"plain Python failed:\n{result.stderr[-3000:]}")
-    return took
+    stages = [line for line in result.stdout.splitlines() if line.startswith("STAGES ")]
+    return took, json.loads(stages[-1].removeprefix("STAGES "))
 
 
 def _params(where: Path, changes: dict[str, object]) -> Path:
@@ -224,31 +254,56 @@ def _params(where: Path, changes: dict[str, object]) -> Path:
     return params_copy(where, changes)
 
 
-def overhead(scale: str, events_per_day: int | None) -> dict:
-    """Table 2: plain Python against ``stagebook run --phases prod``, same date and data."""
+def overhead(scale: str, events_per_day: int | None, repeats: int) -> dict:
+    """Table 2: plain Python against ``stagebook run --phases prod``, same date and data.
+
+    ``repeats`` pairs, interleaved (plain, stagebook, plain, ...), each in fresh
+    copies of the landed data; the ratio is of the medians. Training's time alone
+    varies by up to half between runs on this machine, either way.
+    """
     with tempfile.TemporaryDirectory(prefix="stagebook-overhead-") as tmp:
         changes: dict[str, object] = {}
         if events_per_day:
             changes = {"data.source": "synthetic", "data.events_per_day": events_per_day}
         params = _params(Path(tmp) / "params", changes)
-        homes = {name: Path(tmp) / name for name in ("warm", "plain", "stagebook")}
         # land the raw data once, outside both timings (both read the same landed days)
-        base = _env(homes["warm"], STAGEBOOK_PARAMS=str(params))
+        landed = Path(tmp) / "landed"
+        base = _env(landed, STAGEBOOK_PARAMS=str(params))
         _stagebook(base, "run", "--ds", DS, "--phases", "prod", "--only", "input_tables")
-        raw = homes["warm"] / "raw"
-        for name in ("plain", "stagebook"):
-            homes[name].mkdir()
-            if raw.exists():
-                shutil.copytree(raw, homes[name] / "raw")
-        plain = _plain_python(homes["plain"], _env(homes["plain"], STAGEBOOK_PARAMS=str(params)))
-        env = _env(homes["stagebook"], STAGEBOOK_PARAMS=str(params))
-        _stagebook(env, "setup")  # the metastore exists before the timing, as on a deployment
-        ours = _stagebook(env, "run", "--ds", DS, "--phases", "prod")
+        plains, ours = [], []
+        for n in range(repeats):
+            homes = {name: Path(tmp) / f"{name}-{n}" for name in ("plain", "stagebook")}
+            for home in homes.values():
+                home.mkdir()
+                if (landed / "raw").exists():
+                    shutil.copytree(landed / "raw", home / "raw")
+            env = _env(homes["plain"], STAGEBOOK_PARAMS=str(params))
+            took, plain_stages = _plain_python(homes["plain"], env)
+            plains.append((took, plain_stages))
+            env = _env(homes["stagebook"], STAGEBOOK_PARAMS=str(params))
+            _stagebook(env, "setup")  # the metastore exists before the timing, as on a deployment
+            took = _stagebook(env, "run", "--ds", DS, "--phases", "prod")
+            tasks = {
+                task: round(s, 2) for (_, task), s in _task_seconds(homes["stagebook"]).items()
+            }
+            ours.append((took, {task: tasks.get(task, 0.0) for task in STAGE_TASKS}))
+            shutil.rmtree(homes["plain"])
+            shutil.rmtree(homes["stagebook"])
+    plain, plain_stages = sorted(plains, key=lambda r: r[0])[len(plains) // 2]
+    mine, stages = sorted(ours, key=lambda r: r[0])[len(ours) // 2]
     return {
         "scale": scale,
+        "repeats": repeats,
         "plain_python_s": round(plain, 1),
-        "stagebook_run_s": round(ours, 1),
-        "ratio": round(ours / plain, 3),
+        "stagebook_run_s": round(mine, 1),
+        "ratio": round(mine / plain, 3),
+        "plain_python_each_s": [round(t, 1) for t, _ in plains],
+        "stagebook_run_each_s": [round(t, 1) for t, _ in ours],
+        # the profile of the difference, in the median runs: each stage both ways,
+        # and stagebook's time outside its stages
+        "plain_stages_s": plain_stages,
+        "stagebook_stages_s": stages,
+        "stagebook_outside_stages_s": round(mine - sum(stages.values()), 1),
     }
 
 
@@ -294,7 +349,10 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--scales", default="2000,32000,512000")
     parser.add_argument("--bench-events", type=int, default=200_000)
-    parser.add_argument("--skip", default="", help="comma-separated: fixed, overhead, scaling")
+    parser.add_argument("--landing-events", type=int, default=512_000)
+    parser.add_argument(
+        "--skip", default="", help="comma-separated: fixed, overhead, scaling, landing"
+    )
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -306,23 +364,32 @@ def main() -> int:
         rows = [
             ["each further stage", *cost["median"].values()],
             ["first in a process", *cost["first_in_process"].values()],
+            ["cold: each further", *cost["cold_median"].values()],
+            ["cold: first", *cost["cold_first_in_process"].values()],
         ]
         title = "1. Fixed cost of a no-op stage (median, seconds)"
         print(_table(title, ["", *cost["median"]], rows))
     if "overhead" not in skip:
-        results["overhead"] = [overhead("movielens", None)]
+        results["overhead"] = [overhead("movielens", None, args.repeats)]
         if args.bench_events:
             results["overhead"].append(
-                overhead(f"synthetic {args.bench_events}/day", args.bench_events)
+                overhead(f"synthetic {args.bench_events}/day", args.bench_events, args.repeats)
             )
         rows = [
-            [o["scale"], o["plain_python_s"], o["stagebook_run_s"], o["ratio"]]
+            [
+                o["scale"],
+                o["plain_python_s"],
+                o["stagebook_run_s"],
+                o["ratio"],
+                " ".join(map(str, o["plain_python_each_s"])),
+                " ".join(map(str, o["stagebook_run_each_s"])),
+            ]
             for o in results["overhead"]
         ]
         print(
             _table(
-                "2. Overhead against plain Python",
-                ["scale", "plain s", "stagebook s", "ratio"],
+                "2. Overhead against plain Python (medians)",
+                ["scale", "plain s", "stagebook s", "ratio", "plain runs", "stagebook runs"],
                 rows,
             )
         )
@@ -340,6 +407,18 @@ def main() -> int:
             _table(
                 "3. Scaling (synthetic, 60-day window)",
                 ["events/day", "task", "task s", "work s", "us/event", "peak RSS MiB"],
+                rows,
+            )
+        )
+    if "landing" not in skip:
+        from landing import measure
+
+        found = results["landing"] = measure(args.landing_events, 60)
+        rows = [[found[k] for k in ("events_per_day", "days", "land_s", "build_s", "total_s")]]
+        print(
+            _table(
+                "4. Landing and building the input tables (goal: 60 s at 512 k a day)",
+                ["events/day", "days", "land s", "build s", "total s"],
                 rows,
             )
         )

@@ -69,7 +69,7 @@ PHASE_STAGES = (
     Stage(
         "validate",
         "40-validate",
-        records=("validation", "approved_digest"),
+        records=("validation", "checks", "approved_digest"),
         pulls={"model_signature": "train"},
         figure=("KL", "validation.kl_divergence"),
     ),

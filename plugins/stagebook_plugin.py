@@ -21,6 +21,12 @@ class StagebookPlugin(AirflowPlugin):
             "url_route": "stagebook",
         },
         {
+            "name": "Trends",
+            "href": f"{PREFIX}/trends/{{DAG_ID}}",
+            "destination": "dag",
+            "url_route": "stagebook-trends",
+        },
+        {
             "name": "Report",
             "href": f"{PREFIX}/tasks/{{DAG_ID}}/{{RUN_ID}}/{{TASK_ID}}",
             "destination": "task_instance",

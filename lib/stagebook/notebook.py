@@ -70,6 +70,33 @@ def parameters(notebook: Path) -> dict[str, object]:
     return found
 
 
+def kernel_name(notebook: Path) -> str | None:
+    """Return the name of the kernel the notebook is saved with (its kernelspec), or None."""
+    nb, _ = _code(notebook)
+    return nb.get("metadata", {}).get("kernelspec", {}).get("name")
+
+
+def imports(notebook: Path) -> list[str]:
+    """Return the notebook's top-level import statements, in order.
+
+    A cell that is not plain Python (a magic) is skipped, and so is ``__future__``.
+    """
+    _, code = _code(notebook)
+    found = []
+    for cell in code:
+        try:
+            tree = ast.parse(_source(cell))
+        except SyntaxError:
+            continue
+        found += [
+            ast.unparse(node)
+            for node in tree.body
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            and getattr(node, "module", None) != "__future__"
+        ]
+    return found
+
+
 def recorded(notebook: Path) -> dict[str, int]:
     """Return each name the notebook records (``stagebook.record("name", ...)``) and its cell.
 

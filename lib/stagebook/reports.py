@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import html
 import json
 import logging
 import os
 import re
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -78,17 +80,91 @@ def clean(text: str) -> str:
     )
 
 
+_EXPORTING = threading.Lock()  # one exporter, one notebook at a time
+
+
+TEMPLATE = Path(__file__).parent / "templates" / "stagebook" / "stagebook.html.j2"
+
+# Library log lines that are not warnings or errors: glog/absl lines of TensorFlow and
+# XLA at INFO ("I0000 00:00:1795828982.787674    3738 port.cc:153] ..."), the older
+# TensorFlow form ("2024-01-02 03:04:05.678: I tensorflow/..."), Python logging's
+# "INFO:tensorflow:...", and absl's notice that its lines go to stderr (it only
+# precedes such lines). A "W", "E" or "F" line, and a Python warning, are kept.
+_NOISE = re.compile(
+    r"^(?:I\d{4} [\d:.]+\s+\d+ \S+:\d+\] .*"
+    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: I \S+.*"
+    r"|INFO:(?:tensorflow|absl|jax|xla)\b.*"
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR)"
+    r"\n?",
+    re.MULTILINE,
+)
+
+
+def quiet(text: str) -> str:
+    """Return ``text`` without library INFO log lines (TensorFlow, absl, XLA); warnings stay."""
+    return _NOISE.sub("", text)
+
+
+def for_review(nb: Any) -> Any:
+    """Return a copy of an executed notebook as reviewers read it.
+
+    Library INFO lines are dropped from its streams (an emptied stream goes), and
+    the records' own outputs too: the report's card shows the records once. The
+    archived notebook keeps everything.
+    """
+    import copy
+
+    from stagebook.records import MIME
+
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        kept = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                text = "".join(output.get("text", ""))
+                output["text"] = quiet(text)
+                if not output["text"].strip():
+                    continue
+            elif MIME in output.get("data", {}):
+                continue
+            kept.append(output)
+        cell["outputs"] = kept
+    return nb
+
+
+@functools.cache
+def _exporter() -> Any:
+    """Return the process's HTML exporter: its templates compile once, not per notebook.
+
+    JupyterLab's template, with each code cell's source folded under "code".
+    """
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(
+        template_name="lab",
+        template_file=str(TEMPLATE),
+        sanitize_html=True,
+        filters={"clean_html": clean},
+        **OFFLINE,
+    )
+
+
+def warm_up() -> None:
+    """Import and compile what rendering needs, by rendering an empty notebook."""
+    import nbformat
+
+    html_of(nbformat.v4.new_notebook())
+
+
 def html_of(nb: Any, banner: str | None = None) -> str:
     """Return a notebook node as one sanitized, script-free HTML page that loads nothing.
 
     ``banner``: a line shown above the notebook (e.g. that the try is still running).
     """
-    from nbconvert import HTMLExporter
-
-    exporter = HTMLExporter(
-        template_name="lab", sanitize_html=True, filters={"clean_html": clean}, **OFFLINE
-    )
-    body, _ = exporter.from_notebook_node(nb)
+    with _EXPORTING:
+        body, _ = _exporter().from_notebook_node(for_review(nb))
     body = _SCRIPT.sub("", body)
     if banner:
         at = body.find(">", body.find("<body")) + 1  # just inside the <body ...> tag
@@ -111,6 +187,127 @@ def url(path: Path) -> str:
     if base:
         return f"{base.rstrip('/')}/{path.resolve().relative_to(settings.home()).as_posix()}"
     return path.resolve().as_uri()
+
+
+# --- the card: what a reviewer reads first -----------------------------------------------
+
+CARD_STYLE = (
+    "<style>.stagebook-card{font:14px/1.4 system-ui,sans-serif;border:1px solid #ccd;"
+    "background:#f7f9fc;padding:.6rem 1rem;margin:0 0 1rem}"
+    ".stagebook-card table{border-collapse:collapse;margin:.3rem 0}"
+    ".stagebook-card th,.stagebook-card td{border:1px solid #dde;padding:.15rem .45rem;"
+    "text-align:left}.stagebook-card .pass{color:#1e7b34}"
+    ".stagebook-card .fail,.stagebook-card .state-failed{color:#b03a2e;font-weight:600}</style>"
+)
+_CARD = re.compile(r"<!--stagebook-card-->.*?<!--/stagebook-card-->", re.DOTALL)
+CARD_FIGURES = 16  # recorded values shown at most: the report below has them all
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Return a nested mapping (and lists of mappings) as dotted keys -> leaves."""
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, inner in value.items():
+            out.update(flatten(inner, f"{prefix}{key}."))
+        return out
+    if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+        out = {}
+        for n, inner in enumerate(value):
+            out.update(flatten(inner, f"{prefix}{n}."))
+        return out
+    return {prefix.rstrip("."): value}
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float):
+        return html.escape(f"{value:.6g}")
+    return html.escape("" if value is None else str(value))
+
+
+def card_html(info: Mapping[str, Any]) -> str:
+    """Return the card at the top of a report, from the try's sidecar.
+
+    Stage, ds, phase, run, try, state and duration; the key figure; every value
+    the stage recorded (shown once, here: the rendering drops the records' own
+    outputs); a ``checks`` record (validate's) as a table of value, threshold and
+    pass or fail; the error of a failed try.
+    """
+    duration = info.get("duration_s")
+    facts = [
+        ("stage", info.get("stage")),
+        ("ds", info.get("ds")),
+        ("phase", info.get("phase")),
+        ("run", info.get("run_id")),
+        ("try", info.get("try_number")),
+        ("state", info.get("state")),
+        ("duration", f"{duration:.1f} s" if isinstance(duration, int | float) else "-"),
+    ]
+    head = "".join(
+        f"<th>{name}</th><td class='{'state-' + _shown(value) if name == 'state' else name}'>"
+        f"{_shown(value)}</td>"
+        for name, value in facts
+    )
+    parts = [f"<table class='facts'><tr>{head}</tr></table>"]
+    figure = info.get("figure")
+    if isinstance(figure, Mapping) and figure.get("value") is not None:
+        parts.append(
+            f"<p class='figure'><strong>{_shown(figure.get('label'))} "
+            f"{_shown(figure['value'])}</strong></p>"
+        )
+    records = dict(info.get("records") or {})
+    checks = records.pop("checks", None)
+    if isinstance(checks, list) and checks:
+        rows = "".join(
+            f"<tr><td>{_shown(c.get('check'))}</td><td>{_shown(c.get('value'))}</td>"
+            f"<td>{_shown(c.get('threshold'))}</td>"
+            f"<td class='{'pass' if c.get('passed') else 'fail'}'>"
+            f"{'pass' if c.get('passed') else 'FAIL'}</td></tr>"
+            for c in checks
+            if isinstance(c, Mapping)
+        )
+        parts.append(
+            "<table class='checks'><tr><th>check</th><th>value</th><th>threshold</th>"
+            f"<th>result</th></tr>{rows}</table>"
+        )
+    values = [
+        (key, value)
+        for key, value in flatten(records).items()
+        if isinstance(value, int | float | str) and not isinstance(value, bool)
+    ]
+    if values:
+        rows = "".join(
+            f"<tr><td>{html.escape(key)}</td><td>{_shown(value)}</td></tr>"
+            for key, value in values[:CARD_FIGURES]
+        )
+        more = len(values) - CARD_FIGURES
+        rest = f"<p><small>and {more} more in the report</small></p>" if more > 0 else ""
+        parts.append(
+            f"<table class='records'><tr><th>recorded</th><th>value</th></tr>{rows}</table>{rest}"
+        )
+    if info.get("error"):
+        parts.append(f"<p class='fail'>{_shown(info['error'])}</p>")
+    return (
+        f"<!--stagebook-card-->{CARD_STYLE}<section class='stagebook-card'>"
+        f"{''.join(parts)}</section><!--/stagebook-card-->"
+    )
+
+
+def with_card(page: str, info: Mapping[str, Any]) -> str:
+    """Return a rendered page with the try's card at the top of its body (replacing an old one)."""
+    card = card_html(info)
+    if _CARD.search(page):
+        return _CARD.sub(lambda _: card, page, count=1)
+    body = page.find("<body")
+    at = page.find(">", body) + 1 if body >= 0 else 0
+    return page[:at] + card + page[at:]
+
+
+def add_card(notebook: Path) -> None:
+    """Put the card of a finished try into its rendering, from its sidecar (atomically)."""
+    page = storage.rendering(notebook)
+    info = read_sidecar(storage.sidecar(notebook))
+    if page.exists() and info is not None:
+        atomic.write_text(page, with_card(page.read_text(), info))
 
 
 # --- sidecars: what the index shows, without reading a notebook ---------------------------

@@ -1,3 +1,4 @@
+import json
 import multiprocessing
 import os
 import re
@@ -99,3 +100,102 @@ def test_a_try_whose_process_died_is_marked_lost_by_the_next(home):
     info = reports.read_sidecar(first.with_suffix(".json"))
     assert info["state"] == "lost" and "process died" in info["error"]
     assert reports.mark_lost(second, 2) == []
+
+
+# --- a report that reads like a report --------------------------------------------------
+
+TF_NOISE = (
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+    "I0000 00:00:1795828982.787674    3738 port.cc:153] oneDNN custom operations are on.\n"
+    "2024-01-02 03:04:05.678901: I tensorflow/core/platform/cpu_feature_guard.cc:210] AVX2\n"
+    "INFO:tensorflow:Assets written to: /tmp/model\n"
+)
+TF_KEPT = (
+    "W0000 00:00:1795828982.8 3738 gpu_device.cc:2344] Cannot dlopen some GPU libraries.\n"
+    "/lib/keras/src/trainers/trainer.py:12: UserWarning: the model is not built\n"
+)
+
+
+def test_library_info_lines_are_dropped_and_warnings_kept():
+    assert reports.quiet(TF_NOISE) == ""
+    assert reports.quiet(TF_NOISE + TF_KEPT + "loss 0.5\n") == TF_KEPT + "loss 0.5\n"
+
+
+def test_the_reviewers_rendering_folds_code_drops_noise_and_shows_records_once(tmp_path):
+    from stagebook.records import MIME
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("import tensorflow\nstagebook.record('metrics', m)")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text=TF_NOISE),
+        nbformat.v4.new_output("stream", name="stderr", text=TF_KEPT),
+        nbformat.v4.new_output(
+            "display_data",
+            data={MIME: {"name": "metrics", "value": 1}, "text/plain": "record metrics = 1"},
+        ),
+    ]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Training"), cell]
+    page = reports.html_of(nb)
+    assert "oneDNN" not in page and "Cannot dlopen" in page
+    assert "record metrics" not in page
+    assert page.count('<details class="stagebook-code">') == 1  # the code cell, not the markdown
+    assert '<details class="stagebook-code" open' not in page  # folded until clicked
+    assert "record metrics" in json.dumps(nb.cells[1].outputs)  # the notebook itself keeps all
+
+
+def _info(stage, records, **more):
+    return {
+        "stage": stage,
+        "ds": "2019-11-20",
+        "phase": "prod",
+        "run_id": "scheduled__2019-11-21T01:00:00+00:00",
+        "try_number": 2,
+        "state": "success",
+        "duration_s": 12.34,
+        "records": records,
+        **more,
+    }
+
+
+def test_the_card_shows_the_try_and_its_key_figures():
+    card = reports.card_html(
+        _info(
+            "20-train",
+            {"metrics": {"test_auc": 0.6857, "epochs": 7}, "model_signature": "ffm.TH.1"},
+            figure={"label": "test AUC", "value": 0.6857},
+        )
+    )
+    for shown in ("20-train", "2019-11-20", "prod", "scheduled__2019-11-21T01:00:00+00:00"):
+        assert f">{shown}<" in card
+    assert ">12.3 s<" in card and ">2<" in card
+    assert "test AUC 0.6857" in card
+    assert "<td>metrics.test_auc</td><td>0.6857</td>" in card
+    assert "<td>model_signature</td><td>ffm.TH.1</td>" in card
+
+
+def test_the_card_of_validate_lists_every_check_and_a_failed_trys_error():
+    checks = [
+        {"check": "user_coverage", "value": 1.0, "threshold": ">= 0.9", "passed": True},
+        {"check": "kl_divergence", "value": 3.1, "threshold": "<= 2.5", "passed": False},
+    ]
+    card = reports.card_html(
+        _info(
+            "40-validate",
+            {"checks": checks, "validation": {"kl_divergence": 3.1}},
+            state="failed",
+            error="ValidationFailed: kl_divergence = 3.1",
+        )
+    )
+    assert "<td>user_coverage</td><td>1</td><td>&gt;= 0.9</td><td class='pass'>pass</td>" in card
+    assert "<td>kl_divergence</td><td>3.1</td><td>&lt;= 2.5</td><td class='fail'>FAIL</td>" in card
+    assert "checks.0" not in card  # the checks are the table, not raw records
+    assert "state-failed" in card and "ValidationFailed: kl_divergence = 3.1" in card
+
+
+def test_a_card_is_put_in_once_and_replaced_when_the_try_changes():
+    page = "<html><body class='x'><h1>report</h1></body></html>"
+    once = reports.with_card(page, _info("30-inference", {}, state="running"))
+    twice = reports.with_card(once, _info("30-inference", {}, state="success"))
+    assert once.startswith("<html><body class='x'><!--stagebook-card-->")
+    assert twice.count("stagebook-card-->") == 2  # one card: its start and end marks
+    assert "state-success" in twice and "state-running" not in twice

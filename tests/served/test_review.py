@@ -8,7 +8,6 @@ on the session's metastore, after two runs of one date: the first up to
 import datetime as dt
 import json
 import re
-import shutil
 from urllib.parse import quote
 
 import pytest
@@ -115,19 +114,6 @@ def test_the_report_link_is_same_origin_and_opens_the_try(server, runs):
 # --- in a real browser: Debian's chromium, driven by Playwright ---------------------------
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail("chromium is not installed: `make services` installs Debian's chromium")
-    with sync_playwright() as driver:
-        launched = driver.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield launched
-        launched.close()
-
-
 def _logged_in(browser, server, user="viewer"):
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(f"{server.base}/")
@@ -173,7 +159,7 @@ def test_a_script_in_a_report_does_not_run(browser, server, hostile, tmp_path):
     asked = []
     page.on("request", lambda request: asked.append(request.url))
     page.goto(f"{server.base}{hostile}")
-    page.get_by_text("hostile").wait_for()
+    page.get_by_role("heading", name="hostile").wait_for()
     page.wait_for_timeout(1000)
     page.screenshot(path=tmp_path / "hostile.png")
     assert not [url for url in asked if "pwned" in url], asked

@@ -26,6 +26,9 @@ def archived_try(
     started: str = "2019-11-21T01:00:00+00:00",
     figure: dict[str, Any] | None = None,
     markdown: str = "# Loss per epoch",
+    records: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+    duration_s: float | None = None,
 ) -> Path:
     """Write one try's notebook (rendered unless running) and its sidecar; return the notebook."""
     notebook = storage.report_path(
@@ -50,5 +53,30 @@ def archived_try(
         state=state,
         started=started,
         figure=figure,
+        records=records or {},
+        duration_s=duration_s,
+        parameters={
+            "ds": ds,
+            "phase": phase,
+            "run_id": run_id,
+            "try_number": number,
+            "overrides": overrides or {},
+        },
     )
     return notebook
+
+
+def app_client(readable: set[str] | None = None):
+    """The Stagebook app under FastAPI's TestClient, Airflow's auth replaced by ``readable`` DAGs.
+
+    The real auth is tested against a real api-server (``tests/served``).
+    """
+    from fastapi.testclient import TestClient
+
+    from stagebook.orchestration import web
+
+    app = web.create_app()
+    app.dependency_overrides[web.AUTHENTICATED] = lambda: None
+    app.dependency_overrides[web.READS_DAG] = lambda: None
+    app.dependency_overrides[web.readable_dags] = lambda: readable or {DAG}
+    return TestClient(app, root_path="/stagebook")

@@ -23,7 +23,7 @@ import yaml
 
 from stagebook import dates, params, settings, storage
 from stagebook.errors import ParamsError, PipelineError
-from stagebook.orchestration import environment, serve, tasklogs
+from stagebook.orchestration import environment, kernels, serve, tasklogs
 
 
 def latest_complete_date(timezone: str, today: dt.date | None = None) -> dt.date:
@@ -151,7 +151,9 @@ def run_dag(ds: dt.date, conf: dict[str, Any], *, only: str | None = None, dag: 
 
     dag = dag or load_dag()
     skip = None if only is None else f"(?!(?:{only})$).*"
-    with settings.environ(channel_connections()), tasklogs.written():
+    # A spare kernel needs its task to run, which --only does not promise.
+    warm = kernels.warming(dag.roots, dag.dag_id, enabled=only is None)
+    with settings.environ(channel_connections()), tasklogs.written(), warm:
         return dag.test(
             logical_date=timezone.utcnow(),
             run_conf={**conf, "ds": ds.isoformat()},

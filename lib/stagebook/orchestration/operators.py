@@ -22,7 +22,7 @@ from stagebook.errors import (
     StageFailed,
     is_retryable,
 )
-from stagebook.orchestration import secrets
+from stagebook.orchestration import kernels, secrets
 from stagebook.orchestration.links import ReportLink
 from stagebook.records import read_records
 
@@ -140,6 +140,8 @@ class StageNotebookOperator(BaseOperator):
                 f"{self.task_id}: {exc}\n(not retried: another try cannot fix it)"
             ) from None
         clock.lap("prepare")
+        if kernels.enabled():  # under stagebook run only
+            kernels.start(self.following(context), context["dag"].dag_id)
         started = dates.now()
         try:
             self.run(values, output, context["dag"].dag_id)
@@ -157,6 +159,16 @@ class StageNotebookOperator(BaseOperator):
         self.describe(output, "success", started, clock=clock)
         self.push_records(context["ti"], output)
         self.log.info("Report: %s", report)
+
+    def following(self, context: Mapping[str, Any]) -> list[BaseOperator]:
+        """Return the tasks that run after this one, through the phase branch's choice."""
+        found: list[BaseOperator] = []
+        for task in self.downstream_list:
+            chooses = isinstance(task, SelectPhaseOperator)
+            found += (
+                [context["dag"].get_task(t) for t in task.chosen(context)] if chooses else [task]
+            )
+        return found
 
     def prepare(self, context: Mapping[str, Any]) -> tuple[dict[str, Any], Path]:
         """Check the notebook's contract and the run's conf; return the injected values and path.
@@ -206,22 +218,34 @@ class StageNotebookOperator(BaseOperator):
         """Execute the notebook with papermill into ``output``, in a kernel of its own."""
         import papermill
 
+        from stagebook.orchestration import progress  # registers the "stagebook" engine
+
         limits = params.load(None if self.phase == "common" else self.phase).pipeline
-        environ = secrets.kernel_environ({**self._connections(), DAG_ID_VARIABLE: dag_id})
-        self.kernel_seen: dict[str, Any] = {}
+        environ = self.kernel_environ(dag_id)
+        path = notebook.path(self.stage)
+        kernel_name = self.kernel_name or notebook.kernel_name(path)
+        spare = kernels.take(self, dag_id, kernel_name, environ)
+        if spare is None:
+            self.kernel_seen: dict[str, Any] = {}
+            manager = secrets.kernel_manager(environ, self.kernel_seen)
+        else:
+            self.log.info("Using the kernel started while the stage before ran")
+            self.kernel_seen, manager = spare.seen, kernels.adopting(spare)
+        kernels.while_waiting()
         papermill.execute_notebook(
-            str(notebook.path(self.stage)),
+            str(path),
             str(output),
             parameters=dict(values),
-            kernel_name=self.kernel_name,
+            kernel_name=kernel_name,
             language="python",
             progress_bar=False,
             report_mode=True,
             log_output=True,
             start_timeout=limits.start_timeout_s,
             execution_timeout=limits.cell_timeout_s,
-            kernel_manager_class=secrets.kernel_manager(environ, self.kernel_seen),
+            kernel_manager_class=manager,
             shutdown_kernel="immediate",  # every output is in; a graceful stop only waits
+            engine_name=progress.NAME,  # a log line per cell, progress bars collapsed
         )
 
     def on_failure(
@@ -292,6 +316,7 @@ class StageNotebookOperator(BaseOperator):
                 figure=figure,
                 error=secrets.redacted(error) if error else None,
             )
+            reports.add_card(output)  # the rendering opens with the finished try's card
             reports.write_index()
             if clock is not None:
                 clock.lap("index")
@@ -310,6 +335,10 @@ class StageNotebookOperator(BaseOperator):
         """Push each record of the executed notebook as an XCom under its name."""
         for name, value in read_records(output).items():
             ti.xcom_push(key=name, value=value)
+
+    def kernel_environ(self, dag_id: str) -> dict[str, str]:
+        """Return the environment of this stage's kernel (the connections it may use included)."""
+        return secrets.kernel_environ({**self._connections(), DAG_ID_VARIABLE: dag_id})
 
     def _connections(self) -> dict[str, str]:
         """Return ``AIRFLOW_CONN_<ID>`` -> JSON of each defined connection the notebook may use."""
@@ -342,12 +371,18 @@ class SelectPhaseOperator(BaseBranchOperator):
 
     def choose_branch(self, context: Mapping[str, Any]) -> list[str]:
         """Return ``<phase>.<first_task>`` for each phase of the run."""
-        conf = getattr(context.get("dag_run"), "conf", None)
         try:
-            phases = params.resolve_run_conf(conf)
+            chosen = self.chosen(context)
         except ParamsError as exc:
             raise _fail(str(exc)) from None
-        self.log.info("Phases of this run: %s", ", ".join(phases))
+        self.log.info("Phases of this run: %s", ", ".join(t.split(".")[0] for t in chosen))
+        if kernels.enabled():
+            kernels.start([context["dag"].get_task(t) for t in chosen], context["dag"].dag_id)
+        return chosen
+
+    def chosen(self, context: Mapping[str, Any]) -> list[str]:
+        """Return the task ids this branch chooses for the run's conf (raises ParamsError)."""
+        phases = params.resolve_run_conf(getattr(context.get("dag_run"), "conf", None))
         return [f"{phase}.{self.first_task}" for phase in phases]
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import re
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,12 @@ class Try:
         return f"reports/{self.dag_id}/{self.ds}/{self.phase}/{self.run}/{self.stage}/{self.number}"
 
 
+# Tries read so far, by sidecar path: (mtime in ns, size) and the try. A page reads
+# every sidecar of its DAGs; a year of both phases is 8,000 of them, nearly all unchanged.
+_READ: dict[str, tuple[tuple[int, int], Try]] = {}
+_READ_AT_MOST = 200_000
+
+
 def _try(path: Path, root: Path) -> Try | None:
     """Return the try whose sidecar is ``path``, or None if it is malformed (logged)."""
     parsed = storage.parse_try(path.name)
@@ -80,15 +87,57 @@ def _try(path: Path, root: Path) -> Try | None:
     return Try(dag_id, ds, phase, run, parsed[0], parsed[1], info, path)
 
 
+def _folders(path: str) -> Iterator[os.DirEntry]:
+    try:
+        with os.scandir(path) as found:
+            yield from (entry for entry in found if entry.is_dir(follow_symlinks=False))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+
+
 def tries(dag_ids: Collection[str] | None = None, home: Path | None = None) -> list[Try]:
-    """Return every try in the archive (of ``dag_ids`` only, if given), malformed sidecars skipped."""
+    """Return every try in the archive (of ``dag_ids`` only, if given), malformed sidecars skipped.
+
+    A sidecar is read again only when it changed (its mtime or size).
+    """
     root = storage.reports_root(home)
-    found = (
-        _try(path, root)
-        for dag_id, _, _, _, path in storage.sidecars(home)
-        if dag_ids is None or dag_id in dag_ids
-    )
-    return [t for t in found if t is not None]
+    found = []
+    for dag in _folders(str(root)):
+        if dag_ids is not None and dag.name not in dag_ids:
+            continue
+        for day in _folders(dag.path):
+            for phase in _folders(day.path):
+                for run in _folders(phase.path):
+                    with os.scandir(run.path) as files:
+                        for entry in files:
+                            if not entry.name.endswith(storage.SIDECAR):
+                                continue
+                            t = _cached(entry, (dag.name, day.name, phase.name, run.name))
+                            if t is not None:
+                                found.append(t)
+    return found
+
+
+def _cached(entry: os.DirEntry, where: tuple[str, str, str, str]) -> Try | None:
+    try:
+        stat = entry.stat()
+    except OSError:
+        return None
+    key = (stat.st_mtime_ns, stat.st_size)
+    known = _READ.get(entry.path)
+    if known is not None and known[0] == key:
+        return known[1]
+    parsed = storage.parse_try(entry.name)
+    if parsed is None or parsed[2] != storage.SIDECAR:
+        return None
+    info = reports.read_sidecar(Path(entry.path))
+    if info is None:
+        return None
+    found = Try(*where, parsed[0], parsed[1], info, Path(entry.path))
+    if len(_READ) >= _READ_AT_MOST:
+        _READ.clear()
+    _READ[entry.path] = (key, found)
+    return found
 
 
 def latest_runs(found: list[Try]) -> dict[tuple[str, str, str], list[str]]:

@@ -57,6 +57,11 @@ KERNEL_PREFIXES = (
 )
 
 
+# TensorFlow's C++ INFO lines (oneDNN, XLA, CPU features) stay out of the outputs; its
+# warnings and errors still show. A worker that sets the variable keeps its own value.
+QUIET = {"TF_CPP_MIN_LOG_LEVEL": "1"}
+
+
 def kernel_environ(declared: Mapping[str, str], environ: Mapping[str, str] | None = None) -> dict:
     """Return the environment of a stage's kernel: what a kernel needs, plus ``declared``."""
     environ = os.environ if environ is None else environ
@@ -65,7 +70,7 @@ def kernel_environ(declared: Mapping[str, str], environ: Mapping[str, str] | Non
         for name, value in environ.items()
         if name in KERNEL_NAMES or name.startswith(KERNEL_PREFIXES)
     }
-    return {**kept, **declared}
+    return {**QUIET, **kept, **declared}
 
 
 def kernel_manager(environ: Mapping[str, str], seen: dict[str, Any] | None = None) -> type:

@@ -9,7 +9,13 @@ read access to it, and the index lists only the DAGs the user may read):
 - ``/reports/{dag_id}/{ds}/{phase}/{run}/{stage}/{try}`` the sanitized report of one
   try (a running try shows the notebook so far), served sandboxed, scripts blocked;
 - ``/tasks/{dag_id}/{run_id}/{task_id}`` the "Report" tab of a task instance: its
-  latest try (or ``?try=N``) and links to the others.
+  latest try (or ``?try=N``) and links to the others;
+- ``/trends/{dag_id}`` every recorded metric by date, prod and beta on the same
+  axes, for the last ``?days=`` dates (default 90); also the DAG's "Trends" tab;
+- ``/compare?dag_id=…&a=<run>&b=<run>`` two runs, stage by stage: the injected
+  parameters and merged params that differ, the metric deltas, both reports side
+  by side. Without ``a``, ``b`` is compared with the previous date's latest run;
+  without either, the latest date with the one before.
 
 An unknown name gets a 404 page that says what is unknown and links to the index.
 """
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import html
 from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.core_api.security import (
@@ -29,7 +36,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 from stagebook import reports, storage
-from stagebook.orchestration import review
+from stagebook.orchestration import review, trends
 
 # Report pages: sandboxed (no script, no same-origin access to the reviewer's token
 # cookie), nothing loaded from outside the api-server, framed only by the UI itself.
@@ -64,6 +71,9 @@ th,td{border:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:t
 th{background:#f4f4f4} a{color:#0b5cad} small{color:#666}
 .success{background:#e8f6e8}.failed{background:#fbe4e4}.running{background:#fff6d6}.lost{background:#eee}
 iframe{width:100%;height:80vh;border:1px solid #ddd}
+.trend{margin:0 1rem 1rem 0;border:1px solid #eee} .changed{background:#fff3b0}
+.worse{color:#b03a2e} .side{display:flex;gap:.5rem} .side>div{flex:1;min-width:0}
+.side iframe{height:60vh}
 """
 
 
@@ -103,11 +113,21 @@ def _cell(root: str, found: review.Try, count: int) -> str:
     )
 
 
+def _compare_href(root: str, dag_id: str, b: str | None = None) -> str:
+    """Return the link comparing run ``b`` with the previous date (the last two dates without)."""
+    query = {"dag_id": dag_id, **({"b": b} if b else {})}
+    return f"{root}compare?{urlencode(query, quote_via=quote)}"
+
+
 def index_body(root: str, found: list[review.Try]) -> str:
     """Return the index's tables: per DAG and phase, dates down, stages across."""
     parts = []
     for dag_id, phases in review.matrix(found).items():
-        parts.append(f"<h2>{html.escape(dag_id)}</h2>")
+        last_two = _link(_compare_href(root, dag_id), "Compare the last two dates")
+        parts.append(
+            f"<h2>{html.escape(dag_id)}</h2>"
+            f"<p>{_link(f'{root}trends/{dag_id}', 'Trends')} · {last_two}</p>"
+        )
         for phase, table in phases.items():
             head = "".join(f"<th>{html.escape(s)}</th>" for s in table["stages"])
             rows = []
@@ -122,9 +142,10 @@ def index_body(root: str, found: list[review.Try]) -> str:
                     if earlier
                     else ""
                 )
+                compare = _link(_compare_href(root, dag_id, row["run"]), "compare")
                 rows.append(
                     f"<tr><td>{html.escape(row['ds'])}</td>{cells}"
-                    f"<td><small>{html.escape(row['run'])}</small><br>{runs}</td></tr>"
+                    f"<td><small>{html.escape(row['run'])}</small><br>{compare} {runs}</td></tr>"
                 )
             parts.append(
                 f"<h3>{html.escape(phase)}</h3><table><tr><th>date</th>{head}<th>run</th></tr>"
@@ -209,6 +230,32 @@ def create_app() -> FastAPI:
         )
         return _page(f"{task_id} · try {shown.number}", body, base=root)
 
+    @app.get("/trends/{dag_id}", dependencies=[Depends(READS_DAG)])
+    def trends_page(request: Request, dag_id: str, days: int = trends.DAYS) -> HTMLResponse:
+        root = _root(request)
+        found = trends.trends(review.tries([dag_id]), dag_id, max(1, min(days, 3650)))
+        if not found:
+            raise review.Unknown(f"unknown DAG {dag_id!r}: the archive has no reports for it")
+        return _page(f"{dag_id} · trends", trends_body(root, dag_id, found), base=root)
+
+    @app.get("/compare", dependencies=[Depends(READS_DAG)])
+    def compare_page(
+        request: Request, dag_id: str, a: str | None = None, b: str | None = None
+    ) -> HTMLResponse:
+        root = _root(request)
+        found = review.tries([dag_id])
+        if b is None:
+            b = _latest_run(found)
+        if a is None:
+            a = trends.previous_run(found, dag_id, b) if b else None
+        if not a or not b:
+            raise review.Unknown(
+                f"nothing to compare in {dag_id!r}: it needs runs on two dates "
+                "(or name both runs: ?a=<run>&b=<run>)"
+            )
+        body = compare_body(root, dag_id, a, b, trends.compare(found, dag_id, a, b))
+        return _page(f"{dag_id} · two runs compared", body, base=root)
+
     @app.get("/{path:path}")
     def anything_else(path: str) -> HTMLResponse:
         raise review.Unknown(f"unknown page {'/' + path!r}")
@@ -216,11 +263,86 @@ def create_app() -> FastAPI:
     return app
 
 
+def _latest_run(found: list[review.Try]) -> str | None:
+    """Return the run id of the latest run of the latest date, or None."""
+    if not found:
+        return None
+    ds = max(t.ds for t in found)
+    return max((t for t in found if t.ds == ds), key=lambda t: t.started).info.get("run_id")
+
+
+def trends_body(root: str, dag_id: str, found: list[trends.Trend]) -> str:
+    """Return the trends page: every chart, prod and beta on the same axes."""
+    dates = trends.dates_of(found)
+    charts = "".join(trends.svg(t, dates) for t in found)
+    return (
+        f"<p>{len(dates)} dates, {html.escape(dates[0])} to {html.escape(dates[-1])}: for each date, "
+        "each stage's latest try in the latest run that ran it. A hollow point is a failed try; a "
+        "red point crossed the dashed threshold. "
+        f"{_link(_compare_href(root, dag_id), 'Compare the last two dates')}"
+        f"</p><div>{charts}</div>"
+    )
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return html.escape(f"{value:.6g}")
+    return html.escape("" if value is None else str(value))
+
+
+def _rows(rows: list[trends.Row], deltas: bool = False) -> str:
+    out = []
+    for row in rows:
+        delta = ""
+        if deltas:
+            d = row.delta
+            delta = f"<td>{'' if d is None else html.escape(f'{d:+.4g}')}</td>"
+        cls = " class='changed'" if row.changed else ""
+        out.append(
+            f"<tr{cls}><td>{html.escape(row.key)}</td><td>{_value(row.a)}</td>"
+            f"<td>{_value(row.b)}</td>{delta}</tr>"
+        )
+    return "".join(out)
+
+
+def compare_body(
+    root: str, dag_id: str, a: str, b: str, stages: list[trends.StageComparison]
+) -> str:
+    """Return the comparison page: per stage, what differs, the deltas, both reports."""
+    parts = [
+        f"<p>a: <strong>{html.escape(a)}</strong><br>b: <strong>{html.escape(b)}</strong> "
+        f"<small>(highlighted: what changed from a to b)</small></p>"
+    ]
+    for stage in stages:
+        head = "<tr><th>key</th><th>a</th><th>b</th>"
+        parts.append(f"<h2>{html.escape(stage.phase)} · {html.escape(stage.stage)}</h2>")
+        for title, rows, deltas in (
+            ("Injected parameters", stage.parameters, False),
+            ("Params after overrides (only what differs)", stage.params, False),
+            ("Records and duration", stage.metrics, True),
+        ):
+            if rows:
+                parts.append(
+                    f"<h3>{title}</h3><table class='{title.split()[0].lower()}'>{head}"
+                    f"{'<th>delta</th>' if deltas else ''}</tr>{_rows(rows, deltas)}</table>"
+                )
+        frames = "".join(
+            f"<div><p>{label}: {html.escape(t.ds)} {html.escape(t.phase)} try {t.number} "
+            f"{html.escape(t.state)}</p><iframe sandbox src='{html.escape(root + t.route, quote=True)}'"
+            f" title='report {label}'></iframe></div>"
+            if t
+            else f"<div><p>{label}: no try of this stage</p></div>"
+            for label, t in (("a", stage.a), ("b", stage.b))
+        )
+        parts.append(f"<div class='side'>{frames}</div>")
+    return "".join(parts)
+
+
 def report_html(found: review.Try) -> str:
-    """Return the page of one try: its rendering, or the notebook so far while it runs."""
+    """Return the page of one try, its card on top: its rendering, or the notebook so far."""
     page = storage.rendering(found.notebook)
     if found.state != "running" and page.exists():
-        return page.read_text()
+        return reports.with_card(page.read_text(), found.info)  # a page rendered before its card
     if not found.notebook.exists():
         raise review.Unknown(f"no notebook yet for try {found.number} of {found.stage}")
     import nbformat
@@ -230,7 +352,7 @@ def report_html(found: review.Try) -> str:
         nb = nbformat.read(found.notebook, as_version=4)
     except (OSError, ValueError):  # papermill is writing it this very moment
         nb, banner = nbformat.v4.new_notebook(), f"{RUNNING} (It is being written: reload.)"
-    return reports.html_of(nb, banner=banner)
+    return reports.with_card(reports.html_of(nb, banner=banner), found.info)
 
 
 def app_spec() -> dict[str, Any]:

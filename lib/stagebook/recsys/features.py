@@ -51,7 +51,13 @@ class Vocabulary:
         out = np.empty((len(frame), len(fields)), dtype=np.int32)
         for col, field in enumerate(fields):
             index = pd.Index(self.values[field])
-            local = index.get_indexer(frame[field].astype(str)) + 1  # -1 (unknown) becomes slot 0
+            column = frame[field]
+            if isinstance(column.dtype, pd.CategoricalDtype):
+                # look up each category once, then index by the codes: no string per row
+                slots = np.append(index.get_indexer(column.cat.categories.astype(str)) + 1, 0)
+                local = slots[column.cat.codes.to_numpy()]  # code -1 (missing) takes slot 0 too
+            else:
+                local = index.get_indexer(column.astype(str)) + 1  # -1 (unknown) becomes slot 0
             out[:, col] = offsets[field] + local
         return out
 
@@ -75,7 +81,13 @@ def build_vocabulary(
     """Return the values of each field seen at least ``min_count`` times in ``events``."""
     values = {}
     for field in user_fields + item_fields:
-        counts = events[field].astype(str).value_counts()
+        column = events[field]
+        if isinstance(column.dtype, pd.CategoricalDtype):  # counted per category, not per row
+            counts = column.value_counts()
+            counts.index = counts.index.astype(str)
+            counts = counts[counts > 0]
+        else:
+            counts = column.astype(str).value_counts()
         values[field] = sorted(counts[counts >= min_count].index.tolist())
     return Vocabulary(tuple(user_fields), tuple(item_fields), values)
 

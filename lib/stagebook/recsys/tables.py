@@ -8,6 +8,7 @@ the window, which recommendations exclude.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,11 +96,36 @@ def check_enough(found: int, minimum: int, paths: storage.Paths) -> None:
         )
 
 
-def read(paths: storage.Paths, name: str) -> pd.DataFrame:
-    """Read one input table, naming the file and the stage to run if it is missing."""
+def read(
+    paths: storage.Paths,
+    name: str,
+    columns: Sequence[str] | None = None,
+    *,
+    categorical: bool = False,
+) -> pd.DataFrame:
+    """Read one input table, naming the file and the stage to run if it is missing.
+
+    ``columns``: only these. ``categorical``: text columns come as pandas
+    categoricals, straight from Parquet's dictionaries (a code per row instead of
+    a string: the events of a 60-day window take a fraction of the memory).
+    """
     path = paths.table(name)
     if not path.exists():
         raise MissingInputError(
             f"input table {path} does not exist: run 00-input-tables for this date first"
         )
-    return pd.read_parquet(path)
+    if not categorical:
+        return pd.read_parquet(path, columns=list(columns) if columns else None)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    wanted = list(columns) if columns else schema.names
+    text = [
+        c
+        for c in wanted
+        if pa.types.is_string(schema.field(c).type)
+        or pa.types.is_large_string(schema.field(c).type)
+    ]
+    table = pq.read_table(path, columns=wanted, read_dictionary=text)
+    return table.to_pandas(self_destruct=True, split_blocks=True)  # frees each column as it goes

@@ -18,6 +18,7 @@ import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -110,22 +111,29 @@ class Breach:
         return f"{self.check} = {self.value} (threshold {self.threshold})"
 
 
-def breaches(metrics: dict, thresholds) -> list[Breach]:
-    """Return every check of ``metrics`` that breaches ``thresholds`` (a ``ValidationParams``)."""
-    found = []
+def checks(metrics: dict, thresholds) -> list[dict[str, Any]]:
+    """Return every check of the gate on ``metrics``: its value, threshold and whether it passed.
+
+    ``thresholds``: a ``ValidationParams``. Drift is checked only against a
+    baseline (``drift_days`` > 0). Each check is JSON-ready, for the ``checks``
+    record the report's card shows.
+    """
+    found: list[dict[str, Any]] = []
+
+    def check(name: str, ok: bool, threshold: str) -> None:
+        found.append(
+            {"check": name, "value": metrics.get(name), "threshold": threshold, "passed": ok}
+        )
 
     def above(name: str, limit: float, key: str) -> None:
         value = metrics.get(name)
-        if value is not None and value > limit:
-            found.append(Breach(name, value, f"<= {limit} ({key})"))
+        check(name, value is None or value <= limit, f"<= {limit} ({key})")
 
     def below(name: str, limit: float, key: str) -> None:
         value = metrics.get(name)
-        if value is not None and value < limit:
-            found.append(Breach(name, value, f">= {limit} ({key})"))
+        check(name, value is None or value >= limit, f">= {limit} ({key})")
 
-    if metrics.get("rows", 1) == 0:
-        found.append(Breach("rows", 0, ">= 1"))
+    check("rows", metrics.get("rows", 1) != 0, ">= 1")
     above("non_finite_scores", 0, "always")
     above("other_signatures", 0, "rows must come from the model train recorded")
     above("duplicate_pairs", thresholds.max_duplicates, "validation.max_duplicates")
@@ -138,6 +146,15 @@ def breaches(metrics: dict, thresholds) -> list[Breach]:
         above("kl_divergence", thresholds.max_kl, "validation.max_kl")
         above("js_distance", thresholds.max_js, "validation.max_js")
     return found
+
+
+def breaches(metrics: dict, thresholds) -> list[Breach]:
+    """Return every check of ``metrics`` that breaches ``thresholds`` (a ``ValidationParams``)."""
+    return [
+        Breach(c["check"], c["value"], c["threshold"])
+        for c in checks(metrics, thresholds)
+        if not c["passed"]
+    ]
 
 
 def history(paths: storage.Paths, days: int) -> dict[dt.date, pd.Series]:

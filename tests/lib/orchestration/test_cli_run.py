@@ -72,7 +72,7 @@ def test_finding_5_a_cli_run_is_manual_timed_logged_and_leaves_the_schedule_alon
         ti = run.get_task_instance("input_tables", session=session)
         log = _log_text(ti)
     assert "Stage 00-input-tables, common, ds 2019-11-20, try 1" in log
-    assert "Executing Cell 1" in log  # papermill's progress, from the same task
+    assert "cell 2/" in log and "started: import" in log  # each cell's progress, same task
     assert "logs:    " in result.stdout
 
     # The slot the CLI used to take: the scheduled run that starts the day after DS.

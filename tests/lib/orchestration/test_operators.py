@@ -12,6 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from stagebook import settings
 from stagebook.errors import StageFailed
 from stagebook.orchestration.operators import StageNotebookOperator
+from tests.support.stages import stage_notebook
 
 
 def context(conf):
@@ -53,23 +54,11 @@ def test_a_missing_pulled_value_is_not_retried(home):
 @pytest.fixture
 def kernels(tmp_path, monkeypatch, home):
     """Stage notebooks of their own, and params whose cells may run 3 s at most."""
-    (tmp_path / "notebooks").mkdir()
     for stage, code in {
         "61-sleep": "import time\ntime.sleep(120)",
         "62-killed": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
     }.items():
-        nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": "stagebook", "display_name": "s", "language": "python"}
-        params = nbformat.v4.new_code_cell(
-            "ds = '2019-11-20'\nphase = 'common'\ntry_number = 1\nrun_id = 'm'\noverrides = {}"
-        )
-        params.metadata["tags"] = ["parameters"]
-        nb.cells = [
-            params,
-            nbformat.v4.new_code_cell("print('started')"),
-            nbformat.v4.new_code_cell(code),
-        ]
-        nbformat.write(nb, tmp_path / "notebooks" / f"{stage}.ipynb")
+        stage_notebook(tmp_path, stage, ["print('started')", code])
     folder = tmp_path / "params"
     shutil.copytree(settings.params_dir(), folder)
     common = folder / "common.yaml"

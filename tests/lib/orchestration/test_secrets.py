@@ -46,7 +46,9 @@ def test_the_kernel_gets_what_it_needs_and_the_declared_connections_only():
         "STAGEBOOK_HOME": "/archive",
         "LC_ALL": "C.UTF-8",
         "AIRFLOW_CONN_LEAKY": "{}",
+        "TF_CPP_MIN_LOG_LEVEL": "1",  # TensorFlow's INFO lines stay out of the outputs
     }
+    assert secrets.kernel_environ({}, {"TF_CPP_MIN_LOG_LEVEL": "0"})["TF_CPP_MIN_LOG_LEVEL"] == "0"
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,8 @@ import json
 import logging
 
 import pytest
-from fastapi.testclient import TestClient
 
-from stagebook.orchestration import web
-from tests.support.archive import DAG, archived_try
+from tests.support.archive import DAG, app_client, archived_try
 
 FIRST = "scheduled__2019-11-21T01:00:00+00:00"
 SECOND = "manual__2019-11-22T08:00:00+00:00"
@@ -35,11 +33,7 @@ def archive(home):
 
 @pytest.fixture
 def client(archive):
-    app = web.create_app()
-    app.dependency_overrides[web.AUTHENTICATED] = lambda: None
-    app.dependency_overrides[web.READS_DAG] = lambda: None
-    app.dependency_overrides[web.readable_dags] = lambda: {DAG}
-    return TestClient(app, root_path="/stagebook")
+    return app_client()
 
 
 def test_the_index_is_a_date_by_stage_matrix_of_the_latest_run(client):

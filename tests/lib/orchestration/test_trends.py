@@ -1,0 +1,134 @@
+"""Trends and comparisons, computed from the tries' sidecars alone."""
+
+import pytest
+
+from stagebook.orchestration import review, trends
+from tests.support.archive import DAG, app_client, archived_try
+
+
+def run_id(ds, hour=1):
+    return f"scheduled__{ds}T{hour:02d}:00:00+00:00"
+
+
+def train(home, ds, phase, auc, *, number=1, state="success", hour=1, overrides=None):
+    archived_try(
+        home,
+        ds=ds,
+        phase=phase,
+        run_id=run_id(ds, hour),
+        started=f"{ds}T{hour:02d}:00:00+00:00",
+        stage="20-train",
+        number=number,
+        state=state,
+        records={"metrics": {"test_auc": auc, "epochs": 3}} if auc is not None else {},
+        overrides=overrides,
+        duration_s=10.0 + number,
+    )
+
+
+def validate(home, ds, phase, kl, hour=1):
+    archived_try(
+        home,
+        ds=ds,
+        phase=phase,
+        run_id=run_id(ds, hour),
+        started=f"{ds}T{hour:02d}:05:00+00:00",
+        stage="40-validate",
+        state="failed" if kl > 2.5 else "success",
+        records={"validation": {"kl_divergence": kl, "user_coverage": 1.0}},
+    )
+
+
+@pytest.fixture
+def archive(home):
+    # 11-18 and 11-19 for both phases; 11-20 misses beta; 11-19 prod took two tries,
+    # and 11-19 beta's KL crossed the threshold (2.5 in params) and failed
+    for ds, auc in (("2019-11-18", 0.70), ("2019-11-19", 0.72), ("2019-11-20", 0.69)):
+        train(home, ds, "prod", auc)
+        validate(home, ds, "prod", 0.4)
+    train(home, "2019-11-19", "prod", None, number=1, state="failed")
+    train(home, "2019-11-19", "prod", 0.72, number=2)
+    for ds, kl in (("2019-11-18", 0.5), ("2019-11-19", 3.1)):
+        train(home, ds, "beta", 0.65, overrides={"train.epochs": 2})
+        validate(home, ds, "beta", kl)
+    # a later run of 11-20 (prod) replaces the first in the trends
+    train(home, "2019-11-20", "prod", 0.75, hour=9, overrides={"train.base_lr": 0.05})
+    return home
+
+
+def points(found, label):
+    trend = next(t for t in found if t.metric.label == label)
+    return {
+        phase: [(p.ds, p.value, p.failed, p.crossed) for p in ps]
+        for phase, ps in trend.points.items()
+    }
+
+
+def test_each_metric_has_one_point_per_date_and_phase_from_the_latest_run(archive):
+    found = trends.trends(review.tries(), DAG)
+    assert points(found, "test AUC") == {
+        "beta": [("2019-11-18", 0.65, False, False), ("2019-11-19", 0.65, False, False)],
+        "prod": [
+            ("2019-11-18", 0.70, False, False),
+            ("2019-11-19", 0.72, False, False),
+            ("2019-11-20", 0.75, False, False),  # the 09:00 run, not the 01:00 one
+        ],
+    }
+    assert points(found, "train tries")["prod"][1] == ("2019-11-19", 2.0, False, False)
+
+
+def test_a_failed_try_is_marked_and_a_crossed_threshold_is_flagged(archive):
+    found = trends.trends(review.tries(), DAG)
+    kl = next(t for t in found if t.metric.label == "KL divergence")
+    assert kl.thresholds == {"beta": 2.5, "prod": 2.5}
+    assert points(found, "KL divergence")["beta"][1] == ("2019-11-19", 3.1, True, True)
+    chart = trends.svg(kl, trends.dates_of(found))
+    assert chart.count("class='threshold'") == 2
+    assert "class='point failed' data-phase='beta' data-ds='2019-11-19'" in chart
+    assert chart.count("<circle") == 5  # 3 prod + 2 beta: no point for beta's missing 11-20
+
+
+def test_the_window_keeps_the_last_n_dates(archive):
+    found = trends.trends(review.tries(), DAG, days=2)
+    assert trends.dates_of(found) == ["2019-11-19", "2019-11-20"]
+
+
+def test_two_runs_compare_their_parameters_params_and_metrics(archive):
+    found = review.tries()
+    b = run_id("2019-11-20", 9)
+    assert trends.previous_run(found, DAG, b) == run_id("2019-11-19")
+    stages = {(s.phase, s.stage): s for s in trends.compare(found, DAG, run_id("2019-11-19"), b)}
+    assert set(stages) == {(p, s) for p in ("beta", "prod") for s in ("20-train", "40-validate")}
+    train_ = stages["prod", "20-train"]
+    changed = {r.key: (r.a, r.b) for r in train_.parameters if r.changed}
+    assert changed == {
+        "ds": ("2019-11-19", "2019-11-20"),
+        "overrides.train.base_lr": (None, 0.05),
+    }
+    assert [(r.key, r.a, r.b) for r in train_.params] == [("train.base_lr", 0.1, 0.05)]
+    auc = next(r for r in train_.metrics if r.key == "metrics.test_auc")
+    assert auc.delta == pytest.approx(0.03)
+    assert stages["prod", "40-validate"].b is None  # the 09:00 run re-ran train only
+    assert stages["beta", "20-train"].b is None
+
+
+def test_an_unknown_run_is_named():
+    with pytest.raises(review.Unknown, match="unknown run 'nope'"):
+        trends.compare([], DAG, "nope", "nope")
+
+
+@pytest.fixture
+def client(archive):
+    return app_client()
+
+
+def test_the_trends_and_compare_pages_are_served_under_the_app_policy(client):
+    page = client.get("/stagebook/trends/dag_a")
+    assert page.status_code == 200
+    assert "script-src" not in page.headers["content-security-policy"]
+    assert "<svg" in page.text and "<script" not in page.text
+    page = client.get("/stagebook/compare", params={"dag_id": DAG})
+    assert page.status_code == 200
+    assert "class='changed'><td>train.base_lr</td><td>0.1</td><td>0.05</td>" in page.text
+    assert "+0.03" in page.text  # the AUC delta
+    assert client.get("/stagebook/trends/nothing").status_code == 404

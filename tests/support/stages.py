@@ -1,0 +1,34 @@
+"""Stage notebooks of a test's own: the parameters cell the operator expects, then given cells."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+
+# the injected values a test passes to StageNotebookOperator.run
+VALUES = {"ds": "2019-11-20", "phase": "common", "try_number": 1, "run_id": "m", "overrides": {}}
+
+
+def stage_notebook(root: Path, stage: str, cells: list[str]) -> Path:
+    """Write ``<root>/notebooks/<stage>.ipynb``: a parameters cell, then ``cells``.
+
+    A cell starting with ``# markdown`` is a Markdown cell (the rest of it); the
+    others are code. Returns the notebook's path.
+    """
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "stagebook", "display_name": "s", "language": "python"}
+    params = nbformat.v4.new_code_cell(
+        "ds = '2019-11-20'\nphase = 'common'\ntry_number = 1\nrun_id = 'm'\noverrides = {}"
+    )
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params] + [
+        nbformat.v4.new_markdown_cell(c.removeprefix("# markdown\n"))
+        if c.startswith("# markdown\n")
+        else nbformat.v4.new_code_cell(c)
+        for c in cells
+    ]
+    path = root / "notebooks" / f"{stage}.ipynb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
