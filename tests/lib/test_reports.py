@@ -4,6 +4,7 @@ import os
 import re
 
 import nbformat
+import pytest
 
 from stagebook import reports
 from tests.support.archive import archived_try
@@ -199,3 +200,19 @@ def test_a_card_is_put_in_once_and_replaced_when_the_try_changes():
     assert once.startswith("<html><body class='x'><!--stagebook-card-->")
     assert twice.count("stagebook-card-->") == 2  # one card: its start and end marks
     assert "state-success" in twice and "state-running" not in twice
+
+
+@pytest.mark.parametrize(
+    ("stage", "records", "shown"),
+    [
+        ("00-input-tables", {"table_rows": {"events": 25752}}, "table_rows.events</td><td>25752"),
+        ("10-features", {"vocabulary_sizes": {"item_id": 1504}}, "vocabulary_sizes.item_id"),
+        ("20-train", {"metrics": {"test_auc": 0.69}}, "metrics.test_auc</td><td>0.69"),
+        ("30-inference", {"inference": {"users": 370}}, "inference.users</td><td>370"),
+        ("40-validate", {"validation": {"user_coverage": 1.0}}, "validation.user_coverage"),
+        ("50-publish", {"published": [{"sink": "outbox", "records": 370}]}, "published.0.records"),
+    ],
+)
+def test_each_stages_card_shows_what_it_recorded(stage, records, shown):
+    card = reports.card_html(_info(stage, records))
+    assert f">{stage}<" in card and shown in card
