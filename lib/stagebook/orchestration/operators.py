@@ -179,7 +179,9 @@ class StageNotebookOperator(BaseOperator):
         conf = getattr(context.get("dag_run"), "conf", None)
         params.resolve_run_conf(conf)
         # This phase's own file, strictly: a malformed one fails here, naming the file and key.
-        params.load(None if self.phase == "common" else self.phase, (conf or {}).get("overrides"))
+        merged = params.load(
+            None if self.phase == "common" else self.phase, (conf or {}).get("overrides")
+        )
         values = self.injected(context)
         output = storage.report_path(
             context["dag"].dag_id,
@@ -203,6 +205,7 @@ class StageNotebookOperator(BaseOperator):
             state="running",
             started=dates.now().isoformat(),
             parameters=secrets.redacted(dict(values)),
+            params=merged.model_dump(mode="json"),  # what this try ran with, for comparisons
         )
         self.log.info(
             "Stage %s, %s, ds %s, try %s -> %s",

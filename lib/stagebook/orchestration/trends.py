@@ -9,13 +9,15 @@ from elsewhere, so they pass the app's Content-Security-Policy.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import html
+import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from stagebook import params, reports
+from stagebook import params, reports, settings
 from stagebook.errors import ParamsError
 from stagebook.orchestration import review
 
@@ -321,14 +323,34 @@ def previous_run(found: Iterable[review.Try], dag_id: str, run_id: str) -> str |
     return latest.info.get("run_id")
 
 
-def merged_params(t: review.Try) -> dict[str, Any]:
-    """Return the try's params after its run's overrides, flattened; empty if unreadable."""
-    overrides = (t.info.get("parameters") or {}).get("overrides") or {}
-    try:
-        loaded = params.load(None if t.phase == "common" else t.phase, overrides or None)
-    except ParamsError:
+def merged_params(t: review.Try | None) -> dict[str, Any]:
+    """Return the params a try ran with (its run's overrides merged), flattened.
+
+    From its sidecar; a try archived before sidecars kept them gets today's params
+    files under its overrides. Empty if there is no try, or the files are unreadable.
+    """
+    if t is None:
         return {}
-    return reports.flatten(loaded.model_dump(mode="json"))
+    if isinstance(t.info.get("params"), Mapping):
+        return reports.flatten(t.info["params"])
+    overrides = (t.info.get("parameters") or {}).get("overrides") or {}
+    return dict(_merged(t.phase, json.dumps(overrides, sort_keys=True), _params_version()))
+
+
+def _params_version() -> tuple[tuple[str, int], ...]:
+    """Return the params files' names and mtimes: a changed file is read again."""
+    folder = settings.params_dir()
+    return tuple(sorted((f.name, f.stat().st_mtime_ns) for f in folder.glob("*.yaml")))
+
+
+@functools.lru_cache(maxsize=64)
+def _merged(phase: str, overrides: str, version: tuple) -> tuple[tuple[str, Any], ...]:
+    """Return a phase's params under ``overrides`` (JSON), flattened; ``version``: the files'."""
+    try:
+        loaded = params.load(None if phase == "common" else phase, json.loads(overrides) or None)
+    except ParamsError:
+        return ()
+    return tuple(reports.flatten(loaded.model_dump(mode="json")).items())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -391,30 +413,31 @@ def compare(found: Iterable[review.Try], dag_id: str, a: str, b: str) -> list[St
     out = []
     for phase, stage in sorted(set(tries["a"]) | set(tries["b"])):
         ta, tb = tries["a"].get((phase, stage)), tries["b"].get((phase, stage))
-
-        def side(t: review.Try | None, what: str) -> dict[str, Any]:
-            if t is None:
-                return {}
-            if what == "parameters":
-                return reports.flatten(t.info.get("parameters") or {})
-            if what == "params":
-                return merged_params(t)
-            numbers = reports.flatten(t.info.get("records") or {})
-            numbers["duration_s"] = t.info.get("duration_s")
-            return {k: v for k, v in numbers.items() if isinstance(v, int | float | str | None)}
-
         out.append(
             StageComparison(
                 phase,
                 stage,
                 ta,
                 tb,
-                parameters=diff(side(ta, "parameters"), side(tb, "parameters"), _ALWAYS_DIFFERENT),
-                params=[r for r in diff(side(ta, "params"), side(tb, "params")) if r.changed],
-                metrics=diff(side(ta, "metrics"), side(tb, "metrics")),
+                parameters=diff(_injected(ta), _injected(tb), _ALWAYS_DIFFERENT),
+                params=[r for r in diff(merged_params(ta), merged_params(tb)) if r.changed],
+                metrics=diff(_recorded(ta), _recorded(tb)),
             )
         )
     return out
+
+
+def _injected(t: review.Try | None) -> dict[str, Any]:
+    return reports.flatten(t.info.get("parameters") or {}) if t else {}
+
+
+def _recorded(t: review.Try | None) -> dict[str, Any]:
+    """Return a try's records (flattened) and its duration: what it measured."""
+    if t is None:
+        return {}
+    found = reports.flatten(t.info.get("records") or {})
+    found["duration_s"] = t.info.get("duration_s")
+    return {k: v for k, v in found.items() if isinstance(v, int | float | str | None)}
 
 
 def dates_of(trend_list: list[Trend]) -> list[str]:

@@ -132,3 +132,11 @@ def test_the_trends_and_compare_pages_are_served_under_the_app_policy(client):
     assert "class='changed'><td>train.base_lr</td><td>0.1</td><td>0.05</td>" in page.text
     assert "+0.03" in page.text  # the AUC delta
     assert client.get("/stagebook/trends/nothing").status_code == 404
+
+
+def test_a_try_compares_with_the_params_its_sidecar_kept_not_todays_files(tmp_path):
+    info = {"parameters": {"overrides": {}}, "params": {"train": {"epochs": 3, "base_lr": 0.2}}}
+    kept = review.Try(DAG, "2019-11-20", "prod", "r", "20-train", 1, info, tmp_path / "x.json")
+    assert trends.merged_params(kept) == {"train.epochs": 3, "train.base_lr": 0.2}
+    older = review.Try(DAG, "2019-11-20", "prod", "r", "20-train", 1, {}, tmp_path / "y.json")
+    assert trends.merged_params(older)["train.base_lr"] == 0.1  # today's prod params
