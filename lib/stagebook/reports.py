@@ -218,7 +218,8 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): value}
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
+    """Return a value as escaped HTML text (a float to 6 significant digits, None as nothing)."""
     if isinstance(value, float):
         return html.escape(f"{value:.6g}")
     return html.escape("" if value is None else str(value))
@@ -243,23 +244,23 @@ def card_html(info: Mapping[str, Any]) -> str:
         ("duration", f"{duration:.1f} s" if isinstance(duration, int | float) else "-"),
     ]
     head = "".join(
-        f"<th>{name}</th><td class='{'state-' + _shown(value) if name == 'state' else name}'>"
-        f"{_shown(value)}</td>"
+        f"<th>{name}</th><td class='{'state-' + shown(value) if name == 'state' else name}'>"
+        f"{shown(value)}</td>"
         for name, value in facts
     )
     parts = [f"<table class='facts'><tr>{head}</tr></table>"]
     figure = info.get("figure")
     if isinstance(figure, Mapping) and figure.get("value") is not None:
         parts.append(
-            f"<p class='figure'><strong>{_shown(figure.get('label'))} "
-            f"{_shown(figure['value'])}</strong></p>"
+            f"<p class='figure'><strong>{shown(figure.get('label'))} "
+            f"{shown(figure['value'])}</strong></p>"
         )
     records = dict(info.get("records") or {})
     checks = records.pop("checks", None)
     if isinstance(checks, list) and checks:
         rows = "".join(
-            f"<tr><td>{_shown(c.get('check'))}</td><td>{_shown(c.get('value'))}</td>"
-            f"<td>{_shown(c.get('threshold'))}</td>"
+            f"<tr><td>{shown(c.get('check'))}</td><td>{shown(c.get('value'))}</td>"
+            f"<td>{shown(c.get('threshold'))}</td>"
             f"<td class='{'pass' if c.get('passed') else 'fail'}'>"
             f"{'pass' if c.get('passed') else 'FAIL'}</td></tr>"
             for c in checks
@@ -276,7 +277,7 @@ def card_html(info: Mapping[str, Any]) -> str:
     ]
     if values:
         rows = "".join(
-            f"<tr><td>{html.escape(key)}</td><td>{_shown(value)}</td></tr>"
+            f"<tr><td>{html.escape(key)}</td><td>{shown(value)}</td></tr>"
             for key, value in values[:CARD_FIGURES]
         )
         more = len(values) - CARD_FIGURES
@@ -285,7 +286,7 @@ def card_html(info: Mapping[str, Any]) -> str:
             f"<table class='records'><tr><th>recorded</th><th>value</th></tr>{rows}</table>{rest}"
         )
     if info.get("error"):
-        parts.append(f"<p class='fail'>{_shown(info['error'])}</p>")
+        parts.append(f"<p class='fail'>{shown(info['error'])}</p>")
     return (
         f"<!--stagebook-card-->{CARD_STYLE}<section class='stagebook-card'>"
         f"{''.join(parts)}</section><!--/stagebook-card-->"

@@ -77,16 +77,6 @@ _READ: dict[str, tuple[tuple[int, int], Try]] = {}
 _READ_AT_MOST = 200_000
 
 
-def _try(path: Path, root: Path) -> Try | None:
-    """Return the try whose sidecar is ``path``, or None if it is malformed (logged)."""
-    parsed = storage.parse_try(path.name)
-    info = reports.read_sidecar(path)
-    if parsed is None or info is None:
-        return None
-    dag_id, ds, phase, run = path.relative_to(root).parts[:4]
-    return Try(dag_id, ds, phase, run, parsed[0], parsed[1], info, path)
-
-
 def _folders(path: str) -> Iterator[os.DirEntry]:
     try:
         with os.scandir(path) as found:
@@ -112,31 +102,35 @@ def tries(dag_ids: Collection[str] | None = None, home: Path | None = None) -> l
                         for entry in files:
                             if not entry.name.endswith(storage.SIDECAR):
                                 continue
-                            t = _cached(entry, (dag.name, day.name, phase.name, run.name))
+                            t = _cached(entry.path, (dag.name, day.name, phase.name, run.name))
                             if t is not None:
                                 found.append(t)
     return found
 
 
-def _cached(entry: os.DirEntry, where: tuple[str, str, str, str]) -> Try | None:
+def _cached(path: str, where: tuple[str, str, str, str]) -> Try | None:
+    """Return the try whose sidecar is ``path`` (dag, ds, phase, run: ``where``).
+
+    None if it is gone or malformed (logged); read again only when it changed.
+    """
     try:
-        stat = entry.stat()
+        stat = os.stat(path)
     except OSError:
         return None
     key = (stat.st_mtime_ns, stat.st_size)
-    known = _READ.get(entry.path)
+    known = _READ.get(path)
     if known is not None and known[0] == key:
         return known[1]
-    parsed = storage.parse_try(entry.name)
+    parsed = storage.parse_try(os.path.basename(path))
     if parsed is None or parsed[2] != storage.SIDECAR:
         return None
-    info = reports.read_sidecar(Path(entry.path))
+    info = reports.read_sidecar(Path(path))
     if info is None:
         return None
-    found = Try(*where, parsed[0], parsed[1], info, Path(entry.path))
+    found = Try(*where, parsed[0], parsed[1], info, Path(path))
     if len(_READ) >= _READ_AT_MOST:
         _READ.clear()
-    _READ[entry.path] = (key, found)
+    _READ[path] = (key, found)
     return found
 
 
@@ -231,7 +225,7 @@ def of_task(dag_id: str, run_id: str, task_id: str, home: Path | None = None) ->
     root = storage.reports_root(home)
     folder = _folder(root, "DAG", dag_id)
     pattern = f"*/*/{storage.run_folder_name(run_id)}/*.try*{storage.SIDECAR}"
-    found = (_try(path, root) for path in folder.glob(pattern))
+    found = (_cached(str(path), path.relative_to(root).parts[:4]) for path in folder.glob(pattern))
     mine = [
         t for t in found if t and (t.info.get("task_id"), t.info.get("run_id")) == (task_id, run_id)
     ]

@@ -308,19 +308,20 @@ def run_tries(
     return dict(sorted(mine.items()))
 
 
+def latest_run(found: Iterable[review.Try], before: str | None = None) -> str | None:
+    """Return the run id of the latest run of the latest date (before ``before``, if given)."""
+    found = [t for t in found if before is None or t.ds < before]
+    if not found:
+        return None
+    ds = max(t.ds for t in found)
+    return max((t for t in found if t.ds == ds), key=lambda t: t.started).info.get("run_id")
+
+
 def previous_run(found: Iterable[review.Try], dag_id: str, run_id: str) -> str | None:
     """Return the run to compare ``run_id`` with: the latest run of the previous date it has."""
     found = [t for t in found if t.dag_id == dag_id]
-    mine = [t for t in found if t.info.get("run_id") == run_id]
-    if not mine:
-        return None
-    ds = min(t.ds for t in mine)
-    earlier = [t for t in found if t.ds < ds]
-    if not earlier:
-        return None
-    before = max(t.ds for t in earlier)
-    latest = max((t for t in earlier if t.ds == before), key=lambda t: t.started)
-    return latest.info.get("run_id")
+    mine = [t.ds for t in found if t.info.get("run_id") == run_id]
+    return latest_run(found, before=min(mine)) if mine else None
 
 
 def merged_params(t: review.Try | None) -> dict[str, Any]:

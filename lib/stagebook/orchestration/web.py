@@ -72,7 +72,7 @@ th{background:#f4f4f4} a{color:#0b5cad} small{color:#666}
 .success{background:#e8f6e8}.failed{background:#fbe4e4}.running{background:#fff6d6}.lost{background:#eee}
 iframe{width:100%;height:80vh;border:1px solid #ddd}
 .trend{margin:0 1rem 1rem 0;border:1px solid #eee} .changed{background:#fff3b0}
-.worse{color:#b03a2e} .side{display:flex;gap:.5rem} .side>div{flex:1;min-width:0}
+.side{display:flex;gap:.5rem} .side>div{flex:1;min-width:0}
 .side iframe{height:60vh}
 """
 
@@ -245,7 +245,7 @@ def create_app() -> FastAPI:
         root = _root(request)
         found = review.tries([dag_id])
         if b is None:
-            b = _latest_run(found)
+            b = trends.latest_run(found)
         if a is None:
             a = trends.previous_run(found, dag_id, b) if b else None
         if not a or not b:
@@ -263,14 +263,6 @@ def create_app() -> FastAPI:
     return app
 
 
-def _latest_run(found: list[review.Try]) -> str | None:
-    """Return the run id of the latest run of the latest date, or None."""
-    if not found:
-        return None
-    ds = max(t.ds for t in found)
-    return max((t for t in found if t.ds == ds), key=lambda t: t.started).info.get("run_id")
-
-
 def trends_body(root: str, dag_id: str, found: list[trends.Trend]) -> str:
     """Return the trends page: every chart, prod and beta on the same axes."""
     dates = trends.dates_of(found)
@@ -284,12 +276,6 @@ def trends_body(root: str, dag_id: str, found: list[trends.Trend]) -> str:
     )
 
 
-def _value(value: Any) -> str:
-    if isinstance(value, float):
-        return html.escape(f"{value:.6g}")
-    return html.escape("" if value is None else str(value))
-
-
 def _rows(rows: list[trends.Row], deltas: bool = False) -> str:
     out = []
     for row in rows:
@@ -299,8 +285,8 @@ def _rows(rows: list[trends.Row], deltas: bool = False) -> str:
             delta = f"<td>{'' if d is None else html.escape(f'{d:+.4g}')}</td>"
         cls = " class='changed'" if row.changed else ""
         out.append(
-            f"<tr{cls}><td>{html.escape(row.key)}</td><td>{_value(row.a)}</td>"
-            f"<td>{_value(row.b)}</td>{delta}</tr>"
+            f"<tr{cls}><td>{html.escape(row.key)}</td><td>{reports.shown(row.a)}</td>"
+            f"<td>{reports.shown(row.b)}</td>{delta}</tr>"
         )
     return "".join(out)
 
@@ -316,14 +302,14 @@ def compare_body(
     for stage in stages:
         head = "<tr><th>key</th><th>a</th><th>b</th>"
         parts.append(f"<h2>{html.escape(stage.phase)} · {html.escape(stage.stage)}</h2>")
-        for title, rows, deltas in (
-            ("Injected parameters", stage.parameters, False),
-            ("Params after overrides (only what differs)", stage.params, False),
-            ("Records and duration", stage.metrics, True),
+        for kind, title, rows, deltas in (
+            ("injected", "Injected parameters", stage.parameters, False),
+            ("params", "Params after overrides (only what differs)", stage.params, False),
+            ("records", "Records and duration", stage.metrics, True),
         ):
             if rows:
                 parts.append(
-                    f"<h3>{title}</h3><table class='{title.split()[0].lower()}'>{head}"
+                    f"<h3>{title}</h3><table class='{kind}'>{head}"
                     f"{'<th>delta</th>' if deltas else ''}</tr>{_rows(rows, deltas)}</table>"
                 )
         frames = "".join(
