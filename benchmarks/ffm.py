@@ -6,13 +6,19 @@ One run, one split per data set, every implementation in its own process (its
 peak RSS its own VmHWM), 2 threads each:
 
 - ``synthetic``: 1 M training rows (+ 250 k test rows) of the synthetic source,
-  8 fields, k=4, 4 epochs, batch 4096 (Stagebook; the references are per-sample SGD).
-- ``movielens100k``: the first 80 % of ratings by time to train, the last 20 % to test.
+  8 fields, k=4, 4 epochs, batch 4096 (Stagebook; the references are per-sample SGD),
+  at 1x, 10x, 50x and 500x its vocabulary (the same rows on a larger table:
+  ``ffm_references.load``), Stagebook and xLearn at each, libffm at 1x.
+- ``movielens100k``: the first 80 % of ratings by time to train, the last 20 % to test;
+  Stagebook with the benchmark's protocol, and with prod's and beta's own train params.
 
-Reports samples/s (median of epochs 2-4; each epoch's too, for Stagebook and xLearn),
-test logloss, AUC and peak RSS; and
-scoring rows/s for 10k users x 1k items with top-10: the decomposed scorer
-against ``model.predict``. Writes ``benchmarks/results/ffm.json``.
+Reports, for every implementation measured the same way, the time to a trained
+model (from the data in memory: model set-up, compile, every epoch) and its
+fixed cost, the steady rate (median epoch after the first), test logloss, AUC
+and peak RSS; scoring rows/s for 10k users x 1k items with top-10 (the
+decomposed scorer against ``model.predict``); and whether each of the goals
+holds. Writes ``benchmarks/results/ffm.json`` and appends the goals to
+``benchmarks/results/ffm-runs.json``.
 """
 
 from __future__ import annotations
@@ -38,18 +44,20 @@ from ffm_references import (  # beside this file: the child processes import it 
     predictions,
     run_libffm,
     run_xlearn,
+    steady,
 )
 
 REPO = Path(__file__).resolve().parents[1]
 ENVS = REPO / "benchmarks" / ".envs"
 RESULTS = REPO / "benchmarks" / "results" / "ffm.json"
+HISTORY = REPO / "benchmarks" / "results" / "ffm-runs.json"  # the goals of every run, in turn
 
 
 # --- data --------------------------------------------------------------------------------
 
 
-def prepare(folder: Path) -> list[str]:
-    """Write each data set's encoded split to ``folder/<name>.npz``; return the names."""
+def prepare(folder: Path) -> None:
+    """Write each data set's encoded split to ``folder/<name>.npz``."""
     sys.path.insert(0, str(REPO / "lib"))
     from stagebook import params
     from stagebook.recsys import data, features
@@ -78,37 +86,47 @@ def prepare(folder: Path) -> list[str]:
             n_features=vocab.n_features,
             n_user_fields=len(source.user_fields),
         )
-    return list(sets)
 
 
-def scored(path: Path, impl: str) -> dict:
-    """Return the test logloss and AUC of ``impl``'s predictions, by stagebook.recsys.metrics."""
+def scored(path: Path, tag: str) -> dict:
+    """Return the test logloss and AUC of ``tag``'s predictions, by stagebook.recsys.metrics."""
     sys.path.insert(0, str(REPO / "lib"))
     from stagebook.recsys import metrics
 
     _, y, n, _, _ = load(path)
-    prob = np.load(predictions(path, impl))
+    prob = np.load(predictions(path, tag))
     return {"logloss": metrics.logloss(y[n:], prob), "auc": metrics.auc(y[n:], prob)}
 
 
 # --- implementations, each run in its own process ------------------------------------------
 
 
-def run_stagebook(path: Path) -> dict:
+def run_stagebook(path: Path, scale: int, phase: str | None) -> dict:
+    """Train on the benchmark's protocol, or with ``phase``'s own train params."""
     sys.path.insert(0, str(REPO / "lib"))
+    from stagebook import params
     from stagebook.recsys import ffm
 
-    x, y, n, n_features, _ = load(path)
-    # the references' protocol: every training row, a fixed number of epochs
-    lr, l2 = float(os.environ.get("FFM_LR", "0.1")), float(os.environ.get("FFM_L2", "2e-3"))
-    model = ffm.build(n_features, x.shape[1], K, l2, lr, seed=1)
+    x, y, n, n_features, _ = load(path, scale)
+    if phase:
+        p = params.load(phase).train
+        k, epochs, batch, lr, l2 = p.k, p.epochs, p.batch_size, p.base_lr, p.l2
+    else:  # the references' protocol: every training row, a fixed number of epochs
+        k, epochs, batch, lr, l2 = K, EPOCHS, BATCH, 0.1, 2e-3
+    start = time.perf_counter()
+    model = ffm.build(n_features, x.shape[1], k, l2, lr, seed=1)
     losses = ffm.fit(
-        model, (x[:n], y[:n]), None, epochs=EPOCHS, batch_size=BATCH, patience=EPOCHS, lr=lr, seed=1
+        model, (x[:n], y[:n]), None, epochs=epochs, batch_size=batch, patience=epochs, lr=lr, seed=1
     )
+    total = time.perf_counter() - start
     prob = 1 / (1 + np.exp(-model.predict(x[n:], batch_size=65536, verbose=0)))
-    speed = [row["samples_per_s"] for row in losses]
-    np.save(predictions(path, "stagebook"), prob)
-    return {"samples_per_s": statistics.median(speed[1:]), "epochs_samples_per_s": speed}
+    np.save(predictions(path, tag("stagebook", scale, phase)), prob)
+    table = sum(v.numpy().nbytes for v in (model.linear, model.factors))
+    return {
+        **steady(n, [n / row["samples_per_s"] for row in losses], total),
+        "table_mb": 2 * table / 2**20,  # the table and its AdaGrad accumulator
+        "params": {"k": k, "epochs": epochs, "batch_size": batch, "lr": lr, "l2": l2},
+    }
 
 
 def run_scorer(impl: str, path: Path) -> dict:
@@ -152,15 +170,23 @@ def peak_rss_mb() -> float:
 
 # --- driver --------------------------------------------------------------------------------
 
+SCALES = (1, 10, 50, 500)
+PHASES = ("prod", "beta")
 
-def child(python: Path, impl: str, path: Path) -> dict:
+
+def tag(impl: str, scale: int = 1, phase: str | None = None) -> str:
+    """Return a run's name: its implementation, then its phase or its vocabulary scale."""
+    return impl + (f"-{phase}" if phase else "") + (f"-x{scale}" if scale > 1 else "")
+
+
+def child(python: Path, impl: str, path: Path, scale: int = 1, phase: str = "") -> dict:
     env = {
         **os.environ,
         "USER": os.environ.get("USER", "stagebook"),
         "OMP_NUM_THREADS": str(THREADS),
     }
     proc = subprocess.Popen(
-        [str(python), __file__, "--child", impl, str(path)],
+        [str(python), __file__, "--child", impl, str(path), str(scale), phase],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env=env,
@@ -172,14 +198,29 @@ def child(python: Path, impl: str, path: Path) -> dict:
     return json.loads(out.decode().strip().splitlines()[-1])
 
 
+def plan() -> list[tuple[str, str, int, str]]:
+    """Return the training runs: (implementation, data set, scale, phase)."""
+    runs = [("libffm", "synthetic", 1, "")]
+    for scale in SCALES:
+        runs += [("stagebook", "synthetic", scale, ""), ("xlearn", "synthetic", scale, "")]
+    runs += [(impl, "movielens100k", 1, "") for impl in ("stagebook", "xlearn", "libffm")]
+    return runs + [("stagebook", "movielens100k", 1, phase) for phase in PHASES]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--child", nargs=2, metavar=("IMPL", "DATA"))
+    parser.add_argument("--child", nargs=4, metavar=("IMPL", "DATA", "SCALE", "PHASE"))
     args = parser.parse_args()
     if args.child:
-        impl, path = args.child[0], Path(args.child[1])
-        runners = {"stagebook": run_stagebook, "xlearn": run_xlearn, "libffm": run_libffm}
-        result = runners[impl](path) if impl in runners else run_scorer(impl, path)
+        impl, path, scale, phase = args.child
+        path, scale = Path(path), int(scale)
+        if impl == "stagebook":
+            result = run_stagebook(path, scale, phase or None)
+        elif impl in ("xlearn", "libffm"):
+            result = {"xlearn": run_xlearn, "libffm": run_libffm}[impl](path, scale)
+            os.replace(predictions(path, impl), predictions(path, tag(impl, scale)))
+        else:
+            result = run_scorer(impl, path)
         print(json.dumps({**result, "peak_rss_mb": peak_rss_mb()}))
         return
 
@@ -190,46 +231,111 @@ def main() -> None:
     }
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        names = prepare(Path(tmp))
-        for name in names:
-            for impl, python in pythons.items():
-                path = Path(tmp) / f"{name}.npz"
-                result = child(python, impl, path)
-                if "error" not in result:  # every implementation is scored by the same code
-                    result.update(scored(path, impl))
-                rows.append({"impl": impl, "dataset": name, **result})
-                print(json.dumps(rows[-1]), flush=True)
+        prepare(Path(tmp))
+        for impl, name, scale, phase in plan():
+            path = Path(tmp) / f"{name}.npz"
+            result = child(pythons[impl], impl, path, scale, phase)
+            if "error" not in result:  # every implementation is scored by the same code
+                result.update(scored(path, tag(impl, scale, phase or None)))
+            row = {"impl": impl, "dataset": name, "scale": scale, **({"phase": phase} if phase else {})}
+            rows.append({**row, "n_features": n_features(path, scale), **result})
+            print(json.dumps(rows[-1]), flush=True)
         for impl in ("decomposed", "keras_predict"):
             result = child(Path(sys.executable), impl, Path(tmp) / "synthetic.npz")
             rows.append({"impl": impl, **result})
             print(json.dumps(rows[-1]), flush=True)
-    RESULTS.write_text(json.dumps(rows, indent=2) + "\n")
+    report = {"date": dt.datetime.now().isoformat(timespec="seconds"), "rows": rows, "goals": goals(rows)}
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    history = json.loads(HISTORY.read_text()) if HISTORY.exists() else []
+    HISTORY.write_text(json.dumps([*history, {k: report[k] for k in ("date", "goals")}], indent=2) + "\n")
     print(table(rows))
+    print(summary(report["goals"]))
+
+
+def n_features(path: Path, scale: int) -> int:
+    with np.load(path) as d:
+        return int(d["n_features"]) * scale
+
+
+def pick(rows: list[dict], impl: str, dataset: str, scale: int = 1, phase: str | None = None) -> dict:
+    """Return the row of one run (an empty dict if it is missing)."""
+    for r in rows:
+        if (r["impl"], r.get("dataset"), r.get("scale"), r.get("phase")) == (impl, dataset, scale, phase):
+            return r
+    return {}
+
+
+def goals(rows: list[dict]) -> list[dict]:
+    """Return each goal of the benchmark: what it compares, the figure, the bound, whether it holds."""
+    out = []
+
+    def goal(name: str, value: float, bound: float, at_least: bool = True) -> None:
+        holds = value >= bound if at_least else value <= bound
+        out.append({"goal": name, "value": value, "bound": bound, "holds": bool(holds)})
+
+    ours = {s: pick(rows, "stagebook", "synthetic", s) for s in SCALES}
+    xl = {s: pick(rows, "xlearn", "synthetic", s) for s in SCALES}
+    rate = {s: ours[s].get("samples_per_s", 0.0) for s in SCALES}
+    goal("samples/s at 50x / at 1x", rate[50] / rate[1], 0.8)
+    goal("samples/s at 500x / at 1x", rate[500] / rate[1], 0.5)
+    for s in SCALES:
+        goal(f"samples/s at {s}x / xLearn's", rate[s] / xl[s].get("samples_per_s", float("inf")), 1.0)
+    for s in (1, 50):
+        goal(
+            f"time to train at {s}x: xLearn's / ours",
+            xl[s].get("time_to_train_s", 0.0) / ours[s].get("time_to_train_s", float("inf")),
+            1.0,
+        )
+    goal(
+        "synthetic logloss - xLearn's",
+        ours[1].get("logloss", float("inf")) - xl[1].get("logloss", 0.0),
+        0.002,
+        at_least=False,
+    )
+    libffm = pick(rows, "libffm", "movielens100k")
+    for phase in PHASES:
+        run = pick(rows, "stagebook", "movielens100k", 1, phase)
+        goal(f"MovieLens AUC with {phase}'s params - libffm's", run.get("auc", 0.0) - libffm.get("auc", 1.0), 0.0)
+        goal(
+            f"MovieLens logloss with {phase}'s params - libffm's",
+            run.get("logloss", float("inf")) - libffm.get("logloss", 0.0),
+            0.002,
+            at_least=False,
+        )
+    ml = pick(rows, "stagebook", "movielens100k")
+    goal(
+        "MovieLens samples/s / xLearn's",
+        ml.get("samples_per_s", 0.0) / pick(rows, "xlearn", "movielens100k").get("samples_per_s", float("inf")),
+        1.0,
+    )
+    scorer = next((r for r in rows if r["impl"] == "decomposed"), {})
+    goal("scoring rows/s (millions)", scorer.get("rows_per_s", 0.0) / 1e6, 20.0)
+    return out
+
+
+def summary(found: list[dict]) -> str:
+    lines = [f"{'goal':<48}{'value':>10}{'bound':>9}  holds"]
+    for g in found:
+        lines.append(f"{g['goal']:<48}{g['value']:>10.4f}{g['bound']:>9.3f}  {'yes' if g['holds'] else 'NO'}")
+    return "\n".join(lines)
 
 
 def table(rows: list[dict]) -> str:
-    lines = [f"{'impl':<14}{'dataset':<15}{'samples/s':>12}{'logloss':>9}{'AUC':>8}{'peak MB':>9}"]
+    head = f"{'run':<26}{'features':>11}{'samples/s':>12}{'to train s':>11}{'fixed s':>8}{'logloss':>9}{'AUC':>8}{'peak MB':>9}{'table MB':>9}"
+    lines = [head]
     for r in rows:
         if "dataset" in r:
+            name = f"{tag(r['impl'], r['scale'], r.get('phase'))} {r['dataset'][:9]}"
             lines.append(
-                f"{r['impl']:<14}{r['dataset']:<15}{r.get('samples_per_s', 0):>12,.0f}"
-                f"{r.get('logloss', float('nan')):>9.4f}{r.get('auc', float('nan')):>8.4f}{r.get('peak_rss_mb', 0):>9.0f}"
+                f"{name:<26}{r.get('n_features', 0):>11,}{r.get('samples_per_s', 0):>12,.0f}"
+                f"{r.get('time_to_train_s', float('nan')):>11.2f}{r.get('fixed_cost_s', float('nan')):>8.2f}"
+                f"{r.get('logloss', float('nan')):>9.4f}{r.get('auc', float('nan')):>8.4f}"
+                f"{r.get('peak_rss_mb', 0):>9.0f}{r.get('table_mb', float('nan')):>9.0f}"
             )
-    lines.append(f"{'scorer':<29}{'rows/s':>12}{'':>17}{'peak MB':>9}")
+    lines.append(f"{'scorer':<37}{'rows/s':>12}{'':>47}{'peak MB':>9}")
     for r in rows:
         if "dataset" not in r:
-            lines.append(
-                f"{r['impl']:<29}{r.get('rows_per_s', 0):>12,.0f}{'':>17}{r.get('peak_rss_mb', 0):>9.0f}"
-            )
-    for name in sorted({r["dataset"] for r in rows if "dataset" in r}):
-        by = {r["impl"]: r for r in rows if r.get("dataset") == name}
-        ours = by.get("stagebook", {})
-        for ref in ("xlearn", "libffm"):
-            if "samples_per_s" in by.get(ref, {}) and "samples_per_s" in ours:
-                lines.append(
-                    f"{name}: stagebook/{ref} speed {ours['samples_per_s'] / by[ref]['samples_per_s']:.2f}x, "
-                    f"logloss {ours['logloss'] - by[ref]['logloss']:+.4f}"
-                )
+            lines.append(f"{r['impl']:<37}{r.get('rows_per_s', 0):>12,.0f}{'':>47}{r.get('peak_rss_mb', 0):>9.0f}")
     return "\n".join(lines)
 
 

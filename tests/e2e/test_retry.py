@@ -56,7 +56,7 @@ def test_inference_uses_the_model_of_the_second_try(run, folder, home):
     described = json.loads((home / "models" / "prod" / signature / "signature.json").read_text())
     assert described["try_number"] == 2
     assert described["metrics"]["learning_rate"] == pytest.approx(0.01)
-    assert {"keras", "tensorflow-cpu", "numpy"} <= set(described["libraries"])
+    assert {"keras", "jax", "numpy"} <= set(described["libraries"])
 
 
 EXPECTED = [

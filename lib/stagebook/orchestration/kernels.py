@@ -1,7 +1,7 @@
 """Warm kernels for ``stagebook run``: the next stage's kernel starts while this stage runs.
 
 A stage's kernel costs about half a second to start, and its first cell's
-imports (seaborn, pandas, TensorFlow for training) up to several seconds more.
+imports (seaborn, pandas, Keras and JAX for training) up to several seconds more.
 Where one process runs the stages one after the other, as ``dag.test()`` does
 for ``stagebook run``, each stage starts the kernels of the stages that follow
 it (its downstream stage tasks; the phase branch starts the first stage of each

@@ -57,7 +57,7 @@ KERNEL_PREFIXES = (
 )
 
 
-# TensorFlow's C++ INFO lines (oneDNN, XLA, CPU features) stay out of the outputs; its
+# XLA's C++ INFO lines (and TensorFlow's, where a notebook imports it) stay out of the outputs; its
 # warnings and errors still show. A worker that sets the variable keeps its own value.
 QUIET = {"TF_CPP_MIN_LOG_LEVEL": "1"}
 

@@ -1,4 +1,4 @@
-"""Metrics of a binary classifier, in numpy (no TensorFlow needed to read a model's quality)."""
+"""Metrics of a binary classifier, in numpy (no Keras needed to read a model's quality)."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ def latest(models: Path) -> str:
 LIBRARIES = (
     "stagebook",
     "keras",
-    "tensorflow-cpu",
+    "jax",
     "numpy",
     "pandas",
     "apache-airflow",
@@ -67,12 +68,8 @@ def describe(
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
-    try:
-        import keras
-
-        versions["keras_backend"] = keras.backend.backend()
-    except ImportError:
-        versions["keras_backend"] = None
+    keras = sys.modules.get("keras")  # the backend training used; importing Keras here would pick one
+    versions["keras_backend"] = keras.backend.backend() if keras else None
     return {
         "signature": signature,
         "market": ctx.params.market,

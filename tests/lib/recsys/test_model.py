@@ -59,35 +59,110 @@ def test_a_learning_rate_too_high_diverges_and_is_caught_during_the_epoch():
         ffm.fit(model, (x, y), None, epochs=2, batch_size=256, patience=2, lr=1e24, seed=1)
 
 
-def test_the_written_out_gradient_equals_autodiffs():
-    """FFM.train_step's gradient against Keras's autodiff train step, one SGD step each.
+def compiled(n_features: int, n_fields: int, k: int, l2: float, seed: int = 3) -> ffm.FFM:
+    """Return a compiled FFM with random weights and a built optimizer."""
+    model = ffm.build(n_features, n_fields, k, l2=l2, lr=0.1, seed=seed)
+    rng = np.random.default_rng(seed)
+    for weight, scale in zip(model.trainable_variables, (0.2, 0.3, 0.4), strict=True):
+        weight.assign(rng.normal(0, scale, weight.shape).astype("float32"))
+    # built as fit builds it: the model, its loss and the optimizer
+    model._symbolic_build(data_batch=(np.zeros((1, n_fields), "int32"), np.zeros(1, "float32")))
+    return model
 
-    With SGD at learning rate 1 the step is the gradient itself, so equal weights
-    after the step mean equal gradients. The batch repeats features, so the
-    scatter's sums are checked too.
+
+def sparse_step(model: ffm.FFM, x, y, weight=None):
+    """Run FFM.train_step on minibatches ``x [M, B, F]`` as fit runs it; return its logs."""
+    from keras import ops
+
+    from stagebook.recsys.ffm import sparse
+
+    weight = np.ones(y.shape, "float32") if weight is None else weight
+    rows, inverse = sparse.dedupe(x, model.n_features)
+    groups = (model.trainable_variables, model.non_trainable_variables)
+    groups += (model.optimizer.variables, model.metrics_variables)
+    state = tuple([v.value for v in group] for group in groups)
+    data = tuple(map(ops.convert_to_tensor, (rows, inverse, y, weight)))
+    logs, state = model.train_step(state, (data[:2], *data[2:]))
+    for group, values in zip(groups, state, strict=True):
+        for variable, value in zip(group, values, strict=True):
+            variable.assign(value)
+    return logs
+
+
+def dense_gradient(model: ffm.FFM, x, y, weight=None):
+    """Return the written-out gradient of one minibatch, summed into table-sized arrays."""
+    weight = np.ones(y.shape, "float32") if weight is None else weight
+    w, v, vt, logit = model.terms(x)
+    loss, _, g_bias, dw, dv = model.gradient(w, v, vt, logit, y, weight)
+    g_linear = np.zeros(model.linear.shape, "float32")
+    g_factors = np.zeros(model.factors.shape, "float32")
+    np.add.at(g_linear, x, np.asarray(dw))
+    np.add.at(g_factors, x, np.asarray(dv))
+    return float(loss), [np.asarray(g_bias), g_linear, g_factors]
+
+
+def state(model: ffm.FFM) -> list[np.ndarray]:
+    """Return the weights and the optimizer's accumulators, as numpy arrays."""
+    accumulators = [v for v in model.optimizer.variables if "accumulator" in v.name]
+    return [np.asarray(v.value) for v in [*model.trainable_variables, *accumulators]]
+
+
+def test_the_written_out_gradient_equals_autodiffs():
+    """FFM.gradient, summed per feature, against JAX's autodiff of the objective.
+
+    The objective is what Keras's own train step would differentiate: the
+    cross-entropy plus the penalty ``call(training=True)`` adds. The batch
+    repeats features, so the sums per feature are checked too.
     """
+    import jax
     import keras
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 12, size=(64, 5)).astype("int32")  # 12 features: many repeats
     y = rng.integers(0, 2, size=64).astype("float32")
-    models = []
-    for _ in range(2):
-        model = ffm.FFM(12, 5, 3, l2=0.05)
-        for weight, value in zip(model.weights, (0.2, 0.3, 0.4), strict=True):
-            weight.assign(np.random.default_rng(1).normal(0, value, weight.shape))
-        model.compile(
-            optimizer=keras.optimizers.SGD(1.0),
-            loss=keras.losses.BinaryCrossentropy(from_logits=True),
-        )
-        models.append(model)
-    cross_entropy = keras.losses.BinaryCrossentropy(from_logits=True)(y, models[0](x))
-    ours = models[0].train_step((x, y))
-    keras.Model.train_step(models[1], (x, y))  # autodiff of call(training=True): loss + penalty
-    # the reported loss is the cross-entropy before the step, like the validation loss
-    np.testing.assert_allclose(float(ours["loss"]), float(cross_entropy), rtol=1e-6)
-    for got, want in zip(models[0].weights, models[1].weights, strict=True):
-        np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-6)
+    model = compiled(12, 5, 3, l2=0.05)
+    cross_entropy = keras.losses.BinaryCrossentropy(from_logits=True)
+
+    def objective(values):
+        logit, _, losses = model.stateless_call(values, [], x, training=True, return_losses=True)
+        return cross_entropy(y, logit) + sum(losses)
+
+    want = jax.grad(objective)([v.value for v in model.trainable_variables])
+    loss, got = dense_gradient(model, x, y)
+    np.testing.assert_allclose(loss, float(cross_entropy(y, model(x))), rtol=1e-6)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, np.asarray(w), atol=1e-6)
+
+
+def test_a_sparse_step_equals_a_dense_adagrad_step():
+    """One lazy step against Keras's Adagrad applied to the whole (table-sized) gradient:
+    the same weights and accumulators, rows touched or not."""
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 40, size=(96, 5)).astype("int32")
+    y = rng.integers(0, 2, size=96).astype("float32")
+    lazy, dense = compiled(40, 5, 3, l2=0.05), compiled(40, 5, 3, l2=0.05)
+    logs = sparse_step(lazy, x[None], y[None])
+    loss, grads = dense_gradient(dense, x, y)
+    dense.optimizer.apply(grads, dense.trainable_variables)
+    for got, want in zip(state(lazy), state(dense), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(float(logs["loss"]), loss, rtol=1e-6)
+    assert int(lazy.optimizer.iterations.numpy()) == 1
+
+
+def test_a_step_leaves_the_rows_it_did_not_gather_bit_identical():
+    rng = np.random.default_rng(2)
+    x = (rng.integers(0, 50, size=(256, 4)) * 7).astype("int32")  # rows 0, 7, 14, ... of 1000
+    y = rng.integers(0, 2, size=256).astype("float32")
+    model = compiled(1000, 4, 4, l2=0.01)
+    before = state(model)
+    sparse_step(model, x[None], y[None])
+    after = state(model)
+    untouched = np.setdiff1d(np.arange(1000), x)
+    for i in (1, 2, 4, 5):  # linear, factors and their accumulators
+        old, new = before[i], after[i]
+        assert np.array_equal(old[untouched], new[untouched])
+        assert not np.array_equal(old[np.unique(x)], new[np.unique(x)])
 
 
 def test_a_block_trains_like_its_minibatches_in_turn_and_padding_weighs_nothing():
@@ -97,12 +172,32 @@ def test_a_block_trains_like_its_minibatches_in_turn_and_padding_weighs_nothing(
     x = rng.integers(0, 12, size=(64, 5)).astype("int32")
     y = rng.integers(0, 2, size=64).astype("float32")
     weight = np.r_[np.ones(56), np.zeros(8)].astype("float32")  # rows 56-63: padding
-    models = [ffm.build(12, 5, 3, l2=0.05, lr=0.1, seed=3) for _ in range(2)]
-    block = models[0].train_step((x.reshape(2, 32, 5), y.reshape(2, 32), weight.reshape(2, 32)))
-    models[1].train_step((x[:32], y[:32]))
-    in_turn = models[1].train_step((x[32:56], y[32:56]))
-    for got, want in zip(models[0].weights, models[1].weights, strict=True):
-        np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-6)
+    block, in_turn = compiled(12, 5, 3, l2=0.05), compiled(12, 5, 3, l2=0.05)
+    logs = sparse_step(block, x.reshape(2, 32, 5), y.reshape(2, 32), weight.reshape(2, 32))
+    sparse_step(in_turn, x[None, :32], y[None, :32])
+    in_turn_logs = sparse_step(in_turn, x[None, 32:56], y[None, 32:56])
+    for got, want in zip(state(block), state(in_turn), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
     # the loss: each minibatch's cross-entropy before its step, weighted by its real rows
-    np.testing.assert_allclose(float(block["loss"]), float(in_turn["loss"]), rtol=1e-6)
-    assert int(models[0].optimizer.iterations.numpy()) == 2
+    # (in turn, the loss metric is the mean over both calls, weighted the same way)
+    np.testing.assert_allclose(float(logs["loss"]), float(in_turn_logs["loss"]), rtol=1e-6)
+    assert int(block.optimizer.iterations.numpy()) == 2
+
+
+def test_blocks_deal_every_row_once_an_epoch_and_fill_with_weightless_minibatches():
+    from stagebook.recsys.ffm.fit import BLOCK, Blocks
+
+    x = np.arange(1000 * 3, dtype="int32").reshape(1000, 3) % 500
+    y = np.ones(1000, "float32")
+    data = Blocks(x, y, 16, 500, seed=1)  # 63 minibatches: 2 blocks of 32, one empty
+    for _ in range(2):
+        seen, weights = [], 0.0
+        for i in range(len(data)):
+            (rows, inverse), _, weight = data[i]
+            assert rows.shape == (BLOCK, rows.shape[1]) and inverse.shape == (BLOCK, 16, 3)
+            ids = np.take_along_axis(rows[:, None, :], inverse.reshape(BLOCK, 1, -1), 2)
+            seen.append(ids.reshape(BLOCK, 16, 3)[weight > 0])
+            weights += weight.sum()
+        assert weights == 1000
+        assert sorted(map(tuple, np.concatenate(seen))) == sorted(map(tuple, x))
+        data.on_epoch_end()

@@ -13,7 +13,8 @@ import numpy as np
 from stagebook import atomic, storage
 from stagebook.errors import InvalidLossError
 from stagebook.recsys import features
-from stagebook.recsys.ffm.model import FFM
+from stagebook.recsys.ffm import sparse
+from stagebook.recsys.ffm.model import FFM, Adagrad
 
 BLOCK = 32  # minibatches one train step runs through, in one compiled loop
 INITIAL_ACCUMULATOR = 1e-6
@@ -22,7 +23,7 @@ INITIAL_ACCUMULATOR = 1e-6
 class LossGuard(keras.callbacks.Callback):
     """Raise :class:`InvalidLossError` as soon as a step's loss is nan or infinite.
 
-    A step is one minibatch, or a block of ``block`` minibatches (:func:`batches`).
+    A step is one minibatch, or a block of ``block`` minibatches (:class:`Blocks`).
     """
 
     def __init__(self, lr: float, block: int = 1) -> None:
@@ -79,47 +80,60 @@ def build(n_features: int, n_fields: int, k: int, l2: float, lr: float, *, seed:
     benchmark's split, AdaGrad reaches the references' test logloss where Adam,
     at any learning rate, stayed 0.006-0.010 above it.
 
-    XLA is on (Keras leaves it off on CPU); with :func:`batches`, each call
-    runs a block of up to ``BLOCK`` minibatches, so the Python loop is out of
-    the hot path.
+    The step is compiled (XLA) and each call runs a block of ``BLOCK``
+    minibatches (:class:`Blocks`), so the Python loop is out of the hot path.
     """
     keras.utils.set_random_seed(seed)  # the initial factors, so a run can be repeated
     model = FFM(n_features, n_fields, k, l2)
     model.compile(
-        optimizer=keras.optimizers.Adagrad(
-            learning_rate=lr, initial_accumulator_value=INITIAL_ACCUMULATOR
-        ),
+        optimizer=Adagrad(learning_rate=lr, initial_accumulator_value=INITIAL_ACCUMULATOR),
         loss=keras.losses.BinaryCrossentropy(from_logits=True),
         jit_compile=keras.backend.backend() != "torch",
     )
     return model
 
 
-def batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None = None):
-    """Return the training data for ``fit``: blocks of minibatches on TensorFlow.
+class Blocks(keras.utils.PyDataset):
+    """The training data for ``fit``: blocks of ``BLOCK`` minibatches, deduplicated once.
 
-    On TensorFlow: a cached ``tf.data`` pipeline of ``(x, y, weight)`` blocks
-    ``[M, batch_size, ...]`` of up to ``BLOCK`` minibatches, that
-    :meth:`FFM.train_step` trains on one after the other. The rows are shuffled
-    once (with ``seed``), padded with rows of weight 0 to whole minibatches, and
-    the minibatches are dealt into new blocks, in a new order, every epoch. On
-    other backends: the numpy arrays.
+    The rows are shuffled once (with ``seed``) and padded with rows of weight 0
+    to whole minibatches; each minibatch keeps its unique table rows and each
+    sample's position in them (:func:`sparse.dedupe`: once, not every step),
+    and the minibatches are dealt into blocks in a new order every epoch. The
+    last block is filled with empty minibatches (weight 0, rows past the table),
+    so every block has one shape and the step compiles once.
     """
-    if keras.backend.backend() != "tensorflow":
-        return x, y
-    import tensorflow as tf
 
-    if seed is not None:
-        order = np.random.default_rng(seed).permutation(len(x))
-        x, y = x[order], y[order]
-    pad = -len(x) % batch_size
-    weight = np.concatenate([np.ones(len(x), "float32"), np.zeros(pad, "float32")])
-    x = np.concatenate([x, np.zeros((pad, x.shape[1]), x.dtype)])
-    y = np.concatenate([y.astype("float32"), np.zeros(pad, "float32")])
-    data = tf.data.Dataset.from_tensor_slices((x, y, weight)).batch(batch_size).cache()
-    if seed is not None:
-        data = data.shuffle(len(x) // batch_size, seed=seed, reshuffle_each_iteration=True)
-    return data.batch(BLOCK).prefetch(tf.data.AUTOTUNE)
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, n_features: int, seed: int):
+        super().__init__()
+        self.rng = np.random.default_rng(seed)
+        order = self.rng.permutation(len(x))
+        n = -(-len(x) // batch_size)  # minibatches
+        self.block = min(BLOCK, n)
+        total = -(-n // self.block) * self.block * batch_size  # rows, padding included
+        ids = np.zeros((total, x.shape[1]), np.int32)
+        ids[: len(x)] = x[order]
+        self.y = np.zeros(total, "float32")
+        self.y[: len(x)] = y[order]
+        self.weight = np.zeros(total, "float32")
+        self.weight[: len(x)] = 1
+        shape = (total // batch_size, batch_size)
+        # the filling minibatches' rows are all padding: past the table, dropped
+        self.rows, self.inverse = sparse.dedupe(ids.reshape(*shape, -1), n_features)
+        self.rows[n:] = n_features + np.arange(self.rows.shape[1])
+        self.y, self.weight = self.y.reshape(shape), self.weight.reshape(shape)
+        self.order = self.rng.permutation(shape[0])
+
+    def __len__(self) -> int:
+        return len(self.order) // self.block
+
+    def __getitem__(self, index: int):
+        pick = self.order[index * self.block : (index + 1) * self.block]
+        return (self.rows[pick], self.inverse[pick]), self.y[pick], self.weight[pick]
+
+    def on_epoch_end(self) -> None:
+        """Deal the minibatches into blocks in a new order."""
+        self.order = self.rng.permutation(len(self.order))
 
 
 def fit(
@@ -142,21 +156,22 @@ def fit(
         InvalidLossError: as soon as the loss is nan or infinite (during the epoch).
     """
     keras.utils.set_random_seed(seed)
-    data = batches(*train, batch_size, seed)
-    numpy_input = isinstance(data, tuple)
+    data = Blocks(*train, batch_size, model.n_features, seed)
+    # build the model, its loss and the optimizer on plain ids, symbolically: fit's own
+    # build would call the model on a block of the training data
+    model._symbolic_build(data_batch=(train[0][:1], train[1][:1]))
     timer = EpochTimer()
-    callbacks = [LossGuard(lr, 1 if numpy_input else BLOCK), timer]
+    callbacks = [LossGuard(lr, data.block), timer]
     if valid is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)
         )
     history = model.fit(
-        *(data if numpy_input else (data,)),
+        data,
         validation_data=valid,
         validation_batch_size=8192,
         epochs=epochs,
         verbose=0,
-        **({"batch_size": batch_size, "shuffle": True} if numpy_input else {"shuffle": False}),
         callbacks=callbacks,
     )
     losses = []
