@@ -24,10 +24,24 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "lib"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from ffm_references import K, load  # noqa: E402
+
+
+def ffm_only() -> None:
+    """Make ``stagebook.recsys.ffm`` importable without the rest of Stagebook.
+
+    An accelerator machine has JAX and Keras, not Stagebook's whole
+    environment (Airflow, pydantic, ...), which ``import stagebook`` would pull
+    in: the two parent packages are made bare namespaces over ``lib/``.
+    """
+    import types
+
+    for name in ("stagebook", "stagebook.recsys"):
+        package = types.ModuleType(name)
+        package.__path__ = [str(REPO / "lib" / Path(*name.split(".")))]
+        sys.modules.setdefault(name, package)
 
 
 def train(path: Path, scale: int, batch: int, epochs: int) -> dict:
@@ -93,6 +107,7 @@ def main() -> None:
     parser.add_argument("--scales", default="1,50,500")
     parser.add_argument("--epochs", type=int, default=4)
     args = parser.parse_args()
+    ffm_only()
     for scale in map(int, args.scales.split(",")):
         for batch in args.batch:
             print(json.dumps(train(args.data, scale, batch, args.epochs)), flush=True)

@@ -51,6 +51,8 @@ class TrainParams(Section):
     lr_decay: float = Field(gt=0, le=1)
     l2: float = Field(ge=0)
     patience: int = Field(ge=1, le=1000)
+    linear_terms: bool
+    init_scale: float = Field(gt=0, le=10)
 
 
 class InferenceParams(Section):

@@ -33,19 +33,37 @@ def test_small_synthetic_set_beats_the_base_rate_clearly():
     assert len(losses) == 3 and all(row["samples_per_s"] > 0 for row in losses)
 
 
-def test_movielens_time_split_reaches_auc_069():
+@pytest.mark.parametrize("phase", ["prod", "beta"])
+def test_movielens_time_split_reaches_auc_070_with_each_phases_params(phase):
+    """The benchmark's MovieLens split, trained with the phase's own params:
+    libffm reaches AUC 0.701 there, xLearn 0.698 (``make bench-ffm``)."""
     events = data.movielens_events()  # sorted by time: first 80 % train, last 20 % test
     n = int(len(events) * 0.8)
     vocab, x, y = encode(events, data.source("movielens100k"), n)
-    k = params.load("beta").train.k  # 8: AUC 0.694 here; prod's k=4 gives 0.691
-    model = ffm.build(vocab.n_features, len(vocab.fields), k, TRAIN.l2, TRAIN.base_lr, seed=1)
-    # the benchmark's protocol: batch 4096, 4 epochs
+    p = params.load(phase).train
+    model = ffm.build(
+        vocab.n_features,
+        len(vocab.fields),
+        p.k,
+        p.l2,
+        p.base_lr,
+        seed=1,
+        linear_terms=p.linear_terms,
+        init_scale=p.init_scale,
+    )
     ffm.fit(
-        model, (x[:n], y[:n]), None, epochs=4, batch_size=4096, patience=4, lr=TRAIN.base_lr, seed=1
+        model,
+        (x[:n], y[:n]),
+        None,
+        epochs=p.epochs,
+        batch_size=p.batch_size,
+        patience=p.epochs,
+        lr=p.base_lr,
+        seed=1,
     )
     prob = 1 / (1 + np.exp(-model.predict(x[n:], batch_size=8192, verbose=0)))
-    assert metrics.auc(y[n:], prob) >= 0.69
-    assert metrics.logloss(y[n:], prob) < metrics.base_rate_logloss(y[:n], y[n:])
+    assert metrics.auc(y[n:], prob) >= 0.70
+    assert metrics.logloss(y[n:], prob) < 0.63
 
 
 def test_a_learning_rate_too_high_diverges_and_is_caught_during_the_epoch():
@@ -59,9 +77,14 @@ def test_a_learning_rate_too_high_diverges_and_is_caught_during_the_epoch():
         ffm.fit(model, (x, y), None, epochs=2, batch_size=256, patience=2, lr=1e24, seed=1)
 
 
-def compiled(n_features: int, n_fields: int, k: int, l2: float, seed: int = 3) -> ffm.FFM:
+LINEAR_TERMS = pytest.mark.parametrize("linear", [False, True], ids=["ffm", "with-linear-terms"])
+
+
+def compiled(
+    n_features: int, n_fields: int, k: int, l2: float, linear: bool = False, seed: int = 3
+) -> ffm.FFM:
     """Return a compiled FFM with random weights and a built optimizer."""
-    model = ffm.build(n_features, n_fields, k, l2=l2, lr=0.1, seed=seed)
+    model = ffm.build(n_features, n_fields, k, l2=l2, lr=0.1, seed=seed, linear_terms=linear)
     rng = np.random.default_rng(seed)
     for weight, scale in zip(model.trainable_variables, (0.2, 0.3, 0.4), strict=True):
         weight.assign(rng.normal(0, scale, weight.shape).astype("float32"))
@@ -107,7 +130,8 @@ def state(model: ffm.FFM) -> list[np.ndarray]:
     return [np.asarray(v.value) for v in [*model.trainable_variables, *accumulators]]
 
 
-def test_the_written_out_gradient_equals_autodiffs():
+@LINEAR_TERMS
+def test_the_written_out_gradient_equals_autodiffs(linear):
     """FFM.gradient, summed per feature, against JAX's autodiff of the objective.
 
     The objective is what Keras's own train step would differentiate: the
@@ -120,7 +144,7 @@ def test_the_written_out_gradient_equals_autodiffs():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 12, size=(64, 5)).astype("int32")  # 12 features: many repeats
     y = rng.integers(0, 2, size=64).astype("float32")
-    model = compiled(12, 5, 3, l2=0.05)
+    model = compiled(12, 5, 3, l2=0.05, linear=linear)
     cross_entropy = keras.losses.BinaryCrossentropy(from_logits=True)
 
     def objective(values):
@@ -134,13 +158,14 @@ def test_the_written_out_gradient_equals_autodiffs():
         np.testing.assert_allclose(g, np.asarray(w), atol=1e-6)
 
 
-def test_a_sparse_step_equals_a_dense_adagrad_step():
+@LINEAR_TERMS
+def test_a_sparse_step_equals_a_dense_adagrad_step(linear):
     """One lazy step against Keras's Adagrad applied to the whole (table-sized) gradient:
     the same weights and accumulators, rows touched or not."""
     rng = np.random.default_rng(1)
     x = rng.integers(0, 40, size=(96, 5)).astype("int32")
     y = rng.integers(0, 2, size=96).astype("float32")
-    lazy, dense = compiled(40, 5, 3, l2=0.05), compiled(40, 5, 3, l2=0.05)
+    lazy, dense = (compiled(40, 5, 3, l2=0.05, linear=linear) for _ in range(2))
     logs = sparse_step(lazy, x[None], y[None])
     loss, grads = dense_gradient(dense, x, y)
     dense.optimizer.apply(grads, dense.trainable_variables)
@@ -150,11 +175,12 @@ def test_a_sparse_step_equals_a_dense_adagrad_step():
     assert int(lazy.optimizer.iterations.numpy()) == 1
 
 
-def test_a_step_leaves_the_rows_it_did_not_gather_bit_identical():
+@LINEAR_TERMS
+def test_a_step_leaves_the_rows_it_did_not_gather_bit_identical(linear):
     rng = np.random.default_rng(2)
     x = (rng.integers(0, 50, size=(256, 4)) * 7).astype("int32")  # rows 0, 7, 14, ... of 1000
     y = rng.integers(0, 2, size=256).astype("float32")
-    model = compiled(1000, 4, 4, l2=0.01)
+    model = compiled(1000, 4, 4, l2=0.01, linear=linear)
     before = state(model)
     sparse_step(model, x[None], y[None])
     after = state(model)
@@ -162,17 +188,19 @@ def test_a_step_leaves_the_rows_it_did_not_gather_bit_identical():
     for i in (1, 2, 4, 5):  # linear, factors and their accumulators
         old, new = before[i], after[i]
         assert np.array_equal(old[untouched], new[untouched])
-        assert not np.array_equal(old[np.unique(x)], new[np.unique(x)])
+        trained = linear or i in (2, 5)  # without linear terms, the linear weights stay
+        assert np.array_equal(old[np.unique(x)], new[np.unique(x)]) != trained
 
 
-def test_a_block_trains_like_its_minibatches_in_turn_and_padding_weighs_nothing():
+@LINEAR_TERMS
+def test_a_block_trains_like_its_minibatches_in_turn_and_padding_weighs_nothing(linear):
     """One train step on a block [2, 32, F] (the last 8 rows padding, weight 0)
     against two steps on the minibatches of 32 and 24 rows, without padding."""
     rng = np.random.default_rng(2)
     x = rng.integers(0, 12, size=(64, 5)).astype("int32")
     y = rng.integers(0, 2, size=64).astype("float32")
     weight = np.r_[np.ones(56), np.zeros(8)].astype("float32")  # rows 56-63: padding
-    block, in_turn = compiled(12, 5, 3, l2=0.05), compiled(12, 5, 3, l2=0.05)
+    block, in_turn = (compiled(12, 5, 3, l2=0.05, linear=linear) for _ in range(2))
     logs = sparse_step(block, x.reshape(2, 32, 5), y.reshape(2, 32), weight.reshape(2, 32))
     sparse_step(in_turn, x[None, :32], y[None, :32])
     in_turn_logs = sparse_step(in_turn, x[None, 32:56], y[None, 32:56])
@@ -182,6 +210,19 @@ def test_a_block_trains_like_its_minibatches_in_turn_and_padding_weighs_nothing(
     # (in turn, the loss metric is the mean over both calls, weighted the same way)
     np.testing.assert_allclose(float(logs["loss"]), float(in_turn_logs["loss"]), rtol=1e-6)
     assert int(block.optimizer.iterations.numpy()) == 2
+
+
+def test_dedupe_by_mask_and_by_sort_agree():
+    from stagebook.recsys.ffm import sparse
+
+    x = np.random.default_rng(4).integers(0, 300, size=(5, 64, 3)).astype("int32")
+    small = sparse.dedupe(x, 300)  # 300 features <= SCAN x 192 ids: the mask
+    large = sparse.dedupe(x, 300 * sparse.SCAN * 192)  # the sort
+    assert np.array_equal(small[1], large[1])
+    real = small[0] < 300
+    assert np.array_equal(small[0][real], large[0][large[0] < 300])
+    for rows, inverse, batch in zip(small[0], small[1], x, strict=True):
+        assert np.array_equal(rows[inverse], batch) and np.all(np.diff(rows) > 0)
 
 
 def test_blocks_deal_every_row_once_an_epoch_and_fill_with_weightless_minibatches():

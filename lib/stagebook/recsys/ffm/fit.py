@@ -71,7 +71,17 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(self._end - self._start)
 
 
-def build(n_features: int, n_fields: int, k: int, l2: float, lr: float, *, seed: int = 0) -> FFM:
+def build(
+    n_features: int,
+    n_fields: int,
+    k: int,
+    l2: float,
+    lr: float,
+    *,
+    seed: int = 0,
+    linear_terms: bool = False,
+    init_scale: float = 0.1,
+) -> FFM:
     """Return a compiled FFM, trained with AdaGrad on the logit's binary cross-entropy.
 
     AdaGrad, as libffm and xLearn use, with a tiny initial accumulator: a batch's
@@ -84,7 +94,7 @@ def build(n_features: int, n_fields: int, k: int, l2: float, lr: float, *, seed:
     minibatches (:class:`Blocks`), so the Python loop is out of the hot path.
     """
     keras.utils.set_random_seed(seed)  # the initial factors, so a run can be repeated
-    model = FFM(n_features, n_fields, k, l2)
+    model = FFM(n_features, n_fields, k, l2, linear_terms=linear_terms, init_scale=init_scale)
     model.compile(
         optimizer=Adagrad(learning_rate=lr, initial_accumulator_value=INITIAL_ACCUMULATOR),
         loss=keras.losses.BinaryCrossentropy(from_logits=True),

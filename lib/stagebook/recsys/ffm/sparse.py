@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 ROUND = 256  # the unique-row axis is padded to a multiple of this: one compiled shape a data set
+SCAN = 8  # tables up to this many times a minibatch's ids are deduplicated by a mask, not a sort
 
 
 def dedupe(x: np.ndarray, n_features: int) -> tuple[np.ndarray, np.ndarray]:
@@ -26,14 +27,25 @@ def dedupe(x: np.ndarray, n_features: int) -> tuple[np.ndarray, np.ndarray]:
     ``x`` is ``[N, B, F]`` (N minibatches). Rows are sorted; a minibatch with
     fewer than U unique rows is padded with ``n_features``, ``n_features + 1``,
     ...: indices past the table, still unique and sorted. A read clamps them
-    (a value nobody uses) and a write drops them. One sort a minibatch, and a
-    lookup table for the positions (a third of ``np.unique``'s time).
+    (a value nobody uses) and a write drops them.
+
+    The unique rows of a minibatch come from marking them in a table-sized mask
+    and scanning it where the table is small (up to ``SCAN`` times the
+    minibatch's ids), else from a sort; the positions from a lookup table.
+    Measured on 1 M rows of the synthetic set (22 k features): 0.05-0.1 s, where
+    a sort took 0.16-0.24 s and ``np.unique`` 0.9 s.
     """
     found, position = [], np.empty(n_features, np.int32)
     inverse = np.empty(x.shape, np.int32)
+    seen = np.zeros(n_features, bool) if n_features <= SCAN * x[0].size else None
     for i, batch in enumerate(x):
-        ids = np.sort(batch, axis=None)
-        unique = ids[np.r_[True, ids[1:] != ids[:-1]]]
+        if seen is not None:
+            seen[batch] = True
+            unique = np.flatnonzero(seen).astype(np.int32)
+            seen[unique] = False
+        else:
+            ids = np.sort(batch, axis=None)
+            unique = ids[np.r_[True, ids[1:] != ids[:-1]]]
         position[unique] = np.arange(len(unique), dtype=np.int32)
         inverse[i] = position[batch]
         found.append(unique)
