@@ -62,7 +62,10 @@ def test_inference_uses_the_model_of_the_second_try(run, folder, home):
 EXPECTED = [
     ("success", "input_tables", 1),
     ("success", "select_phase", 1),
-    *[("success", f"prod.{n}", 1) for n in ("features", "inference", "validate", "publish")],
+    *[
+        ("success", f"prod.{n}", 1)
+        for n in ("features", "inference", "validate", "approve", "publish")
+    ],
     ("retry", "prod.train", 1),
     ("success", "prod.train", 2),
     ("success", None, None),
