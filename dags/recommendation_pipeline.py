@@ -7,13 +7,20 @@ is archived, with its HTML rendering, under
 `reports/recommendation_pipeline/<ds>/<phase>/<run>/<NN-stage>.try<N>.ipynb`.
 
 ```
-input_tables ─► select_phase ─┬─► prod.features ─► prod.train ─► prod.inference ─► prod.validate ─► prod.publish ─┬─► run_summary
-                              └─► beta.features ─► beta.train ─► beta.inference ─► beta.validate ─► beta.publish ─┘
+input_tables ─► select_phase ─┬─► prod.features ─► prod.train ─► prod.inference ─► prod.validate ─► prod.approve ─► prod.publish ─┬─► run_summary
+                              └─► beta.features ─► beta.train ─► beta.inference ─► beta.validate ─► beta.approve ─► beta.publish ─┘
 ```
 
 Every task notifies on success, failure and retry (`notifications:` in params
 chooses events and channels); `run_summary` (trigger rule `all_done`) sends one
 summary per run and fails when a stage failed.
+
+- `<phase>.approve` waits for a reviewer (Required actions in the UI) only when
+  validation breached soft limits alone (`validation.soft`); Reject, or no answer
+  within `validation.approval_timeout_s`, skips `<phase>.publish`.
+- Assets: `input_tables` updates `stagebook://tables`, `<phase>.train`
+  `stagebook://models/<phase>`, `<phase>.publish` `stagebook://recommendations/<phase>`;
+  each event's extra holds its lineage (`stagebook lineage --ds D --phase P`).
 
 - Runs daily at 10:00 Asia/Tokyo for the previous day (data-interval semantics):
   the run at 2019-11-21 10:00 JST processes the business date 2019-11-20.
@@ -32,7 +39,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable
 from stagebook import params
 from stagebook.orchestration import callbacks
 from stagebook.orchestration.operators import RunSummaryOperator, SelectPhaseOperator
-from stagebook.orchestration.stages import Stage, phase_chain
+from stagebook.orchestration.stages import Gate, Stage, phase_chain
 
 DAG_ID = "recommendation_pipeline"
 TIMEZONE = "Asia/Tokyo"
@@ -43,8 +50,17 @@ START = pendulum.datetime(2019, 11, 1, tz=TIMEZONE)
 INPUT_TABLES = Stage(
     "input_tables",
     "00-input-tables",
-    records=("table_rows",),
+    records=("table_rows", "raw_partitions"),
     figure=("events", "table_rows.events"),
+    outlet="stagebook://tables",
+    lineage=("table_rows", "raw_partitions"),
+)
+VALIDATE = Stage(
+    "validate",
+    "40-validate",
+    records=("validation", "checks", "approved_digest", "soft_breaches"),
+    pulls={"model_signature": "train"},
+    figure=("KL", "validation.kl_divergence"),
 )
 PHASE_STAGES = (
     Stage(
@@ -56,8 +72,10 @@ PHASE_STAGES = (
     Stage(
         "train",
         "20-train",
-        records=("losses", "metrics", "model_signature"),
+        records=("losses", "metrics", "model_signature", "data_window"),
         figure=("test AUC", "metrics.test_auc"),
+        outlet="stagebook://models/{phase}",
+        lineage=("model_signature", "data_window", "metrics"),
     ),
     Stage(
         "inference",
@@ -66,19 +84,18 @@ PHASE_STAGES = (
         pulls={"model_signature": "train"},
         figure=("users", "inference.users"),
     ),
-    Stage(
-        "validate",
-        "40-validate",
-        records=("validation", "checks", "approved_digest"),
-        pulls={"model_signature": "train"},
-        figure=("KL", "validation.kl_divergence"),
-    ),
+    VALIDATE,
+    Gate("approve", checks=VALIDATE, timeout="validation.approval_timeout_s"),
     Stage(
         "publish",
         "50-publish",
-        records=("published",),
+        records=("published", "model_signature", "published_digest", "sinks"),
+        pulls={"approval": "approve"},
+        optional=("approval",),  # a re-run of publish alone: the gate did not run
         connections=("publish.redis_conn_id",),
         figure=("published", "published.0.records"),
+        outlet="stagebook://recommendations/{phase}",
+        lineage=("model_signature", "published_digest", "sinks", "approval"),
     ),
 )
 

@@ -90,6 +90,24 @@ class PipelineError(StagebookError):
     retryable = False
 
 
+class LineageError(StagebookError):
+    """No published batch (asset event) exists for the date and phase asked about."""
+
+    retryable = False
+
+
+class ReplayError(StagebookError):
+    """The run, task or try asked to replay is not in the archive."""
+
+    retryable = False
+
+
+class ApprovalError(StagebookError):
+    """The run's approval task is not waiting for an answer, or the answer was refused."""
+
+    retryable = False
+
+
 class StageFailed(StagebookError):
     """A stage notebook raised; carries the notebook's error and the report path."""
 

@@ -132,6 +132,10 @@ def _merge(base: dict, top: Mapping, origin: str, origins: dict, prefix: tuple =
 
 
 def _origin(loc: tuple, origins: Mapping[tuple, str], default: str) -> str:
+    """Return the file that set ``loc``: for a section, the last file that set a key inside it."""
+    inside = [o for key, o in origins.items() if len(key) > len(loc) and key[: len(loc)] == loc]
+    if inside:
+        return inside[-1]
     for end in range(len(loc), 0, -1):
         if tuple(loc[:end]) in origins:
             return origins[tuple(loc[:end])]

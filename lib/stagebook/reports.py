@@ -197,7 +197,8 @@ CARD_STYLE = (
     ".stagebook-card table{border-collapse:collapse;margin:.3rem 0}"
     ".stagebook-card th,.stagebook-card td{border:1px solid #dde;padding:.15rem .45rem;"
     "text-align:left}.stagebook-card .pass{color:#1e7b34}"
-    ".stagebook-card .fail,.stagebook-card .state-failed{color:#b03a2e;font-weight:600}</style>"
+    ".stagebook-card .fail,.stagebook-card .state-failed{color:#b03a2e;font-weight:600}"
+    ".stagebook-card .soft{color:#a66a00;font-weight:600}</style>"
 )
 _CARD = re.compile(r"<!--stagebook-card-->.*?<!--/stagebook-card-->", re.DOTALL)
 CARD_FIGURES = 16  # recorded values shown at most: the report below has them all
@@ -223,6 +224,15 @@ def shown(value: Any) -> str:
     if isinstance(value, float):
         return html.escape(f"{value:.6g}")
     return html.escape("" if value is None else str(value))
+
+
+def _verdict(check: Mapping[str, Any]) -> tuple[str, str]:
+    """Return the CSS class and word of a check: pass, FAIL (hard limit) or soft (waits for approval)."""
+    if not check.get("passed"):
+        return "fail", "FAIL"
+    if check.get("soft_passed") is False:
+        return "soft", "soft: needs approval"
+    return "pass", "pass"
 
 
 def card_html(info: Mapping[str, Any]) -> str:
@@ -260,15 +270,14 @@ def card_html(info: Mapping[str, Any]) -> str:
     if isinstance(checks, list) and checks:
         rows = "".join(
             f"<tr><td>{shown(c.get('check'))}</td><td>{shown(c.get('value'))}</td>"
-            f"<td>{shown(c.get('threshold'))}</td>"
-            f"<td class='{'pass' if c.get('passed') else 'fail'}'>"
-            f"{'pass' if c.get('passed') else 'FAIL'}</td></tr>"
+            f"<td>{shown(c.get('threshold'))}</td><td>{shown(c.get('soft_threshold'))}</td>"
+            f"<td class='{_verdict(c)[0]}'>{_verdict(c)[1]}</td></tr>"
             for c in checks
             if isinstance(c, Mapping)
         )
         parts.append(
             "<table class='checks'><tr><th>check</th><th>value</th><th>threshold</th>"
-            f"<th>result</th></tr>{rows}</table>"
+            f"<th>soft limit</th><th>result</th></tr>{rows}</table>"
         )
     values = [
         (key, value)

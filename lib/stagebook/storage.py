@@ -7,7 +7,8 @@ features/<phase>/ds=YYYY-MM-DD/vocab.json, events.npz
 models/<phase>/<signature>/model.keras, ffm.npz, vocab.json, signature.json
 recommendations/<phase>/ds=YYYY-MM-DD/recommendations.parquet
 validated/<phase>/ds=YYYY-MM-DD/approved.json, item_distribution.parquet
-outbox/<phase>/ds=YYYY-MM-DD.jsonl
+outbox/<phase>/ds=YYYY-MM-DD.jsonl, ds=YYYY-MM-DD.meta.json
+replays/<dag_id>/<ds>/<phase>/<run>/<NN-stage>.try<N>.ipynb
 reports/<dag_id>/<ds>/<phase>/<run>/<NN-stage>.try<N>.ipynb, .html, .json
 reports/index.html
 tmp/duckdb/                   DuckDB's spill space while it builds the tables
@@ -133,6 +134,11 @@ def outbox_file(outbox: Path, ds: str) -> Path:
     return outbox / f"ds={ds}.jsonl"
 
 
+def outbox_meta(outbox_file: Path) -> Path:
+    """Return the metadata beside an outbox file (its digest, who approved it)."""
+    return outbox_file.with_suffix(".meta.json")
+
+
 # --- reports ------------------------------------------------------------------------------
 
 
@@ -188,6 +194,20 @@ def report_path(
 ) -> Path:
     """Return the archived notebook of one try of one stage in one run."""
     return report_folder(dag_id, ds, phase, run_id, home) / try_name(stage, try_number)
+
+
+def replay_path(
+    dag_id: str,
+    ds: str,
+    phase: str,
+    run_folder: str,
+    stage: str,
+    try_number: int,
+    home: Path | None = None,
+) -> Path:
+    """Return where ``stagebook replay`` writes one try's notebook (``run_folder``: its run's folder)."""
+    root = (home or settings.home()) / "replays"
+    return root / dag_id / ds / phase / run_folder / try_name(stage, try_number)
 
 
 def rendering(notebook: Path) -> Path:

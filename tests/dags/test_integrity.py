@@ -28,7 +28,7 @@ def test_no_import_errors_at_all(bag):
     assert DAG_ID in bag.dags
 
 
-@pytest.mark.parametrize("dag_id", [DAG_ID])
+@pytest.mark.parametrize("dag_id", [DAG_ID, "recommendations_consumer"])
 def test_dag_has_tags_retries_and_no_catchup(bag, dag_id):
     dag = bag.dags[dag_id]
     assert dag.tags
@@ -46,7 +46,9 @@ def test_dag_shape(bag):
         for name in ("inference", "validate"):
             assert dag.get_task(f"{phase}.{name}").pull == {"model_signature": f"{phase}.train"}
         publish = dag.get_task(f"{phase}.publish")
-        assert publish.upstream_task_ids == {f"{phase}.validate"}  # only after validate passed
+        # only after validate passed, and a reviewer approved if soft limits were breached
+        assert publish.upstream_task_ids == {f"{phase}.approve"}
+        assert dag.get_task(f"{phase}.approve").upstream_task_ids == {f"{phase}.validate"}
         assert publish.connections == ("stagebook_redis",)
         assert "stagebook_redis" not in json.dumps(publish.parameters)  # never a parameter
 

@@ -62,7 +62,10 @@ def test_inference_uses_the_model_of_the_second_try(run, folder, home):
 EXPECTED = [
     ("success", "input_tables", 1),
     ("success", "select_phase", 1),
-    *[("success", f"prod.{n}", 1) for n in ("features", "inference", "validate", "publish")],
+    *[
+        ("success", f"prod.{n}", 1)
+        for n in ("features", "inference", "validate", "approve", "publish")
+    ],
     ("retry", "prod.train", 1),
     ("success", "prod.train", 2),
     ("success", None, None),
@@ -110,3 +113,75 @@ def test_finding_10_a_success_says_no_retries_left_and_the_summary_names_only_pr
     assert "retries left: 0" in success["text"]
     summary = next(m for m in received[channel] if m["event"] == "summary")
     assert "prod.publish: success" in summary["text"] and "beta." not in summary["text"]
+
+
+# --- replaying try 1 in Jupyter ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def replayed(run, folder):
+    from stagebook.orchestration import replay
+
+    found = replay.find(run.dag_run.run_id, "prod.train", try_number=1)
+    path = replay.write(found)
+    stopped = replay.until_failure(path, found.dag_id)
+    yield path, stopped
+    if stopped.pid:  # the kernel is independent of this process: stop it by its PID
+        import os
+        import signal
+
+        os.kill(stopped.pid, signal.SIGTERM)
+
+
+def test_replay_writes_try_1_with_its_exact_injected_parameters(run, folder, replayed):
+    path, _ = replayed
+    assert injected(path) == injected(folder / "20-train.try1.ipynb")
+    assert "try_number = 1" in injected(path)
+
+
+def test_replay_until_failure_stops_at_the_same_cell_with_the_same_error(folder, replayed):
+    from stagebook.orchestration import replay
+
+    path, stopped = replayed
+    archived = replay.failing_cell(folder / "20-train.try1.ipynb")
+    assert archived is not None and archived[1] == "InvalidLossError"
+    assert replay.failing_cell(path) == archived
+    assert (stopped.cell, stopped.ename) == archived
+
+
+def test_the_replays_kernel_holds_the_state_at_the_failure(replayed):
+    from jupyter_client import BlockingKernelClient
+
+    _, stopped = replayed
+    client = BlockingKernelClient(connection_file=str(stopped.connection_file))
+    client.load_connection_file()
+    client.start_channels()
+    seen = []
+    try:
+        reply = client.execute_interactive(
+            "print(repr(lr), try_number)", timeout=60, output_hook=seen.append
+        )
+        assert reply["content"]["status"] == "ok"
+        text = "".join(m["content"].get("text", "") for m in seen if m["msg_type"] == "stream")
+        assert text.split() == ["1e+24", "1"]  # try 1's learning rate, as it failed with it
+    finally:
+        client.stop_channels()
+
+
+def test_the_retry_message_carries_the_replay_command(received, run):
+    retry = next(m for m in received["slack"] if m["event"] == "retry")
+    assert f"replay: stagebook replay {run.dag_run.run_id}" in retry["text"] or (
+        "replay: stagebook replay '" in retry["text"]
+    )
+    assert "prod.train --try 1 --until-failure" in retry["text"]
+
+
+def test_replaying_an_unknown_run_or_task_names_it(run, capsys):
+    from stagebook.orchestration import cli
+
+    assert cli.main(["replay", "no-such-run", "prod.train"]) == 2
+    assert "unknown run 'no-such-run'" in capsys.readouterr().err
+    assert cli.main(["replay", run.dag_run.run_id, "prod.nothing"]) == 2
+    err = capsys.readouterr().err
+    assert f"run '{run.dag_run.run_id}' has no archived try of task 'prod.nothing'" in err
+    assert "prod.train" in err

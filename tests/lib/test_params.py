@@ -186,3 +186,26 @@ def test_finding_9_the_allowlist_never_opens_notifications_publish_or_pipeline(
     )
     with pytest.raises(ParamsError, match=f"common.yaml: pipeline.overridable: {said}"):
         params.load(folder=folder)
+
+
+def test_a_soft_limit_looser_than_its_hard_limit_names_the_file_and_the_key(folder):
+    prod = folder / "prod.yaml"
+    prod.write_text(prod.read_text() + "validation:\n  soft: {max_kl: 3.0}\n")
+    with pytest.raises(
+        ParamsError, match=r"prod.yaml: validation.soft: .*soft.max_kl = 3.0 must be at most"
+    ):
+        params.load("prod", folder=folder)
+    prod.write_text(prod.read_text().replace("max_kl: 3.0", "min_user_coverage: 0.5"))
+    with pytest.raises(ParamsError, match="soft.min_user_coverage = 0.5 must be at least"):
+        params.load("prod", folder=folder)
+
+
+def test_soft_limits_and_the_approval_timeout_are_optional_and_checked(folder):
+    common = folder / "common.yaml"
+    text = common.read_text()
+    common.write_text(text.replace("  soft: {}\n", "").replace("  approval_timeout_s: 86400", ""))
+    loaded = params.load("prod", folder=folder).validation
+    assert loaded.soft.max_kl is None and loaded.approval_timeout_s == 86400
+    common.write_text(text.replace("approval_timeout_s: 86400", "approval_timeout_s: 0"))
+    with pytest.raises(ParamsError, match="validation.approval_timeout_s"):
+        params.load("prod", folder=folder)

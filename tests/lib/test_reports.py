@@ -178,6 +178,14 @@ def test_the_card_of_validate_lists_every_check_and_a_failed_trys_error():
     checks = [
         {"check": "user_coverage", "value": 1.0, "threshold": ">= 0.9", "passed": True},
         {"check": "kl_divergence", "value": 3.1, "threshold": "<= 2.5", "passed": False},
+        {
+            "check": "js_distance",
+            "value": 0.7,
+            "threshold": "<= 0.75",
+            "passed": True,
+            "soft_threshold": "<= 0.6",
+            "soft_passed": False,
+        },
     ]
     card = reports.card_html(
         _info(
@@ -187,8 +195,18 @@ def test_the_card_of_validate_lists_every_check_and_a_failed_trys_error():
             error="ValidationFailed: kl_divergence = 3.1",
         )
     )
-    assert "<td>user_coverage</td><td>1</td><td>&gt;= 0.9</td><td class='pass'>pass</td>" in card
-    assert "<td>kl_divergence</td><td>3.1</td><td>&lt;= 2.5</td><td class='fail'>FAIL</td>" in card
+    assert (
+        "<td>user_coverage</td><td>1</td><td>&gt;= 0.9</td><td></td><td class='pass'>pass</td>"
+        in card
+    )
+    assert (
+        "<td>kl_divergence</td><td>3.1</td><td>&lt;= 2.5</td><td></td><td class='fail'>FAIL</td>"
+        in card
+    )
+    assert (
+        "<td>js_distance</td><td>0.7</td><td>&lt;= 0.75</td><td>&lt;= 0.6</td>"
+        "<td class='soft'>soft: needs approval</td>" in card
+    )
     assert "checks.0" not in card  # the checks are the table, not raw records
     assert "state-failed" in card and "ValidationFailed: kl_divergence = 3.1" in card
 

@@ -35,7 +35,9 @@ def test_the_stage_table_declares_exactly_what_the_notebook_records(op):
 
 def test_a_typo_in_a_declared_record_is_caught_with_its_notebook_and_cell():
     path = notebook.path("20-train")
-    problems = notebook.record_problems(path, ("losses", "metrics", "model_signatur"))
+    problems = notebook.record_problems(
+        path, ("losses", "metrics", "model_signatur", "data_window")
+    )
     assert problems == [
         f"{path}: cell 11: records 'model_signature', which the stage table does not declare",
         f"{path}: declares record 'model_signatur' in the stage table, but no cell records it",

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from stagebook import dates, params, settings, storage
-from stagebook.errors import ParamsError, PipelineError
+from stagebook.errors import ParamsError, PipelineError, StagebookError
 from stagebook.orchestration import environment, kernels, serve, tasklogs
 
 
@@ -89,19 +89,27 @@ def dag_ids() -> list[str]:
 
 
 def load_dag(dag_id: str | None = None) -> Any:
-    """Return the DAG ``dag_id`` of the dags folder, or its only DAG when ``dag_id`` is None."""
+    """Return the DAG ``dag_id`` of the dags folder, or its only pipeline when ``dag_id`` is None.
+
+    A pipeline is a DAG that runs stage notebooks (an example consumer DAG is not one).
+    """
     environment.apply_airflow_environ()
     from airflow.dag_processing.dagbag import DagBag
+
+    from stagebook.orchestration.operators import StageNotebookOperator
 
     bag = DagBag(dag_folder=str(settings.dags_dir()))
     if bag.import_errors:
         raise PipelineError(
             "DAG import errors:\n" + "\n".join(f"{k}: {v}" for k, v in bag.import_errors.items())
         )
-    if dag_id is None and len(bag.dags) == 1:
-        return next(iter(bag.dags.values()))
+    pipelines = [
+        d for d in bag.dags.values() if any(isinstance(t, StageNotebookOperator) for t in d.tasks)
+    ]
+    if dag_id is None and len(pipelines) == 1:
+        return pipelines[0]
     if dag_id not in bag.dags:
-        wanted = "several DAGs" if dag_id is None else f"no DAG {dag_id!r}"
+        wanted = "several pipelines" if dag_id is None else f"no DAG {dag_id!r}"
         raise PipelineError(
             f"{settings.dags_dir()}: {wanted}; name one with --dag: {', '.join(sorted(bag.dags))}"
         )
@@ -205,6 +213,58 @@ def run_serve(host: str, port: int, components: str) -> int:
         return 1
 
 
+def run_approve(args: argparse.Namespace) -> int:
+    """``stagebook approve``: answer a waiting approval through Airflow's HITL API."""
+    from stagebook.orchestration import approval
+
+    ensure_metastore()
+    dag = load_dag(args.dag)
+    approval.answer(
+        dag.dag_id,
+        args.run_id,
+        args.task_id,
+        approve=not args.reject,
+        comment=args.comment,
+        user=args.user,
+    )
+    verb = "rejected" if args.reject else "approved"
+    print(f"stagebook: {verb} {args.task_id} in run {args.run_id} as {args.user}")
+    return 0
+
+
+def run_lineage(args: argparse.Namespace) -> int:
+    """``stagebook lineage``: print the chain from a published batch back to its raw partitions."""
+    from stagebook.orchestration import lineage
+
+    ensure_metastore()
+    dag = load_dag(args.dag)
+    print(lineage.text(lineage.chain(dag, args.ds.isoformat(), args.phase)))
+    return 0
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    """``stagebook replay``: write a try's notebook with its exact parameters (and run it to its failure)."""
+    environment.apply_airflow_environ()
+    from stagebook.orchestration import replay
+
+    if args.run_id is None and None in (args.ds, args.phase, args.stage):
+        raise ParamsError("stagebook replay: give RUN_ID TASK_ID, or --ds, --phase and --stage")
+    if args.run_id is not None and args.task_id is None:
+        raise ParamsError("stagebook replay: give the task id after the run id, e.g. prod.train")
+    found = replay.find(
+        args.run_id,
+        args.task_id,
+        ds=args.ds.isoformat() if args.ds else None,
+        phase=args.phase,
+        stage=args.stage,
+        try_number=args.try_number,
+    )
+    path = replay.write(found)
+    stopped = replay.until_failure(path, found.dag_id) if args.until_failure else None
+    print(replay.message(path, stopped))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """Return the parser of the ``stagebook`` command."""
     main_parser = argparse.ArgumentParser(prog="stagebook", description=__doc__.split("\n")[0])
@@ -219,6 +279,30 @@ def parser() -> argparse.ArgumentParser:
         "--components",
         default=",".join(serve.COMPONENTS),
         help="comma-separated Airflow components to run (default: all four)",
+    )
+    date = {"type": lambda v: dates.parse_ds(v, where="--ds"), "metavar": "YYYY-MM-DD"}
+    approve = sub.add_parser("approve", help="answer a waiting approval (<phase>.approve)")
+    approve.add_argument("run_id", help="the run, as the Airflow UI shows it")
+    approve.add_argument("task_id", help="the approval task, e.g. prod.approve")
+    approve.add_argument("--reject", action="store_true", help="reject: publish is skipped")
+    approve.add_argument("--comment", default="", help="why (kept with the run)")
+    approve.add_argument("--user", default=os.environ.get("USER") or "admin", help="who answers")
+    approve.add_argument("--dag", help="the DAG (default: the only pipeline in dags/)")
+    lineage = sub.add_parser("lineage", help="print a published batch's lineage")
+    lineage.add_argument("--ds", required=True, **date)
+    lineage.add_argument("--phase", required=True, help="e.g. prod")
+    lineage.add_argument("--dag", help="the DAG (default: the only pipeline in dags/)")
+    replayed = sub.add_parser("replay", help="write a try's notebook with its exact parameters")
+    replayed.add_argument("run_id", nargs="?", help="the run, as the Airflow UI shows it")
+    replayed.add_argument("task_id", nargs="?", help="the task, e.g. prod.train")
+    replayed.add_argument("--ds", **date)
+    replayed.add_argument("--phase", help="with --ds and --stage: that date's latest run")
+    replayed.add_argument("--stage", help="e.g. 20-train")
+    replayed.add_argument("--try", dest="try_number", type=int, help="default: the latest try")
+    replayed.add_argument(
+        "--until-failure",
+        action="store_true",
+        help="run it up to its failing cell, and keep the kernel for Jupyter",
     )
     run = sub.add_parser("run", help="run the pipeline for one business date")
     when = run.add_mutually_exclusive_group(required=True)
@@ -251,6 +335,13 @@ def main(argv: list[str] | None = None) -> int:
         return run_check()
     if args.command == "serve":
         return run_serve(args.host, args.port, args.components)
+    commands = {"approve": run_approve, "lineage": run_lineage, "replay": run_replay}
+    if args.command in commands:
+        try:
+            return commands[args.command](args)
+        except StagebookError as exc:
+            print(f"stagebook: {exc}", file=sys.stderr)
+            return 2
     try:
         conf = run_conf(args.phases, args.overrides)
         ensure_metastore()

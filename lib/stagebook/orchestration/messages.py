@@ -37,6 +37,8 @@ class Message:
     log_url: str | None = None
     report_url: str | None = None
     stages: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # the summary's rows
+    note: str | None = None  # what a gate decided, e.g. "rejected by ...; publish skipped"
+    replay: str | None = None  # the command that replays a failed try in Jupyter
 
     @property
     def subject(self) -> str:
@@ -53,9 +55,14 @@ class Message:
             lines.append(f"try: {self.try_number}, retries left: {self.retries_left}")
         if self.error:
             lines.append(f"error: {self.error}")
+        if self.note:
+            lines.append(f"note: {self.note}")
         for row in self.stages:
             report = f", report {row['report_url']}" if row["report_url"] else ""
-            lines.append(f"- {row['task_id']}: {row['state']}, tries {row['tries']}{report}")
+            note = f" ({row['note']})" if row.get("note") else ""
+            lines.append(f"- {row['task_id']}: {row['state']}{note}, tries {row['tries']}{report}")
+        if self.replay:
+            lines.append(f"replay: {self.replay}")
         if self.report_url:
             lines.append(f"report: {self.report_url}")
         if self.log_url:
@@ -85,6 +92,25 @@ def report_url(ti: Any, task_id: str, try_number: int, report: Path | None) -> s
     """Return the link to one try's report: the app's page when Airflow's base URL is known."""
     archived = report if report and report.exists() else None
     return links.absolute(links.task_route(ti.dag_id, ti.run_id, task_id, try_number), archived)
+
+
+def outcome(task: Any, ti: Any) -> str | None:
+    """Return what a task decided in the run of ``ti`` (an approval gate's answer), or None."""
+    describe = getattr(task, "outcome", None)
+    try:
+        return describe(ti) if callable(describe) else None
+    except Exception:  # a message must go out even when the decision cannot be read
+        return None
+
+
+def replay_command(run_id: str, task_id: str, try_number: int) -> str:
+    """Return the command that writes a failed try's notebook, run up to its failing cell."""
+    import shlex
+
+    return (
+        f"stagebook replay {shlex.quote(run_id)} {shlex.quote(task_id)} "
+        f"--try {try_number} --until-failure"
+    )
 
 
 def phase_of(task: Any) -> str:
@@ -139,6 +165,10 @@ def task_message(context: Mapping[str, Any], event: str) -> Message:
         log_url=getattr(ti, "log_url", None),
         report_url=(report_url(ti, ti.task_id, try_number, report) if stage else None)
         or index_url(),
+        note=outcome(task, ti),
+        replay=replay_command(ti.run_id, ti.task_id, try_number)
+        if stage and event in ("failure", "retry")
+        else None,
     )
 
 
@@ -181,6 +211,7 @@ def summary_message(
                 "state": state.removeprefix("TaskInstanceState."),
                 "tries": tries,
                 "report_url": report_url(ti, task.task_id, tries, report) if report else None,
+                "note": outcome(task, ti),
             }
         )
     bad = [r["task_id"] for r in rows if r["state"] in ("failed", "upstream_failed")]

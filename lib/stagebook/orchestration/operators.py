@@ -72,6 +72,11 @@ class StageNotebookOperator(BaseOperator):
             if it needs it).
         figure: ``(label, dotted record key)`` of the one number the index shows
             for a try, e.g. ``("test AUC", "metrics.test_auc")``.
+        optional: names in ``pull`` that may be missing (injected as None), e.g. the
+            decision of a gate that did not run in this run.
+        lineage: with ``outlets`` (Airflow assets): the records (or injected values)
+            each asset event's ``extra`` holds, beside ``ds``, ``phase``, ``run_id``,
+            ``try_number`` and ``report_url``.
     """
 
     template_fields: Sequence[str] = ("parameters",)
@@ -89,6 +94,8 @@ class StageNotebookOperator(BaseOperator):
         kernel_name: str | None = None,
         connections: Sequence[str] = (),
         figure: tuple[str, str] | None = None,
+        optional: Sequence[str] = (),
+        lineage: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -100,6 +107,8 @@ class StageNotebookOperator(BaseOperator):
         self.kernel_name = kernel_name
         self.connections = tuple(connections)
         self.figure = tuple(figure) if figure else None
+        self.optional = tuple(optional)
+        self.lineage = tuple(lineage)
 
     @property
     def injected_names(self) -> set[str]:
@@ -119,7 +128,7 @@ class StageNotebookOperator(BaseOperator):
         }
         for name, task_id in self.pull.items():
             value = ti.xcom_pull(task_ids=task_id, key=name)
-            if value is None:
+            if value is None and name not in self.optional:
                 raise MissingInputError(
                     f"{self.task_id}: task {task_id!r} recorded no {name!r} in this run: "
                     f"check that {task_id} succeeded and calls stagebook.record({name!r}, ...)"
@@ -158,7 +167,28 @@ class StageNotebookOperator(BaseOperator):
         clock.lap("archive")
         self.describe(output, "success", started, clock=clock)
         self.push_records(context["ti"], output)
+        self.emit(context, values, output)
         self.log.info("Report: %s", report)
+
+    def emit(self, context: Mapping[str, Any], values: Mapping[str, Any], output: Path) -> None:
+        """Set the ``extra`` of each outlet's asset event: where the try ran and its lineage records."""
+        if not self.outlets:
+            return
+        from stagebook.orchestration import messages
+
+        found = read_records(output)
+        extra = {
+            "ds": values["ds"],
+            "phase": self.phase,
+            "run_id": values["run_id"],
+            "try_number": values["try_number"],
+            "report_url": messages.report_url(
+                context["ti"], self.task_id, values["try_number"], storage.rendering(output)
+            ),
+            **{name: found.get(name, values.get(name)) for name in self.lineage},
+        }
+        for asset in self.outlets:
+            context["outlet_events"][asset].extra = secrets.redacted(extra)
 
     def following(self, context: Mapping[str, Any]) -> list[BaseOperator]:
         """Return the tasks that run after this one, through the phase branch's choice."""

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow.sdk import TaskGroup, chain
+from airflow.sdk import Asset, BaseOperator, TaskGroup, chain
 
 from stagebook import params
 from stagebook.orchestration.operators import StageNotebookOperator
@@ -30,6 +30,10 @@ class Stage:
             notebook may use, e.g. ``publish.redis_conn_id``.
         figure: ``(label, dotted record key)``: the one number the index shows for
             a try, e.g. ``("test AUC", "metrics.test_auc")``.
+        optional: names in ``pulls`` that may be missing in a run (injected as None).
+        outlet: the URI of the Airflow asset a successful try updates, ``{phase}``
+            replaced, e.g. ``stagebook://models/{phase}``.
+        lineage: the records (or injected values) the asset event's ``extra`` holds.
     """
 
     task: str
@@ -38,6 +42,9 @@ class Stage:
     pulls: Mapping[str, str] = dataclasses.field(default_factory=dict)
     connections: tuple[str, ...] = ()
     figure: tuple[str, str] | None = None
+    optional: tuple[str, ...] = ()
+    outlet: str | None = None
+    lineage: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.figure and self.figure[1].split(".")[0] not in self.records:
@@ -64,14 +71,51 @@ class Stage:
             pull={name: f"{group}{task}" for name, task in self.pulls.items()},
             connections=[params.value(merged, key) for key in self.connections],
             figure=self.figure,
+            optional=self.optional,
+            outlets=[asset(self.outlet, phase)] if self.outlet else [],
+            lineage=self.lineage,
             **kwargs,
         )
 
 
+def asset(uri: str, phase: str) -> Asset:
+    """Return the Airflow asset of an outlet URI for ``phase``."""
+    return Asset(uri.format(phase=phase))
+
+
+@dataclasses.dataclass(frozen=True)
+class Gate:
+    """An approval between two stages: waits for a reviewer when ``checks`` recorded soft breaches.
+
+    Args:
+        task: the task id, e.g. ``approve``.
+        checks: the stage whose ``soft_breaches``, ``approved_digest`` and ``checks``
+            records the reviewer judges.
+        timeout: the params key of the seconds an answer may take, e.g.
+            ``validation.approval_timeout_s``; unanswered, it is a rejection.
+    """
+
+    task: str
+    checks: Stage
+    timeout: str
+
+    def operator(self, phase: str, merged: params.Params) -> BaseOperator:
+        """Return the gate's task for ``phase``."""
+        from stagebook.orchestration.approval import ApprovalGate
+
+        return ApprovalGate(
+            task_id=self.task,
+            phase=phase,
+            checks_task=f"{phase}.{self.checks.task}",
+            checks_stage=self.checks.notebook,
+            timeout_s=params.value(merged, self.timeout),
+        )
+
+
 def phase_chain(
-    phase: str, stages: Sequence[Stage], merged: params.Params
-) -> tuple[StageNotebookOperator, StageNotebookOperator]:
-    """Add the task group ``phase``: its stages one after the other; return the first and last."""
+    phase: str, stages: Sequence[Stage | Gate], merged: params.Params
+) -> tuple[BaseOperator, BaseOperator]:
+    """Add the task group ``phase``: its stages (and gates) one after the other; return the first and last."""
     with TaskGroup(group_id=phase):
         tasks = [stage.operator(phase, merged) for stage in stages]
         chain(*tasks)

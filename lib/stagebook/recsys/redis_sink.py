@@ -4,7 +4,8 @@ Keys share the hash tag ``{<stream>:<phase>}`` (one cluster slot per phase):
 
 - ``{<stream>:<phase>}``: the stream, one entry per user (fields ``ds``, ``phase``,
   ``user_id``, ``record``);
-- ``{…}:published:<ds>``: the date's marker hash (``digest``, ``count``, ``published_at``);
+- ``{…}:published:<ds>``: the date's marker hash (``digest``, ``count``, ``published_at``,
+  and ``meta``: JSON of the publication's metadata, e.g. who approved it);
 - ``{…}:ids:<ds>``: the ids of the date's current entries;
 - ``{…}:pending:<ds>``, ``{…}:retired:<ds>``: ids of entries being added, or being removed.
 
@@ -164,8 +165,13 @@ class RedisStreamSink:
         except redis.RedisError as exc:
             raise self._unavailable(exc) from None
 
-    def publish(self, records: list[dict], *, ds: str, phase: str) -> Published:
-        """Add one entry per record, or skip or replace an earlier publication of (ds, phase)."""
+    def publish(
+        self, records: list[dict], *, ds: str, phase: str, meta: Mapping | None = None
+    ) -> Published:
+        """Add one entry per record, or skip or replace an earlier publication of (ds, phase).
+
+        ``meta`` (JSON-ready) goes into the date's marker as its field ``meta``.
+        """
         import redis
 
         wanted = digest(records)
@@ -176,12 +182,14 @@ class RedisStreamSink:
             self._delete_listed(pending, phase)
             if self.client.hget(self.marker(ds, phase), "digest") == wanted:
                 count = int(self.client.hget(self.marker(ds, phase), "count") or 0)
+                self._describe(ds, phase, meta)
                 return Published(self.name, self.stream(phase), "skipped", count, removed)
             self._add(records, ds, phase)
             action = self._commit(wanted, len(records), ds, phase)
             if action == "skipped":  # another writer committed the same records meanwhile
                 self._delete_listed(pending, phase)
             removed += self._delete_listed(retired, phase)
+            self._describe(ds, phase, meta)
             self._trim(phase)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             done = "This try may have added entries but did not commit them (the next try removes them); nothing was published"
@@ -193,6 +201,11 @@ class RedisStreamSink:
                 "Nothing was committed; the next try cleans up and starts again"
             ) from None
         return Published(self.name, self.stream(phase), action, len(records), removed)
+
+    def _describe(self, ds: str, phase: str, meta: Mapping | None) -> None:
+        """Set the marker's ``meta`` field to the publication's metadata (if any)."""
+        if meta:
+            self.client.hset(self.marker(ds, phase), "meta", json.dumps(dict(meta), sort_keys=True))
 
     def _add(self, records: list[dict], ds: str, phase: str) -> None:
         """Add the entries in chunks, listing each chunk's ids in the pending list."""

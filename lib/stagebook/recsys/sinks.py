@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -87,12 +87,14 @@ class Sink(Protocol):
     def check(self) -> None:
         """Raise :class:`SinkUnavailable` if the sink cannot be written now."""
 
-    def publish(self, records: list[dict], *, ds: str, phase: str) -> Published:
-        """Publish one date's records, exactly once per (ds, phase)."""
+    def publish(
+        self, records: list[dict], *, ds: str, phase: str, meta: Mapping | None = None
+    ) -> Published:
+        """Publish one date's records, exactly once per (ds, phase), with their ``meta``data."""
 
 
 class OutboxSink:
-    """The local outbox: ``outbox/<phase>/ds=YYYY-MM-DD.jsonl``."""
+    """The local outbox: ``outbox/<phase>/ds=YYYY-MM-DD.jsonl``, metadata in ``….meta.json`` beside."""
 
     name = "outbox"
 
@@ -106,10 +108,17 @@ class OutboxSink:
     def check(self) -> None:
         """Nothing to reach: the folder is created on write."""
 
-    def publish(self, records: list[dict], *, ds: str, phase: str = "") -> Published:
-        """Write the records of ``ds``, replacing any earlier publication of that date."""
+    def publish(
+        self, records: list[dict], *, ds: str, phase: str = "", meta: Mapping | None = None
+    ) -> Published:
+        """Write the records of ``ds``, replacing any earlier publication of that date.
+
+        ``meta`` (JSON-ready: who approved, the digest) goes beside, in ``ds=….meta.json``.
+        """
         path = self.target(ds)
         lines = "".join(line + "\n" for line in record_lines(records))
+        if meta:
+            atomic.write_json(storage.outbox_meta(path), {"digest": digest(records), **meta})
         if path.exists() and path.read_text() == lines:
             return Published(self.name, str(path), "skipped", len(records))
         action = "replaced" if path.exists() else "published"
@@ -140,8 +149,19 @@ def open_sinks(
     return sinks
 
 
-def publish(records: list[dict], sinks: Sequence[Sink], *, ds: str, phase: str) -> list[Published]:
-    """Publish to every sink, after checking that each can be reached."""
+def publish(
+    records: list[dict],
+    sinks: Sequence[Sink],
+    *,
+    ds: str,
+    phase: str,
+    meta: Mapping | None = None,
+) -> list[Published]:
+    """Publish to every sink, after checking that each can be reached.
+
+    ``meta``: the publication's metadata (e.g. the reviewer's approval), kept
+    where a sink has room for it: the outbox's ``.meta.json``, Redis's marker.
+    """
     for sink in sinks:
         sink.check()
-    return [sink.publish(records, ds=ds, phase=phase) for sink in sinks]
+    return [sink.publish(records, ds=ds, phase=phase, meta=meta) for sink in sinks]

@@ -110,50 +110,71 @@ class Breach:
     def __str__(self) -> str:
         return f"{self.check} = {self.value} (threshold {self.threshold})"
 
+    def as_dict(self) -> dict[str, Any]:
+        """Return the breach as JSON-ready data (the ``soft_breaches`` record)."""
+        return {"check": self.check, "value": self.value, "threshold": self.threshold}
+
 
 def checks(metrics: dict, thresholds) -> list[dict[str, Any]]:
-    """Return every check of the gate on ``metrics``: its value, threshold and whether it passed.
+    """Return every check of the gate on ``metrics``: its value, limits and whether it passed.
 
-    ``thresholds``: a ``ValidationParams``. Drift is checked only against a
-    baseline (``drift_days`` > 0). Each check is JSON-ready, for the ``checks``
-    record the report's card shows.
+    ``thresholds``: a ``ValidationParams``. ``passed`` is against the hard limit;
+    a check with a soft limit (``validation.soft``) also has ``soft_threshold``
+    and ``soft_passed``. Drift is checked only against a baseline (``drift_days``
+    > 0). Each check is JSON-ready, for the ``checks`` record the report's card shows.
     """
     found: list[dict[str, Any]] = []
 
-    def check(name: str, ok: bool, threshold: str) -> None:
-        found.append(
-            {"check": name, "value": metrics.get(name), "threshold": threshold, "passed": ok}
-        )
+    def check(name: str, ok: bool, threshold: str) -> dict[str, Any]:
+        row = {"check": name, "value": metrics.get(name), "threshold": threshold, "passed": ok}
+        found.append(row)
+        return row
 
-    def above(name: str, limit: float, key: str) -> None:
-        value = metrics.get(name)
-        check(name, value is None or value <= limit, f"<= {limit} ({key})")
+    def limit(name: str, key: str, most: bool) -> None:
+        value, hard = metrics.get(name), getattr(thresholds, key)
+        soft = getattr(thresholds.soft, key)
 
-    def below(name: str, limit: float, key: str) -> None:
-        value = metrics.get(name)
-        check(name, value is None or value >= limit, f">= {limit} ({key})")
+        def within(bound: float) -> bool:
+            return value is None or (value <= bound if most else value >= bound)
+
+        sign = "<=" if most else ">="
+        row = check(name, within(hard), f"{sign} {hard} (validation.{key})")
+        if soft is not None:
+            row["soft_threshold"] = f"{sign} {soft} (validation.soft.{key})"
+            row["soft_passed"] = within(soft)
 
     check("rows", metrics.get("rows", 1) != 0, ">= 1")
-    above("non_finite_scores", 0, "always")
-    above("other_signatures", 0, "rows must come from the model train recorded")
-    above("duplicate_pairs", thresholds.max_duplicates, "validation.max_duplicates")
-    above("duplicate_users", thresholds.max_duplicates, "validation.max_duplicates")
-    below("user_coverage", thresholds.min_user_coverage, "validation.min_user_coverage")
-    below(
-        "catalogue_coverage", thresholds.min_catalogue_coverage, "validation.min_catalogue_coverage"
+    check("non_finite_scores", not metrics.get("non_finite_scores"), "<= 0 (always)")
+    check(
+        "other_signatures",
+        not metrics.get("other_signatures"),
+        "<= 0 (rows must come from the model train recorded)",
     )
+    limit("duplicate_pairs", "max_duplicates", most=True)
+    limit("duplicate_users", "max_duplicates", most=True)
+    limit("user_coverage", "min_user_coverage", most=False)
+    limit("catalogue_coverage", "min_catalogue_coverage", most=False)
     if metrics.get("drift_days", 0) > 0:
-        above("kl_divergence", thresholds.max_kl, "validation.max_kl")
-        above("js_distance", thresholds.max_js, "validation.max_js")
+        limit("kl_divergence", "max_kl", most=True)
+        limit("js_distance", "max_js", most=True)
     return found
 
 
 def breaches(metrics: dict, thresholds) -> list[Breach]:
-    """Return every check of ``metrics`` that breaches ``thresholds`` (a ``ValidationParams``)."""
+    """Return every check of ``metrics`` that breaches a hard limit of ``thresholds``."""
     return [
         Breach(c["check"], c["value"], c["threshold"])
         for c in checks(metrics, thresholds)
         if not c["passed"]
+    ]
+
+
+def soft_breaches(metrics: dict, thresholds) -> list[Breach]:
+    """Return every check within its hard limit that breaches its soft limit (``validation.soft``)."""
+    return [
+        Breach(c["check"], c["value"], c["soft_threshold"])
+        for c in checks(metrics, thresholds)
+        if c["passed"] and c.get("soft_passed") is False
     ]
 
 
@@ -193,37 +214,64 @@ def gate_metrics(
     }
 
 
-def passed(recs: pd.DataFrame, digest: str, paths: storage.Paths, run_id: str) -> None:
+def passed(
+    recs: pd.DataFrame,
+    digest: str,
+    paths: storage.Paths,
+    run_id: str,
+    soft: Sequence[Breach] = (),
+) -> None:
     """Keep what a day that passed leaves: the digest of its recommendations, its item distribution.
 
     The digest is what publish checks; the distribution joins later days' baselines.
     Both live apart from the recommendations, so a later inference cannot drop them.
+    ``soft``: the soft limits the day breached; publish then also needs a reviewer's approval.
     """
     with atomic.replacing(paths.validated) as folder:
         distribution = item_distribution(recs).rename_axis("item_id").reset_index()
         distribution.to_parquet(storage.File.DISTRIBUTION.of(folder), index=False)
-        approval = {"digest": digest, "rows": len(recs), "run_id": run_id}
+        approval = {
+            "digest": digest,
+            "rows": len(recs),
+            "run_id": run_id,
+            "soft_breaches": [b.as_dict() for b in soft],
+        }
         atomic.write_json(storage.File.APPROVAL.of(folder), approval)
 
 
-def approved(paths: storage.Paths) -> pd.DataFrame:
+def approved(paths: storage.Paths, approval: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Return the recommendations of a date and phase, if they are exactly what validation passed.
 
+    ``approval``: the reviewer's decision (the approve task's ``approval`` record),
+    needed when validation breached a soft limit: it must approve this digest.
+
     Raises:
-        NotValidated: none passed, or the recommendations changed since (a later inference).
+        NotValidated: none passed, the recommendations changed since (a later
+            inference), or a soft limit was breached and no reviewer approved them.
     """
     recs, digest = inference.read(paths)
-    approval = storage.File.APPROVAL.of(paths.validated)
-    if not approval.exists():
+    approval_file = storage.File.APPROVAL.of(paths.validated)
+    if not approval_file.exists():
         raise NotValidated(
             f"{paths.ds} ({paths.phase}): no validation passed these recommendations "
-            f"({approval} does not exist): run 40-validate for this date, then publish"
+            f"({approval_file} does not exist): run 40-validate for this date, then publish"
         )
-    passed_digest = json.loads(approval.read_text())["digest"]
+    passed_at = json.loads(approval_file.read_text())
+    passed_digest = passed_at["digest"]
     if passed_digest != digest:
         raise NotValidated(
             f"{paths.ds} ({paths.phase}): the recommendations (sha256 {digest[:12]}) are not the ones "
-            f"40-validate passed (sha256 {passed_digest[:12]}, {approval}); they changed since: "
+            f"40-validate passed (sha256 {passed_digest[:12]}, {approval_file}); they changed since: "
             "run 40-validate for this date again, then publish. Nothing was published."
+        )
+    soft = passed_at.get("soft_breaches") or []
+    approving = dict(approval or {})
+    if soft and (approving.get("decision") != "approved" or approving.get("digest") != digest):
+        breached = "; ".join(f"{b['check']} = {b['value']} ({b['threshold']})" for b in soft)
+        raise NotValidated(
+            f"{paths.ds} ({paths.phase}): validation breached soft limits ({breached}) and no "
+            f"reviewer approved these recommendations (sha256 {digest[:12]}) in this run: run "
+            f"40-validate and the approve task of {paths.phase} again, and approve them. "
+            "Nothing was published."
         )
     return recs

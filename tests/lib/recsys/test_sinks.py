@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 from redis.crc import key_slot
 
+from stagebook import storage
 from stagebook.errors import SinkConfigError, SinkUnavailable
 from stagebook.recsys import redis_sink, sinks
 from tests.support import free_port
@@ -167,3 +168,15 @@ def test_finding_8_a_refusal_from_redis_is_a_clear_error(redis_db):
         SinkUnavailable, match="refused the publication of 2019-10-23 \\(beta\\): WRONGTYPE"
     ):
         sink.publish(FIRST, ds=DS, phase=PHASE)
+
+
+def test_the_publications_metadata_goes_beside_the_outbox_and_into_the_redis_marker(
+    redis_db, tmp_path
+):
+    meta = {"approval": {"decision": "approved", "by": "rita", "comment": "ok"}}
+    redis, outbox = stream_sink(redis_db), sinks.OutboxSink(tmp_path / PHASE)
+    sinks.publish(FIRST, [redis, outbox], ds=DS, phase=PHASE, meta=meta)
+    kept = json.loads(storage.outbox_meta(outbox.target(DS)).read_text())
+    assert kept == {"digest": sinks.digest(FIRST), **meta}
+    marker = redis_db["client"].hget(redis.marker(DS, PHASE), "meta")
+    assert json.loads(marker) == meta

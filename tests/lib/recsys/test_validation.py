@@ -173,3 +173,47 @@ def test_finding_3_a_new_inference_keeps_the_distribution_of_a_day_that_passed(t
     passed(paths)
     inference.write(GOOD.assign(model_signature="other"), paths)  # the folder is swapped
     assert list(validation.history(paths.on(ds + dt.timedelta(days=1)), 7)) == [ds]
+
+
+SOFT = {"max_js": 0.5, "min_catalogue_coverage": 0.3}
+DRIFTED = {
+    "rows": 4,
+    "user_coverage": 1.0,
+    "catalogue_coverage": 0.2,  # within the hard 0.02, below the soft 0.3
+    "kl_divergence": 0.2,
+    "js_distance": 0.6,  # within the hard 0.75, above the soft 0.5
+    "drift_days": 3,
+}
+
+
+def test_a_check_past_its_soft_limit_only_is_a_soft_breach_not_a_hard_one():
+    thresholds = params.load("prod").validation.model_copy(
+        update={"soft": params.load("prod").validation.soft.model_copy(update=SOFT)}
+    )
+    assert validation.breaches(DRIFTED, thresholds) == []
+    soft = validation.soft_breaches(DRIFTED, thresholds)
+    assert [b.as_dict() for b in soft] == [
+        {
+            "check": "catalogue_coverage",
+            "value": 0.2,
+            "threshold": ">= 0.3 (validation.soft.min_catalogue_coverage)",
+        },
+        {"check": "js_distance", "value": 0.6, "threshold": "<= 0.5 (validation.soft.max_js)"},
+    ]
+    hard = {**DRIFTED, "js_distance": 0.8}  # past both: a hard breach, not a soft one
+    assert [b.check for b in validation.breaches(hard, thresholds)] == ["js_distance"]
+    assert [b.check for b in validation.soft_breaches(hard, thresholds)] == ["catalogue_coverage"]
+
+
+def test_publish_of_a_soft_breached_day_needs_an_approval_of_exactly_its_recommendations(tmp_path):
+    paths = storage.paths(dt.date(2019, 11, 20), "prod", tmp_path)
+    recs = GOOD.assign(model_signature="sig")
+    inference.write(recs, paths)
+    digest = inference.read(paths)[1]
+    breach = validation.Breach("js_distance", 0.6, "<= 0.5 (validation.soft.max_js)")
+    validation.passed(recs, digest, paths, "run", soft=[breach])
+    for refused in (None, {"decision": "rejected", "digest": digest}, {"decision": "approved"}):
+        with pytest.raises(NotValidated, match="js_distance = 0.6.*no reviewer approved"):
+            validation.approved(paths, refused)
+    got = validation.approved(paths, {"decision": "approved", "digest": digest})
+    pd.testing.assert_frame_equal(got, recs)
