@@ -27,7 +27,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -237,17 +236,28 @@ def main() -> None:
             result = child(pythons[impl], impl, path, scale, phase)
             if "error" not in result:  # every implementation is scored by the same code
                 result.update(scored(path, tag(impl, scale, phase or None)))
-            row = {"impl": impl, "dataset": name, "scale": scale, **({"phase": phase} if phase else {})}
+            row = {
+                "impl": impl,
+                "dataset": name,
+                "scale": scale,
+                **({"phase": phase} if phase else {}),
+            }
             rows.append({**row, "n_features": n_features(path, scale), **result})
             print(json.dumps(rows[-1]), flush=True)
         for impl in ("decomposed", "keras_predict"):
             result = child(Path(sys.executable), impl, Path(tmp) / "synthetic.npz")
             rows.append({"impl": impl, **result})
             print(json.dumps(rows[-1]), flush=True)
-    report = {"date": dt.datetime.now().isoformat(timespec="seconds"), "rows": rows, "goals": goals(rows)}
+    report = {
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "rows": rows,
+        "goals": goals(rows),
+    }
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     history = json.loads(HISTORY.read_text()) if HISTORY.exists() else []
-    HISTORY.write_text(json.dumps([*history, {k: report[k] for k in ("date", "goals")}], indent=2) + "\n")
+    HISTORY.write_text(
+        json.dumps([*history, {k: report[k] for k in ("date", "goals")}], indent=2) + "\n"
+    )
     print(table(rows))
     print(summary(report["goals"]))
 
@@ -257,10 +267,17 @@ def n_features(path: Path, scale: int) -> int:
         return int(d["n_features"]) * scale
 
 
-def pick(rows: list[dict], impl: str, dataset: str, scale: int = 1, phase: str | None = None) -> dict:
+def pick(
+    rows: list[dict], impl: str, dataset: str, scale: int = 1, phase: str | None = None
+) -> dict:
     """Return the row of one run (an empty dict if it is missing)."""
     for r in rows:
-        if (r["impl"], r.get("dataset"), r.get("scale"), r.get("phase")) == (impl, dataset, scale, phase):
+        if (r["impl"], r.get("dataset"), r.get("scale"), r.get("phase")) == (
+            impl,
+            dataset,
+            scale,
+            phase,
+        ):
             return r
     return {}
 
@@ -279,7 +296,9 @@ def goals(rows: list[dict]) -> list[dict]:
     goal("samples/s at 50x / at 1x", rate[50] / rate[1], 0.8)
     goal("samples/s at 500x / at 1x", rate[500] / rate[1], 0.5)
     for s in SCALES:
-        goal(f"samples/s at {s}x / xLearn's", rate[s] / xl[s].get("samples_per_s", float("inf")), 1.0)
+        goal(
+            f"samples/s at {s}x / xLearn's", rate[s] / xl[s].get("samples_per_s", float("inf")), 1.0
+        )
     for s in (1, 50):
         goal(
             f"time to train at {s}x: xLearn's / ours",
@@ -295,7 +314,11 @@ def goals(rows: list[dict]) -> list[dict]:
     libffm = pick(rows, "libffm", "movielens100k")
     for phase in PHASES:
         run = pick(rows, "stagebook", "movielens100k", 1, phase)
-        goal(f"MovieLens AUC with {phase}'s params - libffm's", run.get("auc", 0.0) - libffm.get("auc", 1.0), 0.0)
+        goal(
+            f"MovieLens AUC with {phase}'s params - libffm's",
+            run.get("auc", 0.0) - libffm.get("auc", 1.0),
+            0.0,
+        )
         goal(
             f"MovieLens logloss with {phase}'s params - libffm's",
             run.get("logloss", float("inf")) - libffm.get("logloss", 0.0),
@@ -305,7 +328,8 @@ def goals(rows: list[dict]) -> list[dict]:
     ml = pick(rows, "stagebook", "movielens100k")
     goal(
         "MovieLens samples/s / xLearn's",
-        ml.get("samples_per_s", 0.0) / pick(rows, "xlearn", "movielens100k").get("samples_per_s", float("inf")),
+        ml.get("samples_per_s", 0.0)
+        / pick(rows, "xlearn", "movielens100k").get("samples_per_s", float("inf")),
         1.0,
     )
     scorer = next((r for r in rows if r["impl"] == "decomposed"), {})
@@ -316,7 +340,9 @@ def goals(rows: list[dict]) -> list[dict]:
 def summary(found: list[dict]) -> str:
     lines = [f"{'goal':<48}{'value':>10}{'bound':>9}  holds"]
     for g in found:
-        lines.append(f"{g['goal']:<48}{g['value']:>10.4f}{g['bound']:>9.3f}  {'yes' if g['holds'] else 'NO'}")
+        lines.append(
+            f"{g['goal']:<48}{g['value']:>10.4f}{g['bound']:>9.3f}  {'yes' if g['holds'] else 'NO'}"
+        )
     return "\n".join(lines)
 
 
@@ -335,7 +361,9 @@ def table(rows: list[dict]) -> str:
     lines.append(f"{'scorer':<37}{'rows/s':>12}{'':>47}{'peak MB':>9}")
     for r in rows:
         if "dataset" not in r:
-            lines.append(f"{r['impl']:<37}{r.get('rows_per_s', 0):>12,.0f}{'':>47}{r.get('peak_rss_mb', 0):>9.0f}")
+            lines.append(
+                f"{r['impl']:<37}{r.get('rows_per_s', 0):>12,.0f}{'':>47}{r.get('peak_rss_mb', 0):>9.0f}"
+            )
     return "\n".join(lines)
 
 

@@ -83,7 +83,9 @@ def main() -> None:
         print(json.dumps(rows[-1]), flush=True)
     rows.sort(key=lambda r: -r["auc_worst"])
     RESULTS.write_text(json.dumps(rows, indent=2) + "\n")
-    print(f"{'k':>3}{'l2':>8}{'epochs':>7}{'linear':>8}{'AUC mean':>10}{'worst':>8}{'logloss worst':>15}")
+    print(
+        f"{'k':>3}{'l2':>8}{'epochs':>7}{'linear':>8}{'AUC mean':>10}{'worst':>8}{'logloss worst':>15}"
+    )
     for r in rows:
         print(
             f"{r['k']:>3}{r['l2']:>8g}{r['epochs']:>7}{r['linear_terms']!s:>8}"

@@ -51,6 +51,7 @@ KERNEL_PREFIXES = (
     "MKL_",
     "OPENBLAS_",
     "KERAS_",
+    "JAX_",
     "TF_",
     "XLA_",
     "CUDA_",

@@ -68,7 +68,9 @@ def describe(
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
-    keras = sys.modules.get("keras")  # the backend training used; importing Keras here would pick one
+    keras = sys.modules.get(
+        "keras"
+    )  # the backend training used; importing Keras here would pick one
     versions["keras_backend"] = keras.backend.backend() if keras else None
     return {
         "signature": signature,

@@ -1,14 +1,16 @@
 import numpy as np
+import pytest
 
 from stagebook.recsys import scoring
 from stagebook.recsys.ffm import FFM
 
 
-def test_decomposed_scores_equal_the_model_and_give_the_same_top_k():
+@pytest.mark.parametrize("linear_terms", [False, True])
+def test_decomposed_scores_equal_the_model_and_give_the_same_top_k(linear_terms):
     rng = np.random.default_rng(0)
     sizes = [50, 4, 3, 30, 6, 5]  # three user fields, three item fields
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    model = FFM(sum(sizes), len(sizes), k=4)
+    model = FFM(sum(sizes), len(sizes), k=4, linear_terms=linear_terms)
     for w in model.weights:  # away from the zero init, so every term matters
         w.assign(rng.normal(0, 0.3, w.shape).astype("float32"))
     users = np.stack([offsets[f] + rng.integers(0, sizes[f], 40) for f in range(3)], axis=1)

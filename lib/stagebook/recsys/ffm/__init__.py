@@ -15,15 +15,25 @@ if "keras" not in sys.modules:
     os.environ["KERAS_BACKEND"] = "jax"  # the training step is JAX's (lazy AdaGrad, donated state)
 
 import jax  # noqa: E402
+import keras  # noqa: E402
 
 from stagebook import settings  # noqa: E402
 
+if keras.backend.backend() != "jax":
+    raise ImportError(
+        f"stagebook.recsys.ffm trains on Keras's JAX backend, but Keras was imported first "
+        f"with {keras.backend.backend()!r}: set KERAS_BACKEND=jax, or import "
+        "stagebook.recsys.ffm before keras"
+    )
+
 # Compiled steps persist across processes: a nightly train of the same shapes
-# skips XLA's compile (measured: 0.5-0.7 s of a fit's fixed cost).
+# skips XLA's compile (measured: 0.5-0.7 s of a fit's fixed cost). The cache is
+# bounded: the least recently used entries go past 256 MiB.
 jax.config.update("jax_compilation_cache_dir", str(settings.home() / "cache" / "jax"))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+jax.config.update("jax_compilation_cache_max_size", 256 * 2**20)
 
-from stagebook.recsys.ffm.fit import BLOCK, build, fit, save
-from stagebook.recsys.ffm.model import FFM
+from stagebook.recsys.ffm.fit import BLOCK, build, fit, save  # noqa: E402
+from stagebook.recsys.ffm.model import FFM  # noqa: E402
 
 __all__ = ["BLOCK", "FFM", "build", "fit", "save"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-
 from typing import NamedTuple
 
 import keras
@@ -63,6 +62,7 @@ class Adagrad(keras.optimizers.Adagrad):
     """
 
     def build(self, var_list) -> None:
+        """Create the accumulators (and the base optimizer's iterations and learning rate)."""
         if self.built:
             return
         super(keras.optimizers.Adagrad, self).build(var_list)  # the base optimizer's
@@ -276,7 +276,9 @@ class FFM(keras.Model):
                 slots.index(optimizer._accumulators[optimizer._get_variable_index(v)].path)
                 for v in (self.bias, self.linear, self.factors)
             ],
-            learning_rate=next(i for i, v in enumerate(optimizer.variables) if v.name == "learning_rate"),
+            learning_rate=next(
+                i for i, v in enumerate(optimizer.variables) if v.name == "learning_rate"
+            ),
             iterations=slots.index(optimizer.iterations.path),
         )
 
@@ -293,9 +295,15 @@ class FFM(keras.Model):
         }
 
     def export(self) -> dict[str, np.ndarray]:
-        """Return the weights as numpy arrays, for :mod:`stagebook.recsys.scoring`."""
-        return {
-            "bias": np.asarray(ops.convert_to_numpy(self.bias)),
-            "linear": ops.convert_to_numpy(self.linear),
-            "factors": ops.convert_to_numpy(self.factors),
-        }
+        """Return the weights as numpy arrays, for :mod:`stagebook.recsys.scoring`.
+
+        Without linear terms, the bias and linear weights are exported as zeros
+        (what the model adds), whatever their variables hold.
+        """
+        bias, linear = (
+            np.asarray(ops.convert_to_numpy(self.bias)),
+            ops.convert_to_numpy(self.linear),
+        )
+        if not self.linear_terms:
+            bias, linear = np.zeros_like(bias), np.zeros_like(linear)
+        return {"bias": bias, "linear": linear, "factors": ops.convert_to_numpy(self.factors)}
