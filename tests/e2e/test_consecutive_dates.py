@@ -101,7 +101,7 @@ def test_publishing_a_date_again_is_skipped_by_both_sinks(republished, home, red
 
 def assert_both_sinks_hold_each_date_once(home, server):
     outbox = {}
-    for path in sorted((home / "outbox" / "prod").iterdir()):
+    for path in sorted((home / "outbox" / "prod").glob("*.jsonl")):  # not the .meta.json beside
         outbox[path.name] = [json.loads(line) for line in path.read_text().splitlines()]
     assert list(outbox) == [f"ds={d}.jsonl" for d in DAYS]
     streamed = [json.loads(fields["record"]) for _, fields in server["client"].xrange(STREAM)]

@@ -11,17 +11,14 @@ README's come from ``docs/``).
 
 import datetime as dt
 import json
-import os
 import re
-import shutil
-from pathlib import Path
 from urllib.parse import quote
 
 import nbformat
 import pytest
 
 from stagebook import reports, storage
-from tests.support import DAG_ID
+from tests.support import DAG_ID, browsers
 from tests.support.servers import served
 
 DATES = ["2019-11-17", "2019-11-18", "2019-11-19", "2019-11-20"]
@@ -110,21 +107,8 @@ def server(archive):
         yield server
 
 
-def _page(browser, server, bypass_csp=False):
-    context = browser.new_context(viewport={"width": 1200, "height": 900}, bypass_csp=bypass_csp)
-    context.add_cookies([{"name": "_token", "value": server.token("viewer"), "url": server.base}])
-    return context.new_page()
-
-
-def _shot(page, tmp_path, name):
-    page.screenshot(path=tmp_path / name, full_page=False)
-    keep = os.environ.get("STAGEBOOK_SCREENSHOTS")
-    if keep:
-        shutil.copy(tmp_path / name, Path(keep) / name)
-
-
 def test_the_trends_page_shows_one_point_per_date_and_phase(browser, server, tmp_path):
-    page = _page(browser, server)
+    page = browsers.page(browser, server)
     page.goto(f"{server.base}/stagebook/trends/{DAG_ID}")
     auc = page.locator("svg[data-metric='metrics.test_auc']")
     auc.wait_for()
@@ -135,7 +119,7 @@ def test_the_trends_page_shows_one_point_per_date_and_phase(browser, server, tmp
     assert kl.locator("line.threshold").count() == 2  # prod's and beta's 2.5
     crossed = kl.locator("circle.failed[data-phase='beta'][data-ds='2019-11-19']")
     assert crossed.count() == 1 and crossed.get_attribute("stroke") == "#c0392b"
-    _shot(page, tmp_path, "trends.png")
+    browsers.shot(page, tmp_path, "trends.png")
     page.context.close()
 
 
@@ -150,7 +134,7 @@ def test_the_trends_tab_is_an_external_view_of_the_dag(server):
 def test_a_compare_page_highlights_a_changed_parameter_and_a_metric_delta(
     browser, server, tmp_path
 ):
-    page = _page(browser, server)
+    page = browsers.page(browser, server)
     page.goto(f"{server.base}/stagebook/")
     page.get_by_text("Compare the last two dates").first.click()
     page.wait_for_url(re.compile(r"/stagebook/compare\?dag_id="))
@@ -165,14 +149,14 @@ def test_a_compare_page_highlights_a_changed_parameter_and_a_metric_delta(
     rows = page.locator("table.records tr", has_text="metrics.test_auc")
     deltas = [row.locator("td").last.inner_text() for row in rows.all()]
     assert sorted(deltas) == ["+0.01", "-0.04"]  # beta 0.71 -> 0.72, prod 0.70 -> 0.66
-    _shot(page, tmp_path, "compare.png")
+    browsers.shot(page, tmp_path, "compare.png")
     page.context.close()
 
 
 def test_a_report_opens_with_its_card_and_its_code_folded(browser, server, tmp_path):
     folder = storage.run_folder_name(run_id("2019-11-19"))
     path = f"/stagebook/reports/{DAG_ID}/2019-11-19/beta/{quote(folder)}/40-validate/1"
-    page = _page(browser, server, bypass_csp=True)  # to read the sandboxed page's DOM
+    page = browsers.page(browser, server, bypass_csp=True)  # to read the sandboxed page's DOM
     page.goto(f"{server.base}{path}")
     card = page.locator("section.stagebook-card")
     card.wait_for()
@@ -183,5 +167,5 @@ def test_a_report_opens_with_its_card_and_its_code_folded(browser, server, tmp_p
     assert not page.get_by_text("losses = fit(epochs=3)").is_visible()
     code.locator("summary").click()
     assert page.get_by_text("losses = fit(epochs=3)").is_visible()
-    _shot(page, tmp_path, "report-card.png")
+    browsers.shot(page, tmp_path, "report-card.png")
     page.context.close()

@@ -132,6 +132,17 @@ class Served:
             )
 
 
+def stop(proc: subprocess.Popen, sig: signal.Signals, wait_s: float = 60) -> None:
+    """Send ``sig`` to the process (by its PID) if it still runs; kill it if it outlives ``wait_s``."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 USERS = "admin:admin,viewer:viewer,outsider:viewer"
 
 
@@ -168,11 +179,5 @@ def served(components: str, extra_env: dict[str, str] | None = None) -> Iterator
     try:
         yield Served(proc, f"http://127.0.0.1:{port}", out, env)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc, signal.SIGTERM)
         shutil.rmtree(out.parent, ignore_errors=True)

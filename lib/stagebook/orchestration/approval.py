@@ -8,6 +8,10 @@ through the HITL API, or with ``stagebook approve``. Approve lets the next task
 run; Reject skips it. Unanswered within its timeout, the scheduler answers with
 the default, Reject.
 
+Under ``dag.test()`` no scheduler runs: :func:`timeouts` runs the scheduler's own
+sweep for unanswered requests beside the run, so ``stagebook run`` rejects an
+unanswered approval as a served Airflow does.
+
 Either way the gate pushes one XCom, ``approval`` (see :func:`decision`), that
 the publishing stage pulls, the run summary and the notifications describe
 (:func:`describe`).
@@ -15,9 +19,12 @@ the publishing stage pulls, the run summary and the notifications describe
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
-from collections.abc import Mapping, Sequence
+import logging
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
@@ -25,6 +32,8 @@ from airflow.sdk import Param
 
 from stagebook import dates
 from stagebook.orchestration import links
+
+log = logging.getLogger(__name__)
 
 KEY = "approval"  # the XCom the gate pushes
 COMMENT = "comment"  # the one form field a reviewer may fill
@@ -159,8 +168,13 @@ class ApprovalGate(ApprovalOperator):
             subject=f"Publish the {phase} recommendations?",
             defaults=self.REJECT,  # what an unanswered request becomes
             params={
+                # Optional: a field that may not be null is required in the UI's form,
+                # whose Approve and Reject stay disabled until it is filled.
                 COMMENT: Param(
-                    "", type="string", title="Comment", description="why (kept with the run)"
+                    None,
+                    type=["null", "string"],
+                    title="Comment",
+                    description="why (kept with the run; optional)",
                 )
             },
             response_timeout=dt.timedelta(seconds=timeout_s) if timeout_s else None,
@@ -223,6 +237,52 @@ class ApprovalGate(ApprovalOperator):
 
 
 AWAITING = "awaiting_input"
+
+
+@contextlib.contextmanager
+def timeouts(dag: Any) -> Iterator[None]:
+    """Answer, while the block runs, every approval left unanswered past its timeout, as the scheduler does.
+
+    In a served Airflow the scheduler's loop resolves a task that waits in
+    ``awaiting_input`` past its ``response_timeout``: it records the request's
+    default (the gate's Reject) as the answer, by nobody, and resumes the task.
+    ``dag.test()`` runs no scheduler, so this runs that same sweep,
+    ``SchedulerJobRunner.check_awaiting_input_timeouts`` (never the rest of the
+    scheduler), in a thread every ``[scheduler] trigger_timeout_check_interval``
+    seconds, the scheduler's own interval. Nothing runs for a DAG without a
+    human-in-the-loop task.
+    """
+    from airflow.providers.standard.operators.hitl import HITLOperator
+
+    if not any(isinstance(task, HITLOperator) for task in dag.tasks):
+        yield
+        return
+    # Everything the sweep imports is imported here, in the calling thread: two threads
+    # importing Airflow's modules at once can deadlock on the import lock.
+    import airflow.sdk.serde  # noqa: F401  (imported by the sweep when it resumes a task)
+    from airflow.configuration import conf
+    from airflow.jobs.job import Job
+    from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
+
+    every = conf.getfloat("scheduler", "trigger_timeout_check_interval", fallback=15.0)
+    runner = SchedulerJobRunner(Job())  # never started, never stored: only its sweep runs
+    runner.check_awaiting_input_timeouts()
+    stop = threading.Event()
+
+    def sweep() -> None:
+        while not stop.wait(every):
+            try:
+                runner.check_awaiting_input_timeouts()
+            except Exception:  # the next sweep tries again, as the scheduler's does
+                log.exception("approval timeouts: the sweep failed; again in %s s", every)
+
+    thread = threading.Thread(target=sweep, name="approval-timeouts", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def answer(

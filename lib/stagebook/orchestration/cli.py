@@ -157,11 +157,14 @@ def run_dag(ds: dt.date, conf: dict[str, Any], *, only: str | None = None, dag: 
     """
     from airflow.sdk import timezone
 
+    from stagebook.orchestration import approval
+
     dag = dag or load_dag()
     skip = None if only is None else f"(?!(?:{only})$).*"
     # A spare kernel needs its task to run, which --only does not promise.
     warm = kernels.warming(dag.roots, dag.dag_id, enabled=only is None)
-    with settings.environ(channel_connections()), tasklogs.written(), warm:
+    # No scheduler runs under dag.test(): its sweep of unanswered approvals runs beside it.
+    with settings.environ(channel_connections()), tasklogs.written(), warm, approval.timeouts(dag):
         return dag.test(
             logical_date=timezone.utcnow(),
             run_conf={**conf, "ds": ds.isoformat()},
