@@ -9,6 +9,8 @@ peak RSS its own VmHWM), 2 threads each:
   8 fields, k=4, 4 epochs, batch 4096 (Stagebook; the references are per-sample SGD),
   at 1x, 10x, 50x and 500x its vocabulary (the same rows on a larger table:
   ``ffm_references.load``), Stagebook and xLearn at each, libffm at 1x.
+  Stagebook and xLearn run ``REPEATS`` times, interleaved, here and on MovieLens:
+  their rows hold the medians (and each run), as the machine is shared.
 - ``movielens100k``: the first 80 % of ratings by time to train, the last 20 % to test;
   Stagebook with the benchmark's protocol, and with prod's and beta's own train params.
 
@@ -27,6 +29,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -171,6 +174,7 @@ def peak_rss_mb() -> float:
 
 SCALES = (1, 10, 50, 500)
 PHASES = ("prod", "beta")
+REPEATS = 3  # Stagebook and xLearn, interleaved, each row the medians (the machine is shared)
 
 
 def tag(impl: str, scale: int = 1, phase: str | None = None) -> str:
@@ -199,11 +203,27 @@ def child(python: Path, impl: str, path: Path, scale: int = 1, phase: str = "") 
 
 def plan() -> list[tuple[str, str, int, str]]:
     """Return the training runs: (implementation, data set, scale, phase)."""
-    runs = [("libffm", "synthetic", 1, "")]
-    for scale in SCALES:
-        runs += [("stagebook", "synthetic", scale, ""), ("xlearn", "synthetic", scale, "")]
-    runs += [(impl, "movielens100k", 1, "") for impl in ("stagebook", "xlearn", "libffm")]
+    runs = [("libffm", "synthetic", 1, ""), ("libffm", "movielens100k", 1, "")]
+    for _ in range(REPEATS):
+        for scale in SCALES:
+            runs += [("stagebook", "synthetic", scale, ""), ("xlearn", "synthetic", scale, "")]
+        runs += [(impl, "movielens100k", 1, "") for impl in ("stagebook", "xlearn")]
     return runs + [("stagebook", "movielens100k", 1, phase) for phase in PHASES]
+
+
+def medians(runs: list[dict]) -> dict:
+    """Return one row for the repeats of a run: the medians, the largest peak RSS, each run."""
+    row = {**runs[0]}
+    for key in ("samples_per_s", "time_to_train_s", "fixed_cost_s", "logloss", "auc"):
+        if all(key in r for r in runs):
+            row[key] = statistics.median(r[key] for r in runs)
+    if all("peak_rss_mb" in r for r in runs):
+        row["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
+    if len(runs) > 1:
+        keep = ("samples_per_s", "epochs_samples_per_s", "time_to_train_s", "fixed_cost_s")
+        row["runs"] = [{k: r[k] for k in keep if k in r} for r in runs]
+        row.pop("epochs_samples_per_s", None)
+    return row
 
 
 def main() -> None:
@@ -228,7 +248,7 @@ def main() -> None:
         "xlearn": ENVS / "xlearn" / "bin" / "python",
         "libffm": ENVS / "libffm" / "bin" / "python",
     }
-    rows = []
+    found: dict[tuple, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         prepare(Path(tmp))
         for impl, name, scale, phase in plan():
@@ -242,8 +262,10 @@ def main() -> None:
                 "scale": scale,
                 **({"phase": phase} if phase else {}),
             }
-            rows.append({**row, "n_features": n_features(path, scale), **result})
-            print(json.dumps(rows[-1]), flush=True)
+            runs = found.setdefault((impl, name, scale, phase), [])
+            runs.append({**row, "n_features": n_features(path, scale), **result})
+            print(json.dumps(runs[-1]), flush=True)
+        rows = [medians(runs) for runs in found.values()]
         for impl in ("decomposed", "keras_predict"):
             result = child(Path(sys.executable), impl, Path(tmp) / "synthetic.npz")
             rows.append({"impl": impl, **result})

@@ -72,10 +72,12 @@ def run_xlearn(path: Path, scale: int = 1) -> dict:
     import xlearn as xl
 
     x, y, n, _, _ = load(path, scale)
-    with tempfile.TemporaryDirectory() as tmp:
-        train, test = Path(tmp) / "train.txt", Path(tmp) / "test.txt"
+    # the text files once a data set and scale (xLearn's reading is not timed)
+    train, test = (path.with_name(f"{path.stem}.x{scale}.{part}.txt") for part in ("train", "test"))
+    if not test.exists():
         write_libffm_text(train, x[:n], y[:n])
         write_libffm_text(test, x[n:], y[n:])
+    with tempfile.TemporaryDirectory() as tmp:
         model = xl.create_ffm()
         model.setTrain(str(train))
         model.setTest(str(test))

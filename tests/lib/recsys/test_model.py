@@ -160,15 +160,21 @@ def test_the_written_out_gradient_equals_autodiffs(linear):
 
 @LINEAR_TERMS
 def test_a_sparse_step_equals_a_dense_adagrad_step(linear):
-    """One lazy step against Keras's Adagrad applied to the whole (table-sized) gradient:
-    the same weights and accumulators, rows touched or not."""
+    """One lazy step against the optimizer's dense step (Keras's ``apply`` of the whole,
+    table-sized gradient): the same weights and accumulators, rows touched or not; and
+    the factors follow row-wise AdaGrad, written out here in numpy."""
     rng = np.random.default_rng(1)
     x = rng.integers(0, 40, size=(96, 5)).astype("int32")
     y = rng.integers(0, 2, size=96).astype("float32")
     lazy, dense = (compiled(40, 5, 3, l2=0.05, linear=linear) for _ in range(2))
     logs = sparse_step(lazy, x[None], y[None])
     loss, grads = dense_gradient(dense, x, y)
+    before = state(dense)
     dense.optimizer.apply(grads, dense.trainable_variables)
+    acc = before[5] + (grads[2] ** 2).mean(axis=-1)  # one accumulator a latent vector
+    want = before[2] - 0.1 * grads[2] / np.sqrt(acc + dense.optimizer.epsilon)[..., None]
+    np.testing.assert_allclose(state(dense)[5], acc, rtol=1e-6)
+    np.testing.assert_allclose(state(dense)[2], want, rtol=1e-5, atol=1e-7)
     for got, want in zip(state(lazy), state(dense), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(float(logs["loss"]), loss, rtol=1e-6)

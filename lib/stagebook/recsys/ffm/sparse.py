@@ -56,19 +56,33 @@ def dedupe(x: np.ndarray, n_features: int) -> tuple[np.ndarray, np.ndarray]:
     return rows, inverse
 
 
+def adagrad(values, accumulator, grad, lr, epsilon):
+    """Return ``values`` and ``accumulator`` after one AdaGrad update with ``grad``.
+
+    ``acc += g**2`` and ``value -= lr * g / sqrt(acc + epsilon)``, as Keras's
+    Adagrad; where the accumulator has one axis fewer than the values (the
+    factors: one accumulator a latent vector), it adds the mean of ``g**2``
+    over the last axis (row-wise AdaGrad). Plain ``keras.ops``: the dense step
+    (:meth:`~stagebook.recsys.ffm.model.Adagrad.update_step`) and the lazy one
+    share it.
+    """
+    from keras import ops
+
+    rowwise = len(grad.shape) > len(accumulator.shape)
+    square = ops.square(grad)
+    acc = accumulator + (ops.mean(square, axis=-1) if rowwise else square)
+    scale = lr / ops.sqrt(acc + epsilon)
+    return values - (scale[..., None] if rowwise else scale) * grad, acc
+
+
 def adagrad_rows(table, accumulator, rows, values, grad, lr, epsilon):
-    """Return ``table`` and ``accumulator`` after AdaGrad on ``rows`` alone.
+    """Return ``table`` and ``accumulator`` after AdaGrad (:func:`adagrad`) on ``rows`` alone.
 
     ``values`` are the rows' current values (already gathered for the forward
-    pass) and ``grad`` their gradient, both ``[U, ...]``. The update is
-    Keras's :class:`keras.optimizers.Adagrad`: ``acc += g**2``,
-    ``value -= lr * g / sqrt(acc + epsilon)``. Padding rows (past the table)
-    are dropped.
+    pass) and ``grad`` their gradient, both ``[U, ...]``. Padding rows (past
+    the table) are dropped.
     """
-    import jax.numpy as jnp
-
-    acc = accumulator[jnp.minimum(rows, len(accumulator) - 1)] + grad * grad
-    new = values - lr * grad / jnp.sqrt(acc + epsilon)
+    new, acc = adagrad(values, gather(accumulator, rows), grad, lr, epsilon)
     return _put(table, rows, new), _put(accumulator, rows, acc)
 
 
