@@ -212,12 +212,12 @@ class FFM(keras.Model):
     def train_step(self, state, data):
         """Train on a block of M minibatches, one lazy AdaGrad step each (JAX backend).
 
-        ``data`` is ``((rows, inverse), y, weight)`` as :func:`~stagebook.recsys.ffm.fit.batches`
+        ``data`` is ``((rows, inverse), y, weight)`` as :class:`~stagebook.recsys.ffm.fit.Blocks`
         deals it: ``rows [M, U]`` the unique table rows of each minibatch and
         ``inverse [M, B, F]`` each sample's position in them
         (:func:`~stagebook.recsys.ffm.sparse.dedupe`). Each step gathers its U rows,
         computes the gradient blocks (:meth:`gradient`), sums them per row and
-        applies AdaGrad to those rows only, with the compiled optimizer's
+        applies row-wise AdaGrad to those rows only, with the compiled optimizer's
         learning rate and accumulators (:mod:`~stagebook.recsys.ffm.sparse`). The
         M steps run in one compiled loop; Keras donates the state, so the writes
         are in place. The loss reported is the cross-entropy alone, before each
