@@ -84,7 +84,7 @@ def _finish_tries(home, phase, count):
 
 
 def test_two_tasks_finishing_at_once_both_stay_in_the_index(home):
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("spawn")  # fork after JAX threads may deadlock
     workers = [context.Process(target=_finish_tries, args=(home, p, 15)) for p in ("prod", "beta")]
     for worker in workers:
         worker.start()
