@@ -98,7 +98,7 @@ def build(
     model.compile(
         optimizer=Adagrad(learning_rate=lr, initial_accumulator_value=INITIAL_ACCUMULATOR),
         loss=keras.losses.BinaryCrossentropy(from_logits=True),
-        jit_compile=keras.backend.backend() != "torch",
+        jit_compile=True,
     )
     return model
 
