@@ -218,6 +218,24 @@ def test_a_block_trains_like_its_minibatches_in_turn_and_padding_weighs_nothing(
     assert int(block.optimizer.iterations.numpy()) == 2
 
 
+def test_the_factors_start_uniform_positive_and_repeat_with_the_seed():
+    def factors(seed):
+        model = ffm.build(5000, 4, 8, 0.0, 0.1, seed=seed, init_scale=0.2)
+        return np.asarray(model.factors.numpy())
+
+    first, again, other = factors(1), factors(1), factors(2)
+    high = 0.2 / np.sqrt(8)
+    assert first.shape == (5000, 4, 8) and first.dtype == np.float32
+    assert first.min() >= 0 and first.max() < high
+    # uniform on [0, high): its mean, spread and deciles, within sampling error of 160 k draws
+    assert abs(first.mean() / high - 0.5) < 0.005 and abs(first.std() / high - 12**-0.5) < 0.005
+    deciles = np.quantile(first, np.linspace(0.1, 0.9, 9)) / high
+    np.testing.assert_allclose(deciles, np.linspace(0.1, 0.9, 9), atol=0.01)
+    # neighbouring weights are not correlated (a counter hash, not a stream)
+    assert abs(np.corrcoef(first.ravel()[:-1], first.ravel()[1:])[0, 1]) < 0.01
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+
+
 def test_dedupe_by_mask_and_by_sort_agree():
     from stagebook.recsys.ffm import sparse
 

@@ -14,6 +14,16 @@ import sys
 if "keras" not in sys.modules:
     os.environ["KERAS_BACKEND"] = "jax"  # the training step is JAX's (lazy AdaGrad, donated state)
 
+# XLA:CPU hands reductions to YNNPACK, which splits the step's fusions: the
+# gathered [batch, fields, fields, k] blocks are then written out and read back.
+# Without it, a step took 0.94-0.97 ms instead of 1.33-1.36 (4096 rows, k=4, 2
+# cores); jax-ml/jax#37465 is the same regression, with the same workaround.
+# XLA reads its flags when the backend starts: a process that ran JAX before
+# importing this package keeps its own.
+YNN_REDUCE = "--xla_cpu_experimental_ynn_fusion_type=-reduce"
+if "xla_cpu_experimental_ynn_fusion_type" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {YNN_REDUCE}".strip()
+
 import jax  # noqa: E402
 import keras  # noqa: E402
 
