@@ -49,7 +49,8 @@ def _uniform(shape: tuple[int, ...], seed, high):
     """Return ``[0, high)`` uniform floats of ``shape``: murmur3's finalizer of index + seed.
 
     The top 24 bits of the hash, scaled: every value of the grid ``high * i / 2**24``
-    is equally likely, and neighbouring weights are independent for this use.
+    is equally likely, and neighbouring weights are independent for this use. The
+    index is 32-bit: a table past 2**32 weights (16 GiB) would repeat its values.
     """
     x = jax.lax.iota(jnp.uint32, math.prod(shape)) * jnp.uint32(0x9E3779B9) + seed
     for shift, multiplier in ((16, 0x85EBCA6B), (13, 0xC2B2AE35)):
