@@ -20,9 +20,10 @@ if "keras" not in sys.modules:
 # cores); jax-ml/jax#37465 is the same regression, with the same workaround.
 # XLA reads its flags when the backend starts: a process that ran JAX before
 # importing this package keeps its own.
-YNN_REDUCE = "--xla_cpu_experimental_ynn_fusion_type=-reduce"
-if "xla_cpu_experimental_ynn_fusion_type" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {YNN_REDUCE}".strip()
+_YNN_FLAG, _YNN_REDUCE = "--xla_cpu_experimental_ynn_fusion_type", "-reduce"
+_XLA_FLAGS = os.environ.get("XLA_FLAGS", "")
+if _YNN_FLAG not in _XLA_FLAGS:
+    os.environ["XLA_FLAGS"] = f"{_XLA_FLAGS} {_YNN_FLAG}={_YNN_REDUCE}".strip()
 
 import jax  # noqa: E402
 import keras  # noqa: E402
