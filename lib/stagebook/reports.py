@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from stagebook import atomic, settings, storage
+from stagebook import atomic, sanitize, settings, storage
 
 log = logging.getLogger("stagebook.reports")
 
@@ -164,8 +164,8 @@ def html_of(nb: Any, banner: str | None = None) -> str:
     ``banner``: a line shown above the notebook (e.g. that the try is still running).
     """
     with _EXPORTING:
-        body, _ = _exporter().from_notebook_node(for_review(nb))
-    body = _SCRIPT.sub("", body)
+        body, _ = _exporter().from_notebook_node(sanitize.notebook(for_review(nb)))
+    body = sanitize.page(_SCRIPT.sub("", body))  # what metadata built, too
     if banner:
         at = body.find(">", body.find("<body")) + 1  # just inside the <body ...> tag
         note = f'<p class="stagebook-banner"><strong>{html.escape(banner)}</strong></p>'
