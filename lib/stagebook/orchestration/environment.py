@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from stagebook import settings
+from stagebook.errors import PipelineError
+
+
+class AirflowHomeError(PipelineError):
+    """Airflow was imported with another home before Stagebook set the embedded one."""
 
 
 def airflow_environ(stagebook_home: Path | None = None) -> dict[str, str]:
@@ -32,5 +38,23 @@ def airflow_environ(stagebook_home: Path | None = None) -> dict[str, str]:
 
 
 def apply_airflow_environ(stagebook_home: Path | None = None) -> None:
-    """Set the embedded Airflow's environment in this process (before importing airflow)."""
+    """Set the embedded Airflow's environment in this process (before importing airflow).
+
+    Airflow reads its home once, when first imported (``~/airflow`` unless
+    ``AIRFLOW_HOME`` is set): applied after that, this process would use another
+    metastore than every other command of the same ``STAGEBOOK_HOME``.
+
+    Raises:
+        AirflowHomeError: airflow is already loaded with another home (a command
+            imported it too early); nothing has used that home's metastore yet.
+    """
     os.environ.update(airflow_environ(stagebook_home))
+    loaded = sys.modules.get("airflow.configuration")
+    if loaded is None:
+        return
+    wanted, used = Path(os.environ["AIRFLOW_HOME"]), Path(loaded.AIRFLOW_HOME)
+    if wanted.expanduser().resolve() != used.expanduser().resolve():
+        raise AirflowHomeError(
+            f"Airflow was loaded with the home {used} before Stagebook set {wanted} "
+            f"(a bug in this command); export AIRFLOW_HOME={wanted} and run it again"
+        )

@@ -47,14 +47,28 @@ def pid_file() -> Path:
     return airflow_home() / "stagebook-serve.pid"
 
 
+def private_file(path: Path) -> bool:
+    """Make ``path`` readable by its owner only (0600), creating it empty if missing.
+
+    Returns whether it was created. A file made before this rule (0644) is
+    tightened too. Airflow's SimpleAuthManager writes its generated passwords
+    into a file it opens for appending, under the umask; made here first, the
+    file keeps this mode.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        os.chmod(path, 0o600)
+        return False
+    return True
+
+
 def _secret(name: str) -> str:
     """Return a secret kept (0600) under the Airflow home, made once, shared by every process."""
     path = airflow_home() / name
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(32))
+    if private_file(path) or not path.read_text().strip():  # new, or left empty by a crash
+        path.write_text(secrets.token_urlsafe(32))
     return path.read_text().strip()
 
 
@@ -74,6 +88,7 @@ def serve_environ(host: str, port: int) -> dict[str, str]:
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
     }
     found = {key: os.environ.get(key, value) for key, value in defaults.items()}
+    private_file(Path(found["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]))
     found["AIRFLOW__API_AUTH__JWT_SECRET"] = os.environ.get(
         "AIRFLOW__API_AUTH__JWT_SECRET"
     ) or _secret("jwt_secret")
