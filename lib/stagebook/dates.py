@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +13,7 @@ from stagebook.errors import DateError
 
 TIMEZONE = "Asia/Tokyo"
 SCHEDULE_HOUR = 10
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # not \d: it takes any script's digits
 
 
 def business_date(data_interval_start: dt.datetime, timezone: str = TIMEZONE) -> dt.date:
@@ -25,13 +27,25 @@ def business_date(data_interval_start: dt.datetime, timezone: str = TIMEZONE) ->
 
 
 def parse_ds(value: str | dt.date, *, where: str = "ds") -> dt.date:
-    """Parse a ``YYYY-MM-DD`` date, with an error naming ``where`` it came from."""
+    """Parse a ``YYYY-MM-DD`` date, with a one-line error naming ``where`` it came from.
+
+    Only that form: Python also reads ``20191120`` or ``2019-W47-3``, but the
+    archive's folders, the run conf and the reports all write ``YYYY-MM-DD``.
+
+    Raises:
+        DateError: e.g. ``--ds: '2019-02-30' is not a date (day is out of range for month)``.
+    """
     if isinstance(value, dt.date):
         return value
+    text = str(value)
+    if not ISO_DATE.fullmatch(text):
+        raise DateError(f"{where}: {text!r} is not a date in the form YYYY-MM-DD, e.g. 2019-11-20")
     try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise DateError(f"{where}: {value!r} is not a date in the form YYYY-MM-DD") from None
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise DateError(
+            f"{where}: {text!r} is not a date ({exc}); give YYYY-MM-DD, e.g. 2019-11-20"
+        ) from None
 
 
 def run_business_date(context: Mapping[str, Any], timezone: str = TIMEZONE) -> dt.date:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import json
 import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -26,7 +27,7 @@ from pydantic import (
     field_validator,
 )
 
-from stagebook import settings
+from stagebook import paramfiles, settings
 from stagebook.errors import ParamsError, RunConfError
 
 log = logging.getLogger("stagebook.params")
@@ -106,42 +107,6 @@ def known_phases(folder: Path | None = None) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml") if p.stem != COMMON)
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: params file not found") from None
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ParamsError(f"{path}: must be a mapping of sections, got {type(data).__name__}")
-    return data
-
-
-def _merge(base: dict, top: Mapping, origin: str, origins: dict, prefix: tuple = ()) -> dict:
-    """Deep-merge ``top`` over ``base``, noting in ``origins`` which source set each key."""
-    out = dict(base)
-    for key, value in top.items():
-        path = (*prefix, key)
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _merge(out[key], value, origin, origins, path)
-        else:
-            out[key] = value
-            origins[path] = origin
-    return out
-
-
-def _origin(loc: tuple, origins: Mapping[tuple, str], default: str) -> str:
-    """Return the file that set ``loc``: for a section, the last file that set a key inside it."""
-    inside = [o for key, o in origins.items() if len(key) > len(loc) and key[: len(loc)] == loc]
-    if inside:
-        return inside[-1]
-    for end in range(len(loc), 0, -1):
-        if tuple(loc[:end]) in origins:
-            return origins[tuple(loc[:end])]
-    return default
-
-
 def _nest(dotted: Mapping[str, Any], where: str) -> dict:
     nested: dict = {}
     for key, value in dotted.items():
@@ -155,6 +120,30 @@ def _nest(dotted: Mapping[str, Any], where: str) -> dict:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
     return nested
+
+
+def parse_override(pair: str, option: str = "--set") -> tuple[str, Any]:
+    """Return the key and value of one ``section.key=value`` pair, the value read as YAML.
+
+    ``train.epochs=2`` gives ``("train.epochs", 2)``. Only plain YAML is read
+    (``yaml.safe_load``): no aliases to nowhere, no Python tags.
+
+    Raises:
+        ParamsError: in one line naming ``option`` and the pair, and what to write instead.
+    """
+    key, sep, text = pair.partition("=")
+    key = key.strip()
+    parts = key.split(".")
+    if not sep or len(parts) < 2 or not all(parts):
+        raise ParamsError(f"{option} {pair!r}: expected section.key=value, e.g. train.epochs=2")
+    try:
+        return key, yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ParamsError(
+            f"{option} {pair!r}: the value is not plain YAML ({paramfiles.yaml_problem(exc)}); "
+            "give a number, true/false or a list such as [1, 2]; to mean the text, quote it: "
+            f"{option} '{key}={json.dumps(text)}'"
+        ) from None
 
 
 def _known(model: type[BaseModel]) -> dict[str, Any]:
@@ -227,8 +216,8 @@ def _validated(schema: type[Params], merged: dict, origins: Mapping, default: st
         for err in exc.errors():
             loc = tuple(err["loc"])
             key = ".".join(str(part) for part in loc)
-            lines.append(f"{_origin(loc, origins, default)}: {key}: {err['msg']}")
-        raise ParamsError("invalid params:\n  " + "\n  ".join(lines)) from None
+            lines.append(f"{paramfiles.origin(loc, origins, default)}: {key}: {err['msg']}")
+        raise ParamsError("\n".join(lines)) from None  # one line per mistake, each on its own
 
 
 def _schema(common: dict[str, Any], path: Path) -> type[Params]:
@@ -272,10 +261,10 @@ def load(
     """
     folder = folder or settings.params_dir()
     common_path = folder / f"{COMMON}.yaml"
-    common = _read(common_path)
+    common = paramfiles.read(common_path)
     schema = _schema(common, common_path)
     origins: dict[tuple, str] = {}
-    merged = _merge({}, common, str(common_path), origins)
+    merged = paramfiles.merge({}, common, str(common_path), origins)
     if phase is not None:
         phases = known_phases(folder)
         if phase not in phases:
@@ -284,7 +273,7 @@ def load(
                 f"(one params file each in {folder})"
             )
         phase_path = folder / f"{phase}.yaml"
-        merged = _merge(merged, _read(phase_path), str(phase_path), origins)
+        merged = paramfiles.merge(merged, paramfiles.read(phase_path), str(phase_path), origins)
     base = _validated(schema, merged, origins, str(common_path))
     _check_allowlist(base, str(common_path if phase is None else folder / f"{phase}.yaml"))
     if not overrides:
@@ -293,7 +282,9 @@ def load(
     nested = _nest(overrides, where)
     _check_known(nested, _known(schema), where)
     _check_overridable(overrides, base, where)
-    return _validated(schema, _merge(merged, nested, where, origins), origins, str(common_path))
+    return _validated(
+        schema, paramfiles.merge(merged, nested, where, origins), origins, str(common_path)
+    )
 
 
 def load_or_common(phase: str | None, folder: Path | None = None) -> Params:

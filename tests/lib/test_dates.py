@@ -62,3 +62,22 @@ def test_dag_uses_data_interval_timetable_at_10_tokyo():
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
     assert dag.timetable.expression == "0 10 * * *"
     assert str(getattr(dag.timetable.timezone, "name", dag.timetable.timezone)) == "Asia/Tokyo"
+
+
+def test_a_day_that_does_not_exist_is_one_line_naming_the_value_and_where():
+    with pytest.raises(DateError) as err:
+        dates.parse_ds("2019-02-30", where="--ds")
+    assert str(err.value) == (
+        "--ds: '2019-02-30' is not a date (day is out of range for month); "
+        "give YYYY-MM-DD, e.g. 2019-11-20"
+    )
+
+
+@pytest.mark.parametrize("value", ["20191120", "2019-W47-3", "2019-11-20T00:00", " 2019-11-20"])
+def test_only_the_yyyy_mm_dd_form_is_a_date(value):
+    with pytest.raises(DateError) as err:
+        dates.parse_ds(value, where="run conf key 'ds'")
+    assert str(err.value) == (
+        f"run conf key 'ds': {value!r} is not a date in the form YYYY-MM-DD, e.g. 2019-11-20"
+    )
+    assert dates.parse_ds("2019-11-20") == dt.date(2019, 11, 20)

@@ -209,3 +209,55 @@ def test_soft_limits_and_the_approval_timeout_are_optional_and_checked(folder):
     common.write_text(text.replace("approval_timeout_s: 86400", "approval_timeout_s: 0"))
     with pytest.raises(ParamsError, match="validation.approval_timeout_s"):
         params.load("prod", folder=folder)
+
+
+def test_a_yaml_syntax_error_is_one_line_with_the_file_line_and_column(folder):
+    (folder / "prod.yaml").write_text("train:\n  k: [4\n")
+    with pytest.raises(ParamsError) as err:
+        params.load("prod", folder=folder)
+    assert str(err.value) == (
+        f"{folder / 'prod.yaml'}: not valid YAML at line 3, column 1: expected ',' or ']', "
+        "but got '<stream end>' (while parsing a flow sequence at line 2, column 6); fix the file"
+    )
+
+
+def test_each_bad_value_is_its_own_line_naming_the_file_and_the_key(folder):
+    (folder / "prod.yaml").write_text("train:\n  k: 0\n  epochs: -1\n")
+    with pytest.raises(ParamsError) as err:
+        params.load("prod", folder=folder)
+    assert str(err.value).splitlines() == [
+        f"{folder / 'prod.yaml'}: train.k: Input should be greater than 0",
+        f"{folder / 'prod.yaml'}: train.epochs: Input should be greater than 0",
+    ]
+
+
+def test_an_override_pair_is_read_as_a_yaml_value():
+    assert params.parse_override("train.epochs=2") == ("train.epochs", 2)
+    assert params.parse_override(" train.note = [1, 2]") == ("train.note", [1, 2])
+    assert params.parse_override('train.note="[1"') == ("train.note", "[1")
+
+
+@pytest.mark.parametrize(
+    ("pair", "said"),
+    [
+        ("train.epochs=[1", "expected ',' or ']', but got '<stream end>'"),
+        ("train.epochs=*a", "found undefined alias 'a'"),
+        (
+            'train.epochs=!!python/object/apply:os.system ["true"]',
+            "could not determine a constructor for the tag",
+        ),
+    ],
+)
+def test_an_override_that_is_not_plain_yaml_is_one_line_naming_the_pair(pair, said):
+    with pytest.raises(ParamsError) as err:
+        params.parse_override(pair)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"--set {pair!r}: the value is not plain YAML (")
+    assert said in message and "quote it: --set 'train.epochs=" in message
+
+
+@pytest.mark.parametrize("pair", ["train.epochs", "epochs=2", "=2", "train.=2"])
+def test_an_override_without_section_key_equals_value_says_the_form(pair):
+    with pytest.raises(ParamsError, match="expected section.key=value, e.g. train.epochs=2"):
+        params.parse_override(pair)

@@ -7,7 +7,10 @@ params that fail validation or hold something like a secret, DAG import errors.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import math
 import re
 from collections import Counter
@@ -15,9 +18,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from stagebook import notebook, params, settings
+from stagebook import notebook, paramfiles, params, settings
 from stagebook.errors import NotebookContractError, ParamsError
 
 SECRET_KEY = re.compile(r"password|passwd|secret|token|api_?key|private_?key|credential", re.I)
@@ -49,22 +50,28 @@ def _leaves(data: Mapping, prefix: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def params_problems() -> list[str]:
-    """Return params files that fail validation, and values that look like secrets."""
+    """Return params files that fail validation, and values that look like secrets.
+
+    Each mistake once, on its own line: a broken ``common.yaml`` fails every phase alike.
+    """
     found = []
     for phase in [None, *params.known_phases()]:
         try:
             params.load(phase)
         except ParamsError as exc:
-            found.append(str(exc))
+            found += [line for line in str(exc).splitlines() if line.strip()]
     for path in sorted(settings.params_dir().glob("*.yaml")):
-        data = yaml.safe_load(path.read_text()) or {}
-        for key, value in _leaves(data if isinstance(data, Mapping) else {}):
+        try:
+            data = paramfiles.read(path)
+        except ParamsError:
+            continue  # reported above, with its line and column
+        for key, value in _leaves(data):
             if looks_secret(key, value):
                 found.append(
                     f"{path}: {key}: looks like a secret; keep it in an Airflow connection, "
                     "never in params (they are written into every archived notebook)"
                 )
-    return found
+    return list(dict.fromkeys(found))
 
 
 def notebook_problems(path: Path, kernels: set[str]) -> list[str]:
@@ -86,8 +93,13 @@ def notebook_problems(path: Path, kernels: set[str]) -> list[str]:
     return found
 
 
-def stage_problems(dags: list[Any]) -> list[str]:
-    """Return where a DAG's stage table and its notebooks disagree."""
+def stage_problems(dags: list[Any], *, every_dag_imported: bool = True) -> list[str]:
+    """Return where a DAG's stage table and its notebooks disagree.
+
+    A notebook no task runs must record nothing, but only if ``every_dag_imported``:
+    the stage table of a DAG file that did not import is unknown, and comparing
+    against nothing would report every record of its notebooks.
+    """
     from stagebook.orchestration.operators import StageNotebookOperator
 
     found = []
@@ -112,21 +124,51 @@ def stage_problems(dags: list[Any]) -> list[str]:
                     f"{dag.dag_id}.{task.task_id} injects {sorted(injected)}"
                 )
             found += notebook.record_problems(path, task.records)
-    for stage in sorted(set(notebook.stages()) - staged):
+    for stage in sorted(set(notebook.stages()) - staged) if every_dag_imported else ():
         found += notebook.record_problems(notebook.path(stage), ())
     return sorted(set(found))
 
 
+@contextlib.contextmanager
+def _quietly() -> Iterator[None]:
+    """Silence what importing the DAG files logs (tracebacks): each import error gets one line."""
+    loggers = [logging.getLogger(name) for name in ("airflow.dag_processing", "stagebook.params")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # Airflow's structlog writes to stdout
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def dag_problems(known: list[str]) -> tuple[list[str], list[Any], bool]:
+    """Return the DAG files' import errors, the DAGs that imported, and whether all did.
+
+    An import error that only repeats a problem in ``known`` (a DAG file reads
+    ``common.yaml`` when it is parsed) is that problem, already reported.
+    """
+    from airflow.dag_processing.dagbag import DagBag
+
+    with _quietly():
+        bag = DagBag(dag_folder=str(settings.dags_dir()))
+    found = []
+    for path, error in sorted(bag.import_errors.items()):
+        if not any(problem in error for problem in known):
+            found.append(f"{path}: DAG import error: {error.strip().splitlines()[-1]}")
+    return found, list(bag.dags.values()), not bag.import_errors
+
+
 def problems() -> list[str]:
     """Return every problem of the project, each naming its file and cell or key."""
-    from airflow.dag_processing.dagbag import DagBag
     from jupyter_client.kernelspec import KernelSpecManager
 
     found = params_problems()
-    bag = DagBag(dag_folder=str(settings.dags_dir()))
-    for path, error in sorted(bag.import_errors.items()):
-        found.append(f"{path}: DAG import error: {error.strip().splitlines()[-1]}")
+    dag_found, dags, every_dag_imported = dag_problems(found)
+    found += dag_found
     kernels = set(KernelSpecManager().find_kernel_specs())
     for stage in notebook.stages():
         found += notebook_problems(notebook.path(stage), kernels)
-    return found + stage_problems(list(bag.dags.values()))
+    return found + stage_problems(dags, every_dag_imported=every_dag_imported)

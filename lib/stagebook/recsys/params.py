@@ -113,7 +113,10 @@ class PublishParams(Section):
 
     sinks: list[Literal["outbox", "redis"]] = Field(min_length=1)
     redis_conn_id: str  # an Airflow connection: host, port, password, extra
-    timeout_s: float = Field(gt=0, le=30)  # each network call to a sink, never retried in-try
+    # Bounds each call to a sink (a Redis chunk of entries, the commit), never retried in-try;
+    # not a whole publication, which lasts as long as its chunks: a sink that stops
+    # answering fails publish within timeout_s of its last answer (2x during the commit).
+    timeout_s: float = Field(gt=0, le=30)
     retention_days: int = Field(ge=1, le=3650)  # Redis stream entries older than this are trimmed
 
 

@@ -34,6 +34,17 @@ from stagebook.recsys.sinks import Published, digest, record_lines
 
 CHUNK = 2000  # entries per command: about a millisecond of Redis time each
 
+# What a try cut short by the network left, by its step (Redis is written before the outbox).
+CUT_SHORT = {
+    "add": "This try may have added entries but did not commit them (the next try removes "
+    "them); nothing was published",
+    "commit": "This try added its entries but cannot tell whether its commit of {ds} ({phase}) "
+    "ran (the next try reads the marker: it skips if it did, else removes them); nothing "
+    "else was published",
+    "clean": "This try committed {ds} ({phase}), but its clean-up was cut short (the next try "
+    "finishes it); nothing else was published",
+}
+
 # KEYS: marker, ids, pending, retired. ARGV: digest, count, published_at.
 _COMMIT = """
 local known = redis.call('HGET', KEYS[1], 'digest')
@@ -110,8 +121,15 @@ class RedisSettings:
 class RedisStreamSink:
     """Redis Streams: one entry per user in ``{<stream>:<phase>}``, exactly once per (ds, phase).
 
-    Every network call is bounded by ``timeout_s`` and not retried: an
-    unreachable server fails the publish within about ``timeout_s``.
+    ``timeout_s`` bounds each call to Redis (connecting, one command, one chunk
+    of :data:`CHUNK` entries), not a whole publication: that lasts as long as
+    its chunks (150,000 users take a few seconds), however short ``timeout_s``.
+    A server that stops answering, or pauses writes (``CLIENT PAUSE``), fails
+    the publish within ``timeout_s`` of its last answer (twice that if it stops
+    during the commit, whose outcome is then read from the marker), raising
+    :class:`SinkUnavailable`: calls are not retried within a try; the task is.
+    Only the commit writes the marker, so a try that fails before it has
+    published nothing, and the next try removes the entries it added.
     """
 
     name = "redis"
@@ -176,6 +194,7 @@ class RedisStreamSink:
 
         wanted = digest(records)
         pending, retired = self.key("pending", ds, phase), self.key("retired", ds, phase)
+        step = "add"  # how far this try got, for the message if the network cuts it short
         try:
             # what a try that died half-way left: entries it added, entries it replaced
             removed = self._delete_listed(retired, phase)
@@ -185,15 +204,16 @@ class RedisStreamSink:
                 self._describe(ds, phase, meta)
                 return Published(self.name, self.stream(phase), "skipped", count, removed)
             self._add(records, ds, phase)
+            step = "commit"
             action = self._commit(wanted, len(records), ds, phase)
+            step = "clean"
             if action == "skipped":  # another writer committed the same records meanwhile
                 self._delete_listed(pending, phase)
             removed += self._delete_listed(retired, phase)
             self._describe(ds, phase, meta)
             self._trim(phase)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
-            done = "This try may have added entries but did not commit them (the next try removes them); nothing was published"
-            raise self._unavailable(exc, done) from None
+            raise self._unavailable(exc, CUT_SHORT[step].format(ds=ds, phase=phase)) from None
         except redis.ResponseError as exc:
             raise SinkUnavailable(
                 f"Redis at {self.settings.where} refused the publication of {ds} ({phase}): "

@@ -47,6 +47,8 @@ def test_a_record_no_stage_declares_is_a_problem(broken):
     nb = json.loads((broken / "notebooks" / "50-publish.ipynb").read_text())
     notebook.write_text(json.dumps(nb))
     (broken / "params" / "beta.yaml").write_text("train:\n  k: 8\n")
+    dag = broken / "dags" / "recommendation_pipeline.py"  # a stage table to compare with
+    dag.write_text(dag.read_text().replace("\nraise RuntimeError('a broken DAG file')\n", ""))
     found = check.problems()
     assert (
         f"{notebook}: cell 4: records 'published', which the stage table does not declare" in found
