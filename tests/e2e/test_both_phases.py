@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from stagebook import notebook, records
+from stagebook import notebook, records, storage
 from stagebook.orchestration import links
+from stagebook.recsys import signature
 from tests.support import DAG_ID, TINY
 from tests.support.runs import injected, outputs_text, reports, run_dag, xcom
 
@@ -41,7 +42,8 @@ def test_each_stage_is_archived_with_its_html_and_the_injected_date_and_phase(
 @pytest.mark.parametrize("phase", ["prod", "beta"])
 def test_the_model_signature_goes_from_record_to_xcom_to_the_next_stage(run, home, phase):
     trained = xcom(run.dag_run, f"{phase}.train", "model_signature")
-    assert trained.startswith("ffm.TH.") and trained.endswith("_20191120")
+    parsed = signature.parse(trained)
+    assert (parsed["market"], parsed["ds"]) == ("TH", "20191120")
     train_report = reports(home, DS, phase) / "20-train.try1.ipynb"
     assert trained == records.read_records(train_report)["model_signature"]
     inference = reports(home, DS, phase) / "30-inference.try1.ipynb"
@@ -60,7 +62,7 @@ def test_the_report_link_and_the_losses_are_xcoms_of_train(run, home, phase):
 @pytest.mark.parametrize("phase", ["prod", "beta"])
 def test_the_outbox_holds_one_ranked_record_per_user_from_the_trained_model(run, home, phase):
     trained = xcom(run.dag_run, f"{phase}.train", "model_signature")
-    published = home / "outbox" / phase / f"ds={DS}.jsonl"
+    published = storage.outbox_file(home / "outbox" / phase, str(DS))
     lines = [json.loads(line) for line in published.read_text().splitlines()]
     assert lines and len({r["user_id"] for r in lines}) == len(lines)
     assert all(

@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from stagebook import storage
+from stagebook.recsys import sinks
 from tests.support import TINY
 from tests.support.runs import outputs_text, reports, run_dag, xcom, xcom_or_none
 from tests.support.servers import connection_env
@@ -101,9 +103,11 @@ def test_publishing_a_date_again_is_skipped_by_both_sinks(republished, home, red
 
 def assert_both_sinks_hold_each_date_once(home, server):
     outbox = {}
-    for path in sorted((home / "outbox" / "prod").glob("*.jsonl")):  # not the .meta.json beside
-        outbox[path.name] = [json.loads(line) for line in path.read_text().splitlines()]
-    assert list(outbox) == [f"ds={d}.jsonl" for d in DAYS]
+    for path in sorted((home / "outbox" / "prod").glob("ds=*/records.jsonl")):
+        outbox[path.parent.name] = [json.loads(line) for line in path.read_text().splitlines()]
+        meta = json.loads(storage.outbox_meta(path).read_text())
+        assert meta["digest"] == sinks.digest(outbox[path.parent.name])  # of this very publication
+    assert list(outbox) == [f"ds={d}" for d in DAYS]
     streamed = [json.loads(fields["record"]) for _, fields in server["client"].xrange(STREAM)]
     assert streamed == [r for lines in outbox.values() for r in lines]  # same records, in order
     keys = [(r["ds"], r["user_id"]) for r in streamed]

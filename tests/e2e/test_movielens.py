@@ -5,6 +5,8 @@ import json
 
 import pytest
 
+from stagebook import storage
+from stagebook.recsys import signature as signatures
 from tests.support.runs import reports, run_dag, xcom
 
 DS = dt.date(2019, 11, 19)
@@ -32,9 +34,9 @@ def test_prod_succeeds_and_beta_is_skipped(run, home):
 
 def test_the_model_folder_and_the_outbox_carry_the_signature(run, home):
     signature = xcom(run.dag_run, "prod.train", "model_signature")
-    assert signature.endswith("_20191119")
+    assert signatures.parse(signature)["ds"] == "20191119"
     assert (home / "models" / "prod" / signature / "signature.json").exists()
-    lines = (home / "outbox" / "prod" / f"ds={DS}.jsonl").read_text().splitlines()
+    lines = storage.outbox_file(home / "outbox" / "prod", str(DS)).read_text().splitlines()
     first = json.loads(lines[0])
     assert first["model_signature"] == signature and first["ds"] == str(DS)
     assert len(lines) == xcom(run.dag_run, "prod.validate", "validation")["users"]

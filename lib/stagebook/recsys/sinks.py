@@ -2,8 +2,9 @@
 
 One interface (``publish(records, ds=..., phase=...) -> Published``), two sinks:
 
-- :class:`OutboxSink`, the embedded default: one JSON-lines file per (phase, ds),
-  written atomically; publishing a date again replaces that date's file.
+- :class:`OutboxSink`, the embedded default: one folder per (phase, ds), its
+  JSON-lines records and their metadata, published as one; publishing a date
+  again replaces that date's folder.
 - :class:`~stagebook.recsys.redis_sink.RedisStreamSink`: one stream entry per
   user, published in chunks, exactly once per (ds, phase) (see that module).
 
@@ -93,8 +94,22 @@ class Sink(Protocol):
         """Publish one date's records, exactly once per (ds, phase), with their ``meta``data."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Publication:
+    """One date's publication as the outbox holds it: its records and their metadata."""
+
+    lines: str  # the records, one JSON line each
+    meta: dict
+
+
 class OutboxSink:
-    """The local outbox: ``outbox/<phase>/ds=YYYY-MM-DD.jsonl``, metadata in ``….meta.json`` beside."""
+    """The local outbox: ``outbox/<phase>/ds=YYYY-MM-DD/``, ``records.jsonl`` and ``meta.json``.
+
+    A date's folder is published whole (:func:`stagebook.atomic.replacing`): a
+    reader finds the records and metadata of one publication, or of the one
+    before, never a mix, and never metadata without records, even when the
+    disk fills or the process dies half-way.
+    """
 
     name = "outbox"
 
@@ -102,28 +117,51 @@ class OutboxSink:
         self.folder = folder
 
     def target(self, ds: str) -> Path:
-        """Return the file of date ``ds``."""
+        """Return the records file of date ``ds``."""
         return storage.outbox_file(self.folder, ds)
 
     def check(self) -> None:
         """Nothing to reach: the folder is created on write."""
 
+    def read(self, ds: str) -> Publication | None:
+        """Return the publication of ``ds``, or None if there is none.
+
+        The date's folder is resolved once, so both files come from the same
+        publication even while another replaces it (the one replaced stays a while).
+        """
+        try:
+            records = self.target(ds).resolve(strict=True)
+        except FileNotFoundError:
+            return None
+        meta = storage.outbox_meta(records)
+        return Publication(records.read_text(), json.loads(meta.read_text()))
+
     def publish(
         self, records: list[dict], *, ds: str, phase: str = "", meta: Mapping | None = None
     ) -> Published:
-        """Write the records of ``ds``, replacing any earlier publication of that date.
+        """Write the records of ``ds`` and their ``meta``, replacing any earlier publication.
 
-        ``meta`` (JSON-ready: who approved, the digest) goes beside, in ``ds=….meta.json``.
+        ``meta`` (JSON-ready: who approved) goes into ``meta.json`` with the digest.
+        The same records again are skipped; with new ``meta`` (a new approval), the
+        metadata is replaced as Redis's marker is, and the records stay as they were.
+        A failed write (a full disk) raises and leaves the earlier publication whole.
         """
-        path = self.target(ds)
         lines = "".join(line + "\n" for line in record_lines(records))
-        if meta:
-            atomic.write_json(storage.outbox_meta(path), {"digest": digest(records), **meta})
-        if path.exists() and path.read_text() == lines:
-            return Published(self.name, str(path), "skipped", len(records))
-        action = "replaced" if path.exists() else "published"
-        atomic.write_text(path, lines)
-        return Published(self.name, str(path), action, len(records))
+        described = {"digest": digest(records), **(meta or {})}
+        current = self.read(ds)
+        legacy = [path for path in storage.outbox_legacy(self.folder, ds) if path.exists()]
+        same = current is not None and current.lines == lines
+        if same and not legacy and (not meta or current.meta == described):
+            return Published(self.name, str(self.target(ds)), "skipped", len(records))
+        action = "skipped" if same else "replaced" if current or legacy else "published"
+        with atomic.replacing(storage.outbox_folder(self.folder, ds)) as folder:
+            written = storage.File.OUTBOX_RECORDS.of(folder)
+            written.write_text(lines)
+            text = json.dumps(described, indent=2, sort_keys=True, default=str) + "\n"
+            storage.outbox_meta(written).write_text(text)
+        for path in legacy:  # the date's files from before it had a folder: replaced now
+            path.unlink(missing_ok=True)
+        return Published(self.name, str(self.target(ds)), action, len(records))
 
 
 def open_sinks(
@@ -160,7 +198,7 @@ def publish(
     """Publish to every sink, after checking that each can be reached.
 
     ``meta``: the publication's metadata (e.g. the reviewer's approval), kept
-    where a sink has room for it: the outbox's ``.meta.json``, Redis's marker.
+    where a sink has room for it: the outbox's ``meta.json``, Redis's marker.
     """
     for sink in sinks:
         sink.check()

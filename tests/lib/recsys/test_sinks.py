@@ -47,7 +47,10 @@ def test_publishing_a_date_again_replaces_it_and_leaves_no_temporary_file(tmp_pa
     target = sink.target(DS)
     assert done.target == str(target)
     assert [json.loads(line) for line in target.read_text().splitlines()] == SECOND[:1]
-    assert sorted(p.name for p in target.parent.iterdir()) == ["ds=2019-10-23.jsonl"]
+    assert target.parent.name == "ds=2019-10-23" and target.parent.is_symlink()
+    shown = [p.name for p in sink.folder.iterdir() if not p.name.startswith(".")]
+    assert shown == ["ds=2019-10-23"]
+    assert not [p for p in sink.folder.iterdir() if ".tmp" in p.name or ".link-" in p.name]
 
 
 def test_redis_settings_come_from_the_airflow_connection_as_json_or_uri():
@@ -98,7 +101,7 @@ def test_both_sinks_hold_one_copy_after_publishing_a_date_twice(redis_db, tmp_pa
     for records in (FIRST, FIRST, SECOND):
         sinks.publish(records, targets, ds=DS, phase=PHASE)
     assert targets[0].entries(PHASE) == SECOND
-    lines = (tmp_path / PHASE / f"ds={DS}.jsonl").read_text().splitlines()
+    lines = storage.outbox_file(tmp_path / PHASE, DS).read_text().splitlines()
     assert [json.loads(line) for line in lines] == SECOND
 
 
@@ -124,7 +127,8 @@ def test_unreachable_redis_fails_within_the_timeout_and_leaves_the_outbox_as_it_
         assert cause in message and "timeout 0.5 s" in message
         assert "Nothing was published to any sink" in message
         assert outbox.target(DS).read_text() == before
-        assert sorted(p.name for p in outbox.folder.iterdir()) == [f"ds={DS}.jsonl"]
+        shown = [p.name for p in outbox.folder.iterdir() if not p.name.startswith(".")]
+        assert shown == [f"ds={DS}"]
 
 
 def test_finding_8_150k_users_in_chunks_with_a_short_timeout_end_equal_in_both_sinks(
@@ -141,7 +145,7 @@ def test_finding_8_150k_users_in_chunks_with_a_short_timeout_end_equal_in_both_s
     second = sinks.format_records(recs.assign(item_id="b"), ds=DS, phase=PHASE)
     done = sinks.publish(second, targets, ds=DS, phase=PHASE)
     assert [(d.action, d.removed) for d in done] == [("replaced", 150_000), ("replaced", 0)]
-    lines = (tmp_path / PHASE / f"ds={DS}.jsonl").read_text().splitlines()
+    lines = targets[1].target(DS).read_text().splitlines()
     assert targets[0].entries(PHASE) == [json.loads(line) for line in lines] == second
 
 
