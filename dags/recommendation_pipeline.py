@@ -24,6 +24,9 @@ summary per run and fails when a stage failed.
 
 - Runs daily at 10:00 Asia/Tokyo for the previous day (data-interval semantics):
   the run at 2019-11-21 10:00 JST processes the business date 2019-11-20.
+- Publishes by 11:00 Asia/Tokyo on the day after ds: a phase that has not
+  published by then is notified once, with what it still waits for (a deadline
+  alert, evaluated by the served scheduler).
 - Run conf: `{"phases": ["beta"], "overrides": {"train.epochs": 2}, "ds": "2019-11-20"}`,
   all optional. Phases default to `pipeline.phases` in `params/common.yaml`.
 - Parameters come from `params/common.yaml` merged with `params/<phase>.yaml`.
@@ -38,6 +41,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable
 
 from stagebook import params
 from stagebook.orchestration import callbacks
+from stagebook.orchestration.deadline import publish_by
 from stagebook.orchestration.operators import RunSummaryOperator, SelectPhaseOperator
 from stagebook.orchestration.stages import Gate, Stage, phase_chain
 
@@ -116,6 +120,8 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=6),
+    # Someone depends on the recommendations of ds by this time (the scheduler checks it).
+    deadline=publish_by("11:00", timezone=TIMEZONE, days_after_ds=1),
     # Plain functions: notifier objects fail as DAG callbacks inside dag.test(). DAG
     # callbacks are best effort in Airflow, so run_summary also reports every run.
     on_success_callback=callbacks.on_dag_success,

@@ -1,8 +1,9 @@
-"""Stagebook in the Airflow UI: the app at ``/stagebook/``, its views, and the "Report" link."""
+"""Stagebook in the Airflow UI: the app at ``/stagebook/``, its views, the "Report" link, deadlines."""
 
 from airflow.plugins_manager import AirflowPlugin
 
 from stagebook.orchestration import web
+from stagebook.orchestration.deadline import PublishBy
 from stagebook.orchestration.links import PREFIX, ReportLink
 
 
@@ -11,6 +12,7 @@ class StagebookPlugin(AirflowPlugin):
 
     name = "stagebook"
     operator_extra_links = [ReportLink()]
+    deadline_references = [PublishBy]  # a pipeline's "publish by" deadline, read by the scheduler
     fastapi_apps = [web.app_spec()]
     external_views = [
         {

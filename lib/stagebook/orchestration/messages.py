@@ -17,7 +17,7 @@ from stagebook import dates, params, storage
 from stagebook.errors import DateError, ParamsError
 from stagebook.orchestration import links
 
-ICONS = {"success": "✅", "failure": "❌", "retry": "🔁", "summary": "📋"}
+ICONS = {"success": "✅", "failure": "❌", "retry": "🔁", "summary": "📋", "deadline": "⏰"}
 STATES = {"success": "success", "failure": "failed", "retry": "up_for_retry"}
 
 
