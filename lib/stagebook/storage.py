@@ -7,7 +7,7 @@ features/<phase>/ds=YYYY-MM-DD/vocab.json, events.npz
 models/<phase>/<signature>/model.keras, ffm.npz, vocab.json, signature.json
 recommendations/<phase>/ds=YYYY-MM-DD/recommendations.parquet
 validated/<phase>/ds=YYYY-MM-DD/approved.json, item_distribution.parquet
-outbox/<phase>/ds=YYYY-MM-DD.jsonl, ds=YYYY-MM-DD.meta.json
+outbox/<phase>/ds=YYYY-MM-DD/records.jsonl, meta.json   one folder per date, swapped whole
 replays/<dag_id>/<ds>/<phase>/<run>/<NN-stage>.try<N>.ipynb
 reports/<dag_id>/<ds>/<phase>/<run>/<NN-stage>.try<N>.ipynb, .html, .json
 reports/index.html
@@ -46,6 +46,8 @@ class File(enum.StrEnum):
     RECOMMENDATIONS = "recommendations.parquet"  # of a recommendations folder
     APPROVAL = "approved.json"  # of a validated folder, and below
     DISTRIBUTION = "item_distribution.parquet"
+    OUTBOX_RECORDS = "records.jsonl"  # of an outbox date folder, and below
+    OUTBOX_META = "meta.json"
 
     def of(self, folder: Path) -> Path:
         """Return this file in ``folder``."""
@@ -129,14 +131,41 @@ def table_file(folder: Path, name: str) -> Path:
     return folder / f"{name}.parquet"
 
 
+def outbox_folder(outbox: Path, ds: str) -> Path:
+    """Return the folder of date ``ds`` in a phase's ``outbox``: its records and their metadata.
+
+    Published as one (:func:`stagebook.atomic.replacing`), so a reader never pairs
+    the records of one publication with the metadata of another.
+    """
+    return outbox / f"ds={ds}"
+
+
 def outbox_file(outbox: Path, ds: str) -> Path:
-    """Return the outbox file of date ``ds`` in a phase's ``outbox`` folder."""
-    return outbox / f"ds={ds}.jsonl"
+    """Return the records (JSON lines) of date ``ds`` in a phase's ``outbox`` folder."""
+    return File.OUTBOX_RECORDS.of(outbox_folder(outbox, ds))
 
 
 def outbox_meta(outbox_file: Path) -> Path:
     """Return the metadata beside an outbox file (its digest, who approved it)."""
-    return outbox_file.with_suffix(".meta.json")
+    return File.OUTBOX_META.of(outbox_file.parent)
+
+
+def outbox_legacy(outbox: Path, ds: str) -> tuple[Path, Path]:
+    """Return the records and metadata of date ``ds`` as written before dates had folders."""
+    return outbox / f"ds={ds}.jsonl", outbox / f"ds={ds}.meta.json"
+
+
+# --- runs -----------------------------------------------------------------------------------
+
+
+def run_locks(home: Path | None = None) -> Path:
+    """Return the folder of the run locks: one file per (DAG, date) a ``stagebook run`` ran."""
+    return (home or settings.home()) / "runs"
+
+
+def run_lock(dag_id: str, ds: dt.date, home: Path | None = None) -> Path:
+    """Return the lock that ``stagebook run`` holds while it runs ``dag_id`` for ``ds``."""
+    return run_locks(home) / dag_id / f"ds={ds.isoformat()}.lock"
 
 
 # --- reports ------------------------------------------------------------------------------

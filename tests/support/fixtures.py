@@ -124,3 +124,20 @@ def fast_retries(module_params):
 def pytest_collection_modifyitems(items):
     """Put the module marked ``longest`` first, so one worker starts it while the other runs the rest."""
     items.sort(key=lambda item: item.get_closest_marker("longest") is None)
+
+
+@pytest.fixture(scope="module")
+def tiny_project(tmp_path_factory):
+    """A project of the module's own (``tests.support.project``) and its migrated archive.
+
+    Returns ``(root, home)``; commands run on it with ``project.environ(root, home)``.
+    """
+    from tests.support import project
+
+    root = project.write(tmp_path_factory.mktemp("project"))
+    home = tmp_path_factory.mktemp("home")
+    done = subprocess.run(
+        project.command("setup"), env=project.environ(root, home), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return root, home

@@ -31,7 +31,7 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param
 
 from stagebook import dates
-from stagebook.orchestration import links
+from stagebook.orchestration import links, stopping
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def last_published(
     return latest.ds, values
 
 
-class ApprovalGate(ApprovalOperator):
+class ApprovalGate(stopping.Stoppable, ApprovalOperator):
     """Wait for a reviewer when task ``checks_task`` recorded soft breaches; else pass at once.
 
     Args:

@@ -1,17 +1,18 @@
-"""``stagebook run``: run a pipeline for one date through Airflow (``dag.test()``).
+"""The ``stagebook`` command: set up, check, run, serve, approve, trace and replay a pipeline.
 
 Example::
 
     stagebook run --ds 2019-11-20 --phases beta --set train.epochs=2
 
 The phases and overrides travel in the run's conf, which the DAG validates and
-merges over the params files exactly as for a run triggered by hand.
+merges over the params files exactly as for a run triggered by hand
+(:mod:`stagebook.orchestration.localrun`).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
+import fcntl
 import os
 import shlex
 import subprocess
@@ -19,41 +20,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from stagebook import dates, params, settings, storage
-from stagebook.errors import ParamsError, PipelineError, StagebookError
-from stagebook.orchestration import environment, kernels, serve, tasklogs
-
-
-def latest_complete_date(timezone: str, today: dt.date | None = None) -> dt.date:
-    """Return the newest date a run can process today (in ``timezone``), as the params' schema says."""
-    import pendulum
-
-    today = today or pendulum.now(timezone).date()
-    return params.load().latest_complete_date(today)
-
-
-def parse_overrides(pairs: list[str]) -> dict[str, Any]:
-    """Turn ``["train.epochs=2"]`` into ``{"train.epochs": 2}`` (values read as YAML scalars)."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ParamsError(f"--set {pair!r}: expected section.key=value, e.g. train.epochs=2")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
-def run_conf(phases: str | None, overrides: list[str]) -> dict[str, Any]:
-    """Return the run conf of a CLI run, validated like the DAG's ``select_phase`` does."""
-    conf: dict[str, Any] = {}
-    if phases:
-        conf["phases"] = [p.strip() for p in phases.split(",") if p.strip()]
-    if overrides:
-        conf["overrides"] = parse_overrides(overrides)
-    params.resolve_run_conf(conf)
-    return conf
+from stagebook import dates, settings
+from stagebook.errors import DateError, ParamsError, PipelineError, StagebookError
+from stagebook.orchestration import environment, localrun, runlock, serve
 
 
 def migrate() -> None:
@@ -70,14 +39,23 @@ def setup_airflow() -> None:
 
 
 def ensure_metastore() -> None:
-    """Create the embedded Airflow's metastore when it does not exist yet, saying so in one line."""
+    """Create the metastore when it does not exist yet, then settle runs whose process is gone.
+
+    Each says so in one line. Two first commands on a new home migrate it once.
+    """
     environment.apply_airflow_environ()
     from airflow import settings as airflow_settings
     from sqlalchemy import inspect
 
-    if not inspect(airflow_settings.engine).has_table("dag"):
-        migrate()
-        print(f"stagebook: created the Airflow metastore in {os.environ['AIRFLOW_HOME']}")
+    home = Path(os.environ["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / ".stagebook-migrate.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not inspect(airflow_settings.engine).has_table("dag"):
+            migrate()
+            print(f"stagebook: created the Airflow metastore in {home}")
+    for line in runlock.sweep():
+        print(f"stagebook: {line}", flush=True)
 
 
 def dag_ids() -> list[str]:
@@ -114,78 +92,6 @@ def load_dag(dag_id: str | None = None) -> Any:
             f"{settings.dags_dir()}: {wanted}; name one with --dag: {', '.join(sorted(bag.dags))}"
         )
     return bag.dags[dag_id]
-
-
-def channel_connections() -> dict[str, str]:
-    """Return ``AIRFLOW_CONN_<ID>`` -> JSON of the metastore's notification connections.
-
-    ``dag.test()`` runs the DAG's callbacks in this process, where Airflow's task
-    SDK reads connections from the environment only; the CLI, not the task code,
-    reads the metastore, for the connections of the channels that params enable.
-    """
-    from airflow.exceptions import AirflowNotFoundException
-    from airflow.models.connection import Connection
-
-    wanted = set()
-    for phase in [None, *params.known_phases()]:
-        config = params.load_or_common(phase).notifications
-        for channel in config.channels:
-            conn_id = getattr(config, f"{channel}_conn_id", None)
-            if conn_id and settings.connection_variable(conn_id) not in os.environ:
-                wanted.add(conn_id)
-    found = {}
-    for conn_id in sorted(wanted):
-        try:
-            stored = Connection.get_connection_from_secrets(conn_id)
-        except AirflowNotFoundException:
-            continue  # the channel's own send names what is missing
-        found[settings.connection_variable(conn_id)] = stored.as_json()
-    return found
-
-
-def run_dag(ds: dt.date, conf: dict[str, Any], *, only: str | None = None, dag: Any = None) -> Any:
-    r"""Run the pipeline for business date ``ds`` with ``dag.test()``; return the run.
-
-    The run is a manual one at the present moment, as a trigger from the UI is,
-    with ``ds`` in its conf: it never takes the logical date of a scheduled run
-    (``dag.test()`` would clear that run's tasks, and the scheduler would then
-    never create it), and its start and end are its real ones. Each task's log
-    is written where the UI reads it.
-
-    ``only``: a regex of task ids to run; every other task is marked success
-    without running (to re-run one stage, e.g. ``prod\.publish``).
-    """
-    from airflow.sdk import timezone
-
-    from stagebook.orchestration import approval
-
-    dag = dag or load_dag()
-    skip = None if only is None else f"(?!(?:{only})$).*"
-    # A spare kernel needs its task to run, which --only does not promise.
-    warm = kernels.warming(dag.roots, dag.dag_id, enabled=only is None)
-    # No scheduler runs under dag.test(): its sweep of unanswered approvals runs beside it.
-    with settings.environ(channel_connections()), tasklogs.written(), warm, approval.timeouts(dag):
-        return dag.test(
-            logical_date=timezone.utcnow(),
-            run_conf={**conf, "ds": ds.isoformat()},
-            mark_success_pattern=skip,
-        )
-
-
-def summary(run: Any, ds: dt.date) -> str:
-    """Return the states of the run's tasks and where their reports are."""
-    lines = [f"run {run.run_id}: {run.state} (ds {ds})"]
-    tis = sorted(run.get_task_instances(), key=lambda t: (t.start_date is None, t.start_date))
-    for ti in tis:
-        took = f"{ti.duration:7.1f} s" if ti.duration is not None else "      -"
-        lines.append(f"  {ti.task_id:<18} {ti.state!s:<16} tries {ti.try_number}  {took}")
-    if run.start_date and run.end_date:
-        took = (run.end_date - run.start_date).total_seconds()
-        lines.append(f"  {'total':<18} {'':<16} {'':<8}  {took:7.1f} s")
-    lines.append(f"reports: {storage.report_day(run.dag_id, ds)}")
-    lines.append(f"logs:    {tasklogs.run_folder(run)}")
-    lines.append(f"index:   {storage.index_page()}")
-    return "\n".join(lines)
 
 
 def run_check() -> int:
@@ -268,6 +174,14 @@ def run_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def ds_argument(value: str) -> Any:
+    """Parse ``--ds`` for argparse, which then prints the date's own one-line error."""
+    try:
+        return dates.parse_ds(value, where="--ds")
+    except DateError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--ds: ")) from None
+
+
 def parser() -> argparse.ArgumentParser:
     """Return the parser of the ``stagebook`` command."""
     main_parser = argparse.ArgumentParser(prog="stagebook", description=__doc__.split("\n")[0])
@@ -283,7 +197,7 @@ def parser() -> argparse.ArgumentParser:
         default=",".join(serve.COMPONENTS),
         help="comma-separated Airflow components to run (default: all four)",
     )
-    date = {"type": lambda v: dates.parse_ds(v, where="--ds"), "metavar": "YYYY-MM-DD"}
+    date = {"type": ds_argument, "metavar": "YYYY-MM-DD"}
     approve = sub.add_parser("approve", help="answer a waiting approval (<phase>.approve)")
     approve.add_argument("run_id", help="the run, as the Airflow UI shows it")
     approve.add_argument("task_id", help="the approval task, e.g. prod.approve")
@@ -309,7 +223,7 @@ def parser() -> argparse.ArgumentParser:
     )
     run = sub.add_parser("run", help="run the pipeline for one business date")
     when = run.add_mutually_exclusive_group(required=True)
-    when.add_argument("--ds", type=lambda v: dates.parse_ds(v, where="--ds"), help="YYYY-MM-DD")
+    when.add_argument("--ds", type=ds_argument, help="YYYY-MM-DD")
     when.add_argument("--latest", action="store_true", help="the latest complete date with events")
     run.add_argument("--dag", help="the DAG to run (default: the only DAG in dags/)")
     run.add_argument("--phases", help="comma-separated phases, e.g. beta,prod (default: params)")
@@ -326,6 +240,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``stagebook`` command."""
+    # Before anything imports airflow: it fixes its home on first import (~/airflow by default).
+    environment.apply_airflow_environ()
     args = parser().parse_args(argv)
     if args.command == "env":
         for key, value in environment.airflow_environ().items():
@@ -338,25 +254,17 @@ def main(argv: list[str] | None = None) -> int:
         return run_check()
     if args.command == "serve":
         return run_serve(args.host, args.port, args.components)
-    commands = {"approve": run_approve, "lineage": run_lineage, "replay": run_replay}
-    if args.command in commands:
-        try:
-            return commands[args.command](args)
-        except StagebookError as exc:
-            print(f"stagebook: {exc}", file=sys.stderr)
-            return 2
+    commands = {
+        "approve": run_approve,
+        "lineage": run_lineage,
+        "replay": run_replay,
+        "run": localrun.command,
+    }
     try:
-        conf = run_conf(args.phases, args.overrides)
-        ensure_metastore()
-        dag = load_dag(args.dag)
-    except (ParamsError, PipelineError) as exc:
+        return commands[args.command](args)
+    except StagebookError as exc:
         print(f"stagebook: {exc}", file=sys.stderr)
         return 2
-    ds = latest_complete_date(dag.timezone.name) if args.latest else args.ds
-    print(f"stagebook: running {dag.dag_id} for {ds} with conf {conf}", flush=True)
-    dag_run = run_dag(ds, conf, only=args.only, dag=dag)
-    print(summary(dag_run, ds))
-    return 0 if str(dag_run.state) == "success" else 1
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from stagebook.errors import (
     StageFailed,
     is_retryable,
 )
-from stagebook.orchestration import kernels, secrets
+from stagebook.orchestration import kernels, runlock, secrets, stopping
 from stagebook.orchestration.links import ReportLink
 from stagebook.records import read_records
 
@@ -49,7 +49,7 @@ def _fail(message: str) -> BaseException:
     return AirflowFailException(message)
 
 
-class StageNotebookOperator(BaseOperator):
+class StageNotebookOperator(stopping.Stoppable, BaseOperator):
     """Execute stage notebook ``stage`` for the run's business date and ``phase``.
 
     Injects ``ds``, ``phase``, ``try_number``, ``run_id``, the run conf's
@@ -156,16 +156,31 @@ class StageNotebookOperator(BaseOperator):
             self.run(values, output, context["dag"].dag_id)
         except BaseException as exc:
             clock.lap("notebook")
-            failure = self.on_failure(exc, values, output, self.archive(output))
+            try:
+                report = self.archive(output)
+            except OSError:  # a full disk must not hide the stage's own failure
+                self.log.exception("Could not archive %s", output)
+                report = output
+            failure = self.on_failure(exc, values, output, report)
             clock.lap("archive")
-            self.describe(output, "failed", started, error=str(failure), clock=clock)
+            state = "interrupted" if stopping.requested() else "failed"
+            try:  # the sidecar serves the index: it must not hide the stage's own failure
+                self.describe(output, state, started, error=str(failure), clock=clock)
+            except Exception:
+                self.log.exception("Could not describe %s in its sidecar", output)
             if failure is exc:
                 raise
             raise failure from None
         clock.lap("notebook")
-        report = self.archive(output)
-        clock.lap("archive")
-        self.describe(output, "success", started, clock=clock)
+        try:  # a try whose report or card could not be written did not succeed
+            report = self.archive(output)
+            clock.lap("archive")
+            self.describe(output, "success", started, clock=clock)
+        except OSError as exc:
+            raise _fail(
+                f"{self.task_id}: could not write the report of {output.name}: {exc}; "
+                "free space in the archive, then clear the task (not retried)"
+            ) from None
         self.push_records(context["ti"], output)
         self.emit(context, values, output)
         self.log.info("Report: %s", report)
@@ -233,6 +248,7 @@ class StageNotebookOperator(BaseOperator):
             ds=values["ds"],
             try_number=values["try_number"],
             state="running",
+            **runlock.identity(),  # a reader tells a try whose process is gone from a running one
             started=dates.now().isoformat(),
             parameters=secrets.redacted(dict(values)),
             params=merged.model_dump(mode="json"),  # what this try ran with, for comparisons
@@ -265,21 +281,22 @@ class StageNotebookOperator(BaseOperator):
             self.log.info("Using the kernel started while the stage before ran")
             self.kernel_seen, manager = spare.seen, kernels.adopting(spare)
         kernels.while_waiting()
-        papermill.execute_notebook(
-            str(path),
-            str(output),
-            parameters=dict(values),
-            kernel_name=kernel_name,
-            language="python",
-            progress_bar=False,
-            report_mode=True,
-            log_output=True,
-            start_timeout=limits.start_timeout_s,
-            execution_timeout=limits.cell_timeout_s,
-            kernel_manager_class=manager,
-            shutdown_kernel="immediate",  # every output is in; a graceful stop only waits
-            engine_name=progress.NAME,  # a log line per cell, progress bars collapsed
-        )
+        with stopping.running(self.kernel_seen):  # what a stop interrupts
+            papermill.execute_notebook(
+                str(path),
+                str(output),
+                parameters=dict(values),
+                kernel_name=kernel_name,
+                language="python",
+                progress_bar=False,
+                report_mode=True,
+                log_output=True,
+                start_timeout=limits.start_timeout_s,
+                execution_timeout=limits.cell_timeout_s,
+                kernel_manager_class=manager,
+                shutdown_kernel="immediate",  # every output is in; a graceful stop only waits
+                engine_name=progress.NAME,  # a log line per cell, progress bars collapsed
+            )
 
     def on_failure(
         self, exc: BaseException, values: Mapping[str, Any], output: Path, report: Path | None
@@ -289,6 +306,8 @@ class StageNotebookOperator(BaseOperator):
         from papermill.exceptions import PapermillExecutionError
 
         where = f"stage {self.stage} ({self.phase}, ds {values['ds']}, try {values['try_number']})"
+        if stopping.requested():
+            return _fail(f"{where} {stopping.reason()}: not retried\nReport: {report}")
         if isinstance(exc, CellTimeoutError | DeadKernelError):
             cell = reports.last_started_cell(output) if output.exists() else None
             what = {
@@ -307,12 +326,18 @@ class StageNotebookOperator(BaseOperator):
         return _fail(f"{message}\n(not retried: another try cannot fix {exc.ename})")
 
     def archive(self, output: Path) -> Path | None:
-        """Redact the archived notebook and render it to HTML; return the report."""
+        """Redact the archived notebook and render it to HTML; return the report.
+
+        A notebook nbconvert cannot render keeps its ``.ipynb`` as the report; a disk
+        that cannot take the rendering raises ``OSError``.
+        """
         if not output.exists():
             return None
         secrets.redact_notebook(output)  # before anything reads it: HTML, records, sidecar
         try:
             return reports.render_html(output)
+        except OSError:
+            raise
         except Exception:  # a rendering problem must not hide the stage's own outcome
             self.log.exception("Could not render %s to HTML", output)
             return output
@@ -332,37 +357,34 @@ class StageNotebookOperator(BaseOperator):
         step's, and the task log gets one line of them.
         """
         ended = dates.now()
-        try:
-            found = read_records(output) if output.exists() else {}
-            figure = None
-            if self.figure:
-                figure = {
-                    "label": self.figure[0],
-                    "value": reports.figure_of(found, self.figure[1]),
-                }
-            reports.write_sidecar(
-                output,
-                state=state,
-                ended=ended.isoformat(),
-                duration_s=round((ended - started).total_seconds(), 3),
-                records=found,
-                figure=figure,
-                error=secrets.redacted(error) if error else None,
+        found = read_records(output) if output.exists() else {}
+        figure = None
+        if self.figure:
+            figure = {
+                "label": self.figure[0],
+                "value": reports.figure_of(found, self.figure[1]),
+            }
+        reports.write_sidecar(
+            output,
+            state=state,
+            ended=ended.isoformat(),
+            duration_s=round((ended - started).total_seconds(), 3),
+            records=found,
+            figure=figure,
+            error=secrets.redacted(error) if error else None,
+        )
+        reports.add_card(output)  # the rendering opens with the finished try's card
+        reports.write_index()
+        if clock is not None:
+            clock.lap("index")
+            timings = {**clock.laps, **reports.notebook_timings(output)}
+            peak = getattr(self, "kernel_seen", {}).get("kernel_peak_rss_mb")
+            reports.write_sidecar(output, timings=timings, kernel_peak_rss_mb=peak)
+            self.log.info(
+                "Stage %s took %s",
+                self.stage,
+                ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()),
             )
-            reports.add_card(output)  # the rendering opens with the finished try's card
-            reports.write_index()
-            if clock is not None:
-                clock.lap("index")
-                timings = {**clock.laps, **reports.notebook_timings(output)}
-                peak = getattr(self, "kernel_seen", {}).get("kernel_peak_rss_mb")
-                reports.write_sidecar(output, timings=timings, kernel_peak_rss_mb=peak)
-                self.log.info(
-                    "Stage %s took %s",
-                    self.stage,
-                    ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()),
-                )
-        except Exception:  # the sidecar serves the index: it must not hide the stage's outcome
-            self.log.exception("Could not describe %s in its sidecar", output)
 
     def push_records(self, ti: Any, output: Path) -> None:
         """Push each record of the executed notebook as an XCom under its name."""
@@ -388,7 +410,7 @@ class StageNotebookOperator(BaseOperator):
         return found
 
 
-class SelectPhaseOperator(BaseBranchOperator):
+class SelectPhaseOperator(stopping.Stoppable, BaseBranchOperator):
     """Branch to the first task of each phase the run's conf asks for (default: params).
 
     Validates the whole conf first: an unknown phase, or an override of a key
@@ -419,7 +441,7 @@ class SelectPhaseOperator(BaseBranchOperator):
         return [f"{phase}.{self.first_task}" for phase in phases]
 
 
-class RunSummaryOperator(BaseOperator):
+class RunSummaryOperator(stopping.Stoppable, BaseOperator):
     """Send one summary per run: each task's state, tries and report; fail if a stage failed.
 
     Runs with trigger rule ``all_done``, so it reports on failed runs too; DAG

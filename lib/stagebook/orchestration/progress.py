@@ -9,7 +9,10 @@ engine (the operator runs every notebook with it):
 - a cell's output reaches the task log with carriage returns applied: a progress
   bar shows its latest state at most every :data:`PROGRESS_EVERY_S` seconds and
   when its line ends, not one line per tick. Library log noise is dropped
-  (:func:`stagebook.reports.quiet`).
+  (:func:`stagebook.reports.quiet`);
+- every line a kernel's output puts in the task log is redacted as the archive
+  is (:func:`stagebook.orchestration.secrets.redacted`): a task log is what every
+  reader of the DAG sees in the Airflow UI.
 
 The output notebook is saved at the end of every cell and, during a long cell,
 whenever an output arrives :data:`AUTOSAVE_S` seconds after the last save, so a
@@ -28,6 +31,7 @@ from papermill.log import logger
 from papermill.utils import merge_kwargs, remove_args
 
 from stagebook import reports
+from stagebook.orchestration import secrets
 
 log = logging.getLogger("stagebook.progress")
 
@@ -90,7 +94,10 @@ class ProgressClient(PapermillNotebookClient):
     def log_output_message(self, output: Any) -> None:
         """Log a stream's finished lines (each line's last state), and its bar now and then."""
         if output.output_type != "stream":
-            return super().log_output_message(output)
+            text = "".join((output.get("data") or {}).get("text/plain") or "")
+            if self.log_output and text:
+                self.log.info(secrets.redacted(text))
+            return None
         name = output.name
         text = self._pending.pop(name, "") + "".join(output.text)
         *done, rest = text.split("\n")
@@ -112,6 +119,7 @@ class ProgressClient(PapermillNotebookClient):
     def _emit(self, name: str, lines: list[str]) -> None:
         text = reports.quiet("\n".join(line for line in lines if line.strip()))
         if text.strip():
+            text = secrets.redacted(text)
             (self.log.warning if name == "stderr" else self.log.info)(text)
 
     def papermill_execute_cells(self) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from stagebook import reports, storage
+from stagebook.orchestration import runlock
 
 STAGE = re.compile(r"^\d\d-[a-z0-9][a-z0-9-]*$")
 
@@ -47,8 +48,15 @@ class Try:
 
     @property
     def state(self) -> str:
-        """Return ``running``, ``success`` or ``failed`` (``unknown`` if the sidecar says none)."""
-        return str(self.info.get("state") or "unknown")
+        """Return the try's state: ``running``, ``success``, ``failed``, ``interrupted``, ``lost``.
+
+        A try the sidecar says is running, whose process on this host is gone, is ``lost``
+        (``unknown`` if the sidecar says nothing).
+        """
+        state = str(self.info.get("state") or "unknown")
+        if state == "running" and runlock.alive(self.info) is False:
+            return reports.LOST
+        return state
 
     @property
     def started(self) -> str:

@@ -77,8 +77,9 @@ def kernel_environ(declared: Mapping[str, str], environ: Mapping[str, str] | Non
 def kernel_manager(environ: Mapping[str, str], seen: dict[str, Any] | None = None) -> type:
     """Return a Jupyter kernel manager class whose kernels start with exactly ``environ``.
 
-    ``seen``: gets ``kernel_peak_rss_mb``, the kernel's peak resident memory, read
-    just before it shuts down (Linux ``VmHWM``; absent where there is none).
+    ``seen``: gets ``kernel_pid`` once the kernel started (what a stop interrupts), and
+    ``kernel_peak_rss_mb``, the kernel's peak resident memory, read just before it
+    shuts down (Linux ``VmHWM``; absent where there is none).
     """
     from jupyter_client.manager import AsyncKernelManager
 
@@ -88,6 +89,11 @@ def kernel_manager(environ: Mapping[str, str], seen: dict[str, Any] | None = Non
         async def _async_pre_start_kernel(self, **kw: Any) -> Any:
             kw["env"] = dict(environ)
             return await super()._async_pre_start_kernel(**kw)
+
+        async def _async_post_start_kernel(self, **kw: Any) -> None:
+            await super()._async_post_start_kernel(**kw)
+            if seen is not None:
+                seen["kernel_pid"] = getattr(self.provisioner, "pid", None)
 
         async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
             peak = _peak_rss_mb(getattr(self.provisioner, "pid", None))

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from stagebook.orchestration import stopping
+
 JOIN_S = 5.0  # how long to wait for the last output of a task's processes
 
 
@@ -70,14 +72,20 @@ def tee(path: Path) -> Iterator[None]:
 
 @contextlib.contextmanager
 def written() -> Iterator[None]:
-    """Write the log file of each task that ``dag.test()`` runs while the block is active."""
+    """Write the log file of each task that ``dag.test()`` runs while the block is active.
+
+    After each task, a stop that TERM or INT asked for leaves ``dag.test()``
+    (:func:`stagebook.orchestration.stopping.after_task`).
+    """
     from airflow.sdk.definitions import dag as sdk_dag
 
     run_task = sdk_dag._run_task
 
     def logged(*, ti: Any, task: Any, **kwargs: Any) -> Any:
         with tee(log_file(ti)):
-            return run_task(ti=ti, task=task, **kwargs)
+            result = run_task(ti=ti, task=task, **kwargs)
+        stopping.after_task()  # a stop asked during the task ends the run here
+        return result
 
     sdk_dag._run_task = logged
     try:

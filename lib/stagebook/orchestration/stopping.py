@@ -1,0 +1,123 @@
+"""Stopping a run cleanly: TERM or INT interrupts the running stage and ends the run at once.
+
+Under ``stagebook run`` (:func:`handling`), SIGTERM and SIGINT do the same thing:
+
+- the running stage's kernel is interrupted (SIGINT, then SIGKILL after
+  :data:`GRACE_S`), so papermill saves the notebook up to the cell it stopped
+  in and stops the kernel as after any failure (no connection file is left);
+- the operator archives that try as ``interrupted`` and fails it without a
+  retry (:func:`requested` tells it why the notebook failed);
+- when the task has returned, :func:`after_task` raises :class:`Interrupted`,
+  which leaves ``dag.test()``; the CLI marks the run failed and exits with
+  ``128 + signal``, as a shell does for a process a signal stopped.
+
+While a task runs, Airflow's task runner owns SIGTERM and calls the task's
+``on_kill``: every Stagebook operator's ``on_kill`` calls :func:`interrupt`.
+In a Celery worker the same ``on_kill`` stops the stage's kernel the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+GRACE_S = 3.0  # how long an interrupted kernel may take to stop its cell before it is killed
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+_requested: int | None = None
+_kernel: dict[str, Any] | None = None  # what the running stage's kernel manager saw (its pid)
+_installed = False
+
+
+class Interrupted(BaseException):  # noqa: N818 - a stop, like KeyboardInterrupt, not an error
+    """The run was stopped by a signal (``signum``); not an error a task may catch."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+def requested() -> int | None:
+    """Return the signal that asked this process to stop, or None."""
+    return _requested
+
+
+def reason() -> str:
+    """Return why the run stops, e.g. ``interrupted by SIGTERM``."""
+    return f"interrupted by {signal.Signals(_requested or signal.SIGTERM).name}"
+
+
+def interrupt(signum: int = signal.SIGTERM) -> None:
+    """Stop: interrupt the running stage's kernel; with none running, raise :class:`Interrupted`."""
+    global _requested
+    _requested = _requested or signum
+    pid = (_kernel or {}).get("kernel_pid")
+    if pid is None:
+        raise Interrupted(_requested)
+    log.warning("%s: stopping the running stage's kernel (pid %s)", reason(), pid)
+    _signal(pid, signal.SIGINT)
+    threading.Timer(GRACE_S, _signal, args=(pid, signal.SIGKILL)).start()
+
+
+def _signal(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signum)
+
+
+@contextlib.contextmanager
+def running(seen: dict[str, Any]) -> Iterator[None]:
+    """Mark the kernel whose manager fills ``seen`` (``kernel_pid``) as the one a stop interrupts."""
+    global _kernel
+    _kernel = seen
+    try:
+        yield
+    finally:
+        _kernel = None
+
+
+def _handler(signum: int, frame: Any) -> None:
+    interrupt(signum)
+
+
+def _install() -> None:
+    for signum in SIGNALS:
+        signal.signal(signum, _handler)
+
+
+@contextlib.contextmanager
+def handling() -> Iterator[None]:
+    """Handle TERM and INT as a stop while the block runs (in the main thread, as the CLI does)."""
+    global _installed, _requested
+    saved = {signum: signal.getsignal(signum) for signum in SIGNALS}
+    _requested, _installed = None, True
+    _install()
+    try:
+        yield
+    finally:
+        _installed = False
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+
+
+def after_task() -> None:
+    """Between two tasks: take TERM back from the task runner; raise :class:`Interrupted` if asked."""
+    if not _installed:
+        return
+    _install()
+    if _requested is not None:
+        raise Interrupted(_requested)
+
+
+class Stoppable:
+    """Mixin of every Stagebook operator: Airflow's ``on_kill`` (SIGTERM) stops the run."""
+
+    def on_kill(self) -> None:
+        """Interrupt the running stage (Airflow calls this when the task is told to stop)."""
+        interrupt(signal.SIGTERM)

@@ -1,0 +1,109 @@
+"""Item 3: a run you can stop. TERM and INT stop it at once; a killed run is settled later.
+
+Each test starts the real ``stagebook run`` on a project of its own whose stage
+waits two minutes, stops it in that cell, and reads what it left: the exit code,
+the metastore, the try's sidecar, the kernels.
+"""
+
+import json
+import signal
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+from stagebook.orchestration import review
+from tests.support import project
+
+WAIT_S = 120  # the stage's waiting cell: far longer than any stop may take
+
+
+def tries(home, ds):
+    """Return the sidecars of the date's tries of the waiting stage, by run folder."""
+    found = sorted((home / "reports" / project.DAG_ID / ds).glob("common/*/01-wait.try*.json"))
+    return [json.loads(p.read_text()) for p in found]
+
+
+def metastore(home, ds):
+    """Return (run state, {task: (state, try number)}) of the date's newest run."""
+    with sqlite3.connect(home / "airflow" / "airflow.db") as db:
+        run_id, state = db.execute(
+            "select run_id, state from dag_run where dag_id = ? and conf like ? order by id desc",
+            (project.DAG_ID, f'%"{ds}"%'),
+        ).fetchone()
+        tis = db.execute(
+            "select task_id, state, try_number from task_instance where run_id = ?", (run_id,)
+        ).fetchall()
+    return state, {task: (ti_state, number) for task, ti_state, number in tis}
+
+
+def kernels_left(home):
+    return sorted((home / "jupyter-runtime").glob("kernel-*.json"))
+
+
+@pytest.mark.parametrize(
+    ("signum", "ds"), [(signal.SIGTERM, "2019-11-10"), (signal.SIGINT, "2019-11-11")]
+)
+def test_item_3_term_and_int_stop_the_run_at_once_archived_as_interrupted(tiny_project, signum, ds):
+    root, home = tiny_project
+    run = project.start(project.environ(root, home, WAIT_S), ds=ds)
+    project.wait_for(run, project.WAITING)
+    stopped_at = time.monotonic()
+    run.send_signal(signum)
+    rc = run.wait(timeout=60)
+    took = time.monotonic() - stopped_at
+    printed = project.output(run)
+    assert rc == 128 + signum, printed[-3000:]
+    assert took < WAIT_S / 2, printed[-3000:]  # not the cell's two minutes, nor a retry's delay
+    assert f"stagebook: stopped by {signal.Signals(signum).name}" in printed
+    [archived] = tries(home, ds)
+    assert archived["state"] == "interrupted"
+    assert f"interrupted by {signal.Signals(signum).name}" in archived["error"]
+    assert (home / "reports" / project.DAG_ID / ds).glob("common/*/01-wait.try1.html")
+    state, tis = metastore(home, ds)
+    assert state == "failed"
+    assert tis["wait"] == ("failed", 1)  # not up_for_retry: nothing is retried
+    assert tis["run_summary"][0] != "running"
+    assert kernels_left(home) == []
+
+
+def test_item_3_timeout_stops_stagebook_run_by_itself(tiny_project):
+    root, home = tiny_project
+    command = ["timeout", "20", *project.command("run", "--ds", "2019-11-12")]
+    started = time.monotonic()
+    done = subprocess.run(
+        command, env=project.environ(root, home, WAIT_S), capture_output=True, text=True
+    )
+    assert done.returncode == 124  # timeout's own code: its TERM stopped the run
+    assert time.monotonic() - started < WAIT_S / 2
+    assert metastore(home, "2019-11-12")[0] == "failed"
+    assert [t["state"] for t in tries(home, "2019-11-12")] == ["interrupted"]
+
+
+def test_item_3_after_a_kill_9_the_next_command_marks_the_run_failed_in_one_line(tiny_project):
+    root, home = tiny_project
+    run = project.start(project.environ(root, home, 15), ds="2019-11-13")
+    project.wait_for(run, project.WAITING)
+    run.kill()
+    run.wait()
+    assert metastore(home, "2019-11-13")[0] == "running"  # what kill -9 leaves
+    assert [t["state"] for t in tries(home, "2019-11-13")] == ["running"]
+    shown = [t.state for t in review.tries([project.DAG_ID], home) if t.ds == "2019-11-13"]
+    assert shown == ["lost"]  # the reviewing app never shows it running: its process is gone
+
+    nxt = subprocess.run(
+        project.command("run", "--ds", "2019-11-14"),
+        env=project.environ(root, home),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert nxt.returncode == 0, nxt.stdout[-3000:] + nxt.stderr[-3000:]
+    said = [line for line in nxt.stdout.splitlines() if "which is gone" in line]
+    assert len(said) == 1, nxt.stdout[-3000:]
+    assert "2019-11-13" in said[0] and "marked failed" in said[0] and "common/01-wait" in said[0]
+    state, tis = metastore(home, "2019-11-13")
+    assert state == "failed" and tis["wait"][0] == "failed"
+    [lost] = tries(home, "2019-11-13")
+    assert lost["state"] == "lost" and "is gone" in lost["error"]

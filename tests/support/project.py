@@ -1,0 +1,153 @@
+"""A small project of a test's own (one DAG, one stage), run by the real ``stagebook`` command.
+
+The stage prints its environment and its connection, then waits
+``STAGEBOOK_TEST_WAIT_S`` seconds in a cell of its own, so a test can stop a run
+in the middle of a stage, run two at once, or look for a secret everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from tests.support.stages import stage_notebook
+
+DAG_ID = "tiny_pipeline"
+STAGE = "01-wait"
+PASSWORD = "Tiny-S3cret/P4ss+word"
+CONNECTION = (
+    '{"conn_type": "redis", "host": "127.0.0.1", "port": 6379, "password": "' + PASSWORD + '"}'
+)
+WAITING = "started: print('waiting'"  # the waiting cell's progress line, in the CLI's output
+
+DAG = f'''"""A test's own pipeline: one stage that waits, then the run summary."""
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG
+
+from stagebook.orchestration.operators import RunSummaryOperator, StageNotebookOperator
+
+with DAG(
+    dag_id="{DAG_ID}",
+    schedule=None,
+    start_date=pendulum.datetime(2019, 11, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["test"],
+    default_args={{"retries": 1, "retry_delay": timedelta(seconds=300)}},
+):
+    wait = StageNotebookOperator(
+        task_id="wait", stage="{STAGE}", records=("leak",), connections=("leaky",)
+    )
+    wait >> RunSummaryOperator(task_id="run_summary")
+'''
+
+CELLS = [
+    "import json, os, time\nimport stagebook",
+    "print(json.dumps(dict(os.environ)))\nos.environ['AIRFLOW_CONN_LEAKY']",
+    "from airflow.sdk import Connection\n"
+    "conn = Connection.from_json(os.environ['AIRFLOW_CONN_LEAKY'], conn_id='leaky')\n"
+    "print(conn.get_uri())\nconn.password",
+    "print('waiting', flush=True)\ntime.sleep(float(os.environ.get('STAGEBOOK_TEST_WAIT_S', '0')))",
+    "stagebook.record('leak', {'conn': os.environ['AIRFLOW_CONN_LEAKY']})",
+    # STAGEBOOK_TEST_FILL: fill that folder's disk, keeping STAGEBOOK_TEST_FILL_KEEP_KB (96) free
+    "fill = os.environ.get('STAGEBOOK_TEST_FILL')\n"
+    "if fill:\n"
+    "    keep = int(os.environ.get('STAGEBOOK_TEST_FILL_KEEP_KB', '96')) * 1024\n"
+    "    free = os.statvfs(fill).f_bavail * os.statvfs(fill).f_frsize - keep\n"
+    "    with open(os.path.join(fill, 'filler'), 'wb') as filler:\n"
+    "        os.posix_fallocate(filler.fileno(), 0, free)",
+]
+
+PARAMS = {
+    "schema": "stagebook.params:Params",
+    "notifications": {
+        "channels": ["log"],
+        "events": ["failure"],
+        "slack_conn_id": "stagebook_slack",
+        "email_conn_id": "stagebook_smtp",
+        "email_to": [],
+        "email_from": "stagebook@localhost",
+        "webhook_conn_id": "stagebook_webhook",
+        "timeout_s": 5,
+    },
+    "pipeline": {
+        "phases": ["prod"],
+        "retries": 1,
+        "retry_delay_s": 300,
+        "cell_timeout_s": 600,
+        "start_timeout_s": 60,
+        "overridable": [],
+        "queues": {},
+    },
+}
+
+
+def write(root: Path) -> Path:
+    """Write the project under ``root``; return it."""
+    (root / "dags").mkdir(parents=True)
+    (root / "dags" / f"{DAG_ID}.py").write_text(DAG)
+    (root / "params").mkdir()
+    (root / "params" / "common.yaml").write_text(yaml.safe_dump(PARAMS))
+    (root / "params" / "prod.yaml").write_text("pipeline:\n  retries: 1\n")
+    stage_notebook(root, STAGE, CELLS)
+    return root
+
+
+def environ(root: Path, home: Path, wait_s: float = 0, **more: str) -> dict[str, str]:
+    """Return the environment of a ``stagebook`` command on this project and archive.
+
+    ``more``: further variables, e.g. ``AIRFLOW_HOME`` (default: the archive's ``airflow/``).
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "STAGEBOOK"))}
+    return {
+        **env,
+        **more,
+        "STAGEBOOK_ROOT": str(root),
+        "STAGEBOOK_HOME": str(home),
+        "STAGEBOOK_TEST_WAIT_S": str(wait_s),
+        "AIRFLOW_CONN_LEAKY": CONNECTION,
+        "JUPYTER_RUNTIME_DIR": str(home / "jupyter-runtime"),
+    }
+
+
+def command(*args: str) -> list[str]:
+    """Return the ``stagebook`` command line with ``args``."""
+    return [sys.executable, "-m", "stagebook.orchestration.cli", *args]
+
+
+def start(env: dict[str, str], *args: str, ds: str = "2019-11-20") -> subprocess.Popen:
+    """Start ``stagebook run --ds DS`` (INT delivered as at a terminal); output in ``.out``."""
+    out = Path(env["STAGEBOOK_HOME"]) / f"run-{time.monotonic_ns()}.out"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        command("run", "--ds", ds, *args),
+        env=env,
+        stdout=out.open("w"),
+        stderr=subprocess.STDOUT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    process.out = out  # type: ignore[attr-defined]
+    return process
+
+
+def output(process: subprocess.Popen) -> str:
+    """Return what a started command printed so far."""
+    return process.out.read_text(errors="replace")  # type: ignore[attr-defined]
+
+
+def wait_for(process: subprocess.Popen, text: str, timeout_s: float = 120) -> None:
+    """Wait until the command printed ``text``; fail naming what it printed if it does not."""
+    deadline = time.monotonic() + timeout_s
+    while text not in output(process):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"never printed {text!r}:\n{output(process)[-3000:]}")
+        time.sleep(0.2)
