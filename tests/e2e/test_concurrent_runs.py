@@ -1,7 +1,5 @@
 """Item 2: two runs of one date never cross. The second is refused in one line; first runs race safely."""
 
-import subprocess
-
 from tests.support import project
 
 
@@ -9,13 +7,7 @@ def test_item_2_a_second_run_of_a_date_is_refused_in_one_line_while_the_first_ru
     root, home = tiny_project
     first = project.start(project.environ(root, home, 8), ds="2019-11-20")
     project.wait_for(first, project.WAITING)
-    second = subprocess.run(
-        project.command("run", "--ds", "2019-11-20"),
-        env=project.environ(root, home),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    second = project.run(project.environ(root, home), ds="2019-11-20")
     assert second.returncode == 2
     [line] = second.stderr.splitlines()
     assert line.startswith(f"stagebook: {project.DAG_ID} is already running for 2019-11-20 (run ")
@@ -25,13 +17,7 @@ def test_item_2_a_second_run_of_a_date_is_refused_in_one_line_while_the_first_ru
     runs = list((home / "reports" / project.DAG_ID / "2019-11-20" / "common").iterdir())
     assert len(runs) == 1  # one run's reports: the refused one archived nothing
 
-    again = subprocess.run(
-        project.command("run", "--ds", "2019-11-20"),
-        env=project.environ(root, home),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    again = project.run(project.environ(root, home), ds="2019-11-20")
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]  # the lock was let go
 
 

@@ -30,12 +30,6 @@ def small_home(tmp_path):
         yield home
 
 
-def run(env, ds):
-    return subprocess.run(
-        project.command("run", "--ds", ds), env=env, capture_output=True, text=True, timeout=300
-    )
-
-
 def test_item_4_a_full_archive_fails_the_try_in_one_line_and_keeps_its_notebook(
     tiny_project, small_home
 ):
@@ -43,7 +37,7 @@ def test_item_4_a_full_archive_fails_the_try_in_one_line_and_keeps_its_notebook(
     env = project.environ(
         root, small_home, AIRFLOW_HOME=str(home / "airflow"), STAGEBOOK_TEST_FILL=str(small_home)
     )
-    done = run(env, "2019-11-05")
+    done = project.run(env, ds="2019-11-05")
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     said = [
         line for line in done.stdout.splitlines() if "could not write the report of 01-wait" in line
@@ -71,7 +65,7 @@ def test_item_4_a_full_metastore_disk_gives_one_line_and_a_failed_run(tiny_proje
             STAGEBOOK_TEST_FILL=str(airflow),
             STAGEBOOK_TEST_FILL_KEEP_KB="0",
         )
-        done = run(env, "2019-11-06")
+        done = project.run(env, ds="2019-11-06")
         (airflow / "filler").unlink()
         assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
         [said] = done.stderr.splitlines()[-1:]
@@ -79,8 +73,8 @@ def test_item_4_a_full_metastore_disk_gives_one_line_and_a_failed_run(tiny_proje
             f"stagebook: the Airflow metastore in {airflow} could not be written "
             "(database or disk is full): free space there, then run again"
         )
-        del env["STAGEBOOK_TEST_FILL"]
-        nxt = run(env, "2019-11-07")  # with space again, the next command settles the run
+        del env["STAGEBOOK_TEST_FILL"]  # with space again, the next command settles the run
+        nxt = project.run(env, ds="2019-11-07")
         assert nxt.returncode == 0, nxt.stdout[-3000:] + nxt.stderr[-3000:]
         assert "2019-11-06 was left running by process" in nxt.stdout
         with sqlite3.connect(airflow / "airflow.db") as db:

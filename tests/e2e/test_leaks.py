@@ -5,7 +5,6 @@ archive; the password is nowhere: not in the archive, the metastore, a task log
 file, or what ``stagebook run`` printed.
 """
 
-import subprocess
 from urllib.parse import quote
 
 import pytest
@@ -18,13 +17,7 @@ SECRETS = (project.PASSWORD, quote(project.PASSWORD, safe=""))
 @pytest.fixture(scope="module")
 def probed(tiny_project):
     root, home = tiny_project
-    done = subprocess.run(
-        project.command("run", "--ds", "2019-11-18"),
-        env=project.environ(root, home),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = project.run(project.environ(root, home), ds="2019-11-18")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return home, done.stdout + done.stderr
 

@@ -92,13 +92,7 @@ def test_item_3_after_a_kill_9_the_next_command_marks_the_run_failed_in_one_line
     shown = [t.state for t in review.tries([project.DAG_ID], home) if t.ds == "2019-11-13"]
     assert shown == ["lost"]  # the reviewing app never shows it running: its process is gone
 
-    nxt = subprocess.run(
-        project.command("run", "--ds", "2019-11-14"),
-        env=project.environ(root, home),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    nxt = project.run(project.environ(root, home), ds="2019-11-14")
     assert nxt.returncode == 0, nxt.stdout[-3000:] + nxt.stderr[-3000:]
     said = [line for line in nxt.stdout.splitlines() if "which is gone" in line]
     assert len(said) == 1, nxt.stdout[-3000:]

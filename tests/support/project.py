@@ -124,6 +124,13 @@ def command(*args: str) -> list[str]:
     return [sys.executable, "-m", "stagebook.orchestration.cli", *args]
 
 
+def run(env: dict[str, str], *args: str, ds: str = "2019-11-20") -> subprocess.CompletedProcess:
+    """Run ``stagebook run --ds DS`` to its end; return what it printed and its exit code."""
+    return subprocess.run(
+        command("run", "--ds", ds, *args), env=env, capture_output=True, text=True, timeout=300
+    )
+
+
 def start(env: dict[str, str], *args: str, ds: str = "2019-11-20") -> subprocess.Popen:
     """Start ``stagebook run --ds DS`` (INT delivered as at a terminal); output in ``.out``."""
     out = Path(env["STAGEBOOK_HOME"]) / f"run-{time.monotonic_ns()}.out"

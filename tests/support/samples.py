@@ -1,6 +1,19 @@
 """Sample values the unit tests share."""
 
+import pandas as pd
+
 from stagebook.orchestration.messages import Message
+
+SIGNATURE = "ffm.TH.201910241414_20191023"
+RECS = pd.DataFrame(  # one date's recommendations: two users, two items each
+    {
+        "user_id": ["u2", "u1", "u1", "u2"],
+        "rank": [1, 2, 1, 2],
+        "item_id": ["a", "c", "b", "d"],
+        "score": [0.9, 0.4, 0.8, 0.3],
+        "model_signature": SIGNATURE,
+    }
+)
 
 MESSAGE = Message(
     event="retry",

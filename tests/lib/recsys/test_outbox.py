@@ -10,17 +10,9 @@ import pytest
 
 from stagebook import storage
 from stagebook.recsys import sinks
+from tests.support.samples import RECS
 
 DS, PHASE = "2019-10-23", "beta"
-RECS = pd.DataFrame(
-    {
-        "user_id": ["u2", "u1", "u1", "u2"],
-        "rank": [1, 2, 1, 2],
-        "item_id": ["a", "c", "b", "d"],
-        "score": [0.9, 0.4, 0.8, 0.3],
-        "model_signature": "ffm.TH.20191024141405_20191023_0a1b2c",
-    }
-)
 FIRST = sinks.format_records(RECS, ds=DS, phase=PHASE)
 SECOND = sinks.format_records(RECS.assign(score=RECS["score"] / 2), ds=DS, phase=PHASE)
 MANY = sinks.format_records(  # 40 users: records over one page, so they can half fit

@@ -8,16 +8,7 @@ from stagebook import storage
 from stagebook.errors import SinkConfigError, SinkUnavailable
 from stagebook.recsys import redis_sink, sinks
 from tests.support import free_port
-
-RECS = pd.DataFrame(
-    {
-        "user_id": ["u2", "u1", "u1", "u2"],
-        "rank": [1, 2, 1, 2],
-        "item_id": ["a", "c", "b", "d"],
-        "score": [0.9, 0.4, 0.8, 0.3],
-        "model_signature": "ffm.TH.201910241414_20191023",
-    }
-)
+from tests.support.samples import RECS
 
 
 def test_one_record_per_user_with_ranked_items():
