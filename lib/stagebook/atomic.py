@@ -6,6 +6,7 @@ date replaces that date's output. Where things go is :mod:`stagebook.storage`'s.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -136,3 +137,15 @@ def _collect_retired(target: Path) -> None:
             continue
         shutil.rmtree(marker.with_suffix(""), ignore_errors=True)
         marker.unlink(missing_ok=True)
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) while the block runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -67,6 +67,24 @@ def run_business_date(context: Mapping[str, Any], timezone: str = TIMEZONE) -> d
     return business_date(start, timezone)
 
 
+def business_date_of(
+    conf: Mapping[str, Any] | None, start: Any, timezone: str = TIMEZONE
+) -> dt.date | None:
+    """Return a run's business date from its conf and data interval's start, or None.
+
+    ``start`` is a datetime or ISO 8601 text (as a run serialized to JSON carries it).
+    None when the run has neither, or a conf ``ds`` that is not a date.
+    """
+    try:
+        if (conf or {}).get("ds"):
+            return parse_ds(conf["ds"], where="run conf key 'ds'")
+        if start is None:
+            return None
+        return business_date(pendulum.parse(start) if isinstance(start, str) else start, timezone)
+    except (DateError, ValueError):
+        return None
+
+
 def logical_date_for(
     ds: dt.date, timezone: str = TIMEZONE, hour: int = SCHEDULE_HOUR
 ) -> dt.datetime:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
 import functools
 import html
 import json
@@ -12,7 +10,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -368,27 +366,18 @@ def mark_lost(notebook: Path, try_number: int) -> list[int]:
     sidecar; the next try says so, so that no report shows it running forever.
     """
     stage = storage.parse_try(notebook.name)[0]
-    lost = []
-    for number in range(1, try_number):
-        earlier = notebook.parent / storage.try_name(stage, number)
-        info = read_sidecar(storage.sidecar(earlier))
-        if info and info.get("state") == "running":
-            error = "its process died before it finished (worker lost, killed or out of memory)"
-            write_sidecar(earlier, state=LOST, error=error)
-            lost.append(number)
-    return lost
+    error = "its process died before it finished (worker lost, killed or out of memory)"
+    earlier = [(n, notebook.parent / storage.try_name(stage, n)) for n in range(1, try_number)]
+    return [number for number, path in earlier if lose(path, error)]
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created if missing) while the block runs."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def lose(notebook: Path, error: str) -> bool:
+    """Mark a try whose sidecar still says "running" as lost, with ``error``; True if it was."""
+    info = read_sidecar(storage.sidecar(notebook))
+    if not info or info.get("state") != "running":
+        return False
+    write_sidecar(notebook, state=LOST, error=error)
+    return True
 
 
 def _row(root: Path, page: Path, cells: tuple[str, ...]) -> str:
@@ -405,7 +394,7 @@ def write_index() -> Path:
     other's entries.
     """
     root = storage.reports_root()
-    with _locked(root / ".index.lock"):
+    with atomic.locked(root / ".index.lock"):
         rows = []
         for dag_id, ds, phase, run, path in sorted(storage.sidecars(), reverse=True):
             info, page = read_sidecar(path), storage.rendering(path)

@@ -81,3 +81,12 @@ def test_only_the_yyyy_mm_dd_form_is_a_date(value):
         f"run conf key 'ds': {value!r} is not a date in the form YYYY-MM-DD, e.g. 2019-11-20"
     )
     assert dates.parse_ds("2019-11-20") == dt.date(2019, 11, 20)
+
+
+def test_a_runs_business_date_comes_from_its_conf_or_its_interval_even_as_text():
+    start = "2019-11-20T01:00:00+00:00"  # a run serialized to JSON, as a deadline callback gets it
+    assert dates.business_date_of({}, start, "Asia/Tokyo") == dt.date(2019, 11, 20)
+    assert dates.business_date_of(None, start, "America/Los_Angeles") == dt.date(2019, 11, 19)
+    assert dates.business_date_of({"ds": "2019-11-18"}, start) == dt.date(2019, 11, 18)
+    assert dates.business_date_of({"ds": "2019-02-30"}, start) is None
+    assert dates.business_date_of({}, None) is None

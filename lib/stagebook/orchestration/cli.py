@@ -12,7 +12,6 @@ merges over the params files exactly as for a run triggered by hand
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import shlex
 import subprocess
@@ -20,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stagebook import dates, settings
+from stagebook import atomic, dates, settings
 from stagebook.errors import DateError, ParamsError, PipelineError, StagebookError
 from stagebook.orchestration import environment, localrun, runlock, serve
 
@@ -49,8 +48,7 @@ def ensure_metastore() -> None:
 
     home = Path(os.environ["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    with open(home / ".stagebook-migrate.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with atomic.locked(home / ".stagebook-migrate.lock"):
         if not inspect(airflow_settings.engine).has_table("dag"):
             migrate()
             print(f"stagebook: created the Airflow metastore in {home}")
@@ -240,8 +238,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``stagebook`` command."""
-    # Before anything imports airflow: it fixes its home on first import (~/airflow by default).
-    environment.apply_airflow_environ()
+    try:  # before anything imports airflow: it fixes its home on first import (~/airflow)
+        environment.apply_airflow_environ()
+    except StagebookError as exc:
+        print(f"stagebook: {exc}", file=sys.stderr)
+        return 2
     args = parser().parse_args(argv)
     if args.command == "env":
         for key, value in environment.airflow_environ().items():

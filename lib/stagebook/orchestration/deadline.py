@@ -21,6 +21,7 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Iterator, Mapping
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 from airflow.sdk.definitions.callback import AsyncCallback
@@ -29,6 +30,8 @@ from airflow.sdk.definitions.deadline import (
     BaseDeadlineReference,
     DeadlineAlert,
 )
+
+from stagebook import dates
 
 log = logging.getLogger("stagebook.notify")
 
@@ -105,7 +108,7 @@ class PublishBy(BaseDeadlineReference):
                 DagRun.dag_id == kwargs["dag_id"], DagRun.run_id == kwargs["run_id"]
             )
         )
-        ds = run_ds(
+        ds = dates.business_date_of(
             getattr(run, "conf", None), getattr(run, "data_interval_start", None), self.timezone
         )
         if run is None or ds is None:
@@ -116,26 +119,6 @@ class PublishBy(BaseDeadlineReference):
             log.info("%s: re-runs ds %s after its deadline; no deadline alert", run.run_id, ds)
             return None
         return due
-
-
-def run_ds(conf: Mapping[str, Any] | None, start: Any, timezone: str) -> dt.date | None:
-    """Return a run's business date: conf ``ds`` first, else its interval's start in ``timezone``."""
-    from stagebook import dates
-    from stagebook.errors import DateError
-
-    try:
-        return dates.run_business_date(
-            {"dag_run": _Run(dict(conf or {})), "data_interval_start": start}, timezone
-        )
-    except DateError:
-        return None
-
-
-@dataclasses.dataclass
-class _Run:
-    """The part of a DAG run that :func:`stagebook.dates.run_business_date` reads."""
-
-    conf: dict[str, Any]
 
 
 def publish_by(time: str, *, timezone: str, days_after_ds: int = 1) -> DeadlineAlert:
@@ -228,7 +211,7 @@ def missed_message(
     late = unpublished(states, phases)
     if not late:
         return None
-    ds = run_ds(conf, dag_run.get("data_interval_start"), reference.timezone)
+    ds = dates.business_date_of(conf, dag_run.get("data_interval_start"), reference.timezone)
     due = (
         reference.due(ds).in_timezone(reference.timezone).format("YYYY-MM-DD HH:mm:ss zz")
         if ds
@@ -265,7 +248,7 @@ def _send(context: Mapping[str, Any], states: Mapping[str, Any], reference: Publ
     if message is None:
         return "every phase published; nothing to say"
     conf = (context.get("dag_run") or {}).get("conf") or {}
-    config = callbacks.notification_params("common", {"dag_run": _Run(dict(conf))})
+    config = callbacks.notification_params("common", {"dag_run": SimpleNamespace(conf=dict(conf))})
     return f"{message.subject}: {channels.send(message, config)}"
 
 

@@ -181,7 +181,7 @@ def command(args: argparse.Namespace) -> int:
     logical_date = timezone.utcnow()
     print(f"stagebook: running {dag.dag_id} for {ds} with conf {conf}", flush=True)
     try:
-        with runlock.held(dag.dag_id, ds, run_id_of(logical_date), logical_date):
+        with runlock.held(dag.dag_id, ds, run_id_of(logical_date), logical_date) as claim:
             if active := metastore.active_run(dag.dag_id, ds, dag.timezone.name):
                 raise PipelineError(
                     f"{dag.dag_id} already has an active run for {ds} ({active}): wait for it "
@@ -193,7 +193,8 @@ def command(args: argparse.Namespace) -> int:
         print(f"stagebook: {exc}", file=sys.stderr)
         return 2
     except stopping.Interrupted as exc:
-        print(f"stagebook: {exc}: run {run_id_of(logical_date)} marked failed", file=sys.stderr)
+        settled = "marked failed" if claim.settled else "left for the next command to settle"
+        print(f"stagebook: {exc}: run {run_id_of(logical_date)} {settled}", file=sys.stderr)
         return 128 + exc.signum
     except OperationalError as exc:
         where = os.environ.get("AIRFLOW_HOME", "the Airflow home")

@@ -22,24 +22,25 @@ UNFINISHED = (
 )
 
 
-def fail_run(dag_id: str, logical_date: dt.datetime) -> bool:
-    """Mark the run of ``dag_id`` at ``logical_date`` failed, with its unfinished tasks; True if it was."""
+def fail_run(dag_id: str, logical_date: dt.datetime) -> None:
+    """Mark the run of ``dag_id`` at ``logical_date`` failed, with its unfinished tasks."""
+    from airflow import settings
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState, TaskInstanceState
     from sqlalchemy import select
 
-    with create_session() as session:
+    settings.Session.remove()  # dag.test()'s session, which a stop may have left mid-transaction
+    with create_session(scoped=False) as session:
         run = session.scalar(
             select(DagRun).where(DagRun.dag_id == dag_id, DagRun.logical_date == logical_date)
         )
         if run is None or str(run.state) not in ACTIVE:
-            return False
+            return
         for ti in run.get_task_instances(session=session):
             if str(ti.state) in UNFINISHED:
                 ti.set_state(TaskInstanceState.FAILED, session=session)
         run.set_state(DagRunState.FAILED)
-        return True
 
 
 def active_run(dag_id: str, ds: dt.date, timezone: str) -> Any | None:
@@ -48,22 +49,13 @@ def active_run(dag_id: str, ds: dt.date, timezone: str) -> Any | None:
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    with create_session() as session:
+    from stagebook import dates
+
+    with create_session(scoped=False) as session:
         runs = session.scalars(
             select(DagRun).where(DagRun.dag_id == dag_id, DagRun.state.in_(ACTIVE))
         ).all()
         for run in runs:
-            if _business_date(run, timezone) == ds:
+            if dates.business_date_of(run.conf, run.data_interval_start, timezone) == ds:
                 return run.run_id
     return None
-
-
-def _business_date(run: Any, timezone: str) -> dt.date | None:
-    """Return a run's business date: its conf's ``ds``, else its data interval's start."""
-    import pendulum
-
-    given = (run.conf or {}).get("ds")
-    if given:
-        return dt.date.fromisoformat(str(given))
-    start = run.data_interval_start
-    return pendulum.instance(start).in_timezone(timezone).date() if start else None

@@ -139,6 +139,13 @@ class StageNotebookOperator(stopping.Stoppable, BaseOperator):
 
     def execute(self, context: Mapping[str, Any]) -> None:
         """Prepare, run the notebook, archive it (after a failure too), push its records."""
+        with (
+            stopping.stage()
+        ):  # a stop in here is recorded, never cuts redaction or archiving short
+            self.run_try(context)
+
+    def run_try(self, context: Mapping[str, Any]) -> None:
+        """Do the work of one try (see :meth:`execute`)."""
         clock = Stopwatch()
         try:
             values, output = self.prepare(context)
@@ -156,18 +163,7 @@ class StageNotebookOperator(stopping.Stoppable, BaseOperator):
             self.run(values, output, context["dag"].dag_id)
         except BaseException as exc:
             clock.lap("notebook")
-            try:
-                report = self.archive(output)
-            except OSError:  # a full disk must not hide the stage's own failure
-                self.log.exception("Could not archive %s", output)
-                report = output
-            failure = self.on_failure(exc, values, output, report)
-            clock.lap("archive")
-            state = "interrupted" if stopping.requested() else "failed"
-            try:  # the sidecar serves the index: it must not hide the stage's own failure
-                self.describe(output, state, started, error=str(failure), clock=clock)
-            except Exception:
-                self.log.exception("Could not describe %s in its sidecar", output)
+            failure = self.failed(exc, values, output, started, clock)
             if failure is exc:
                 raise
             raise failure from None
@@ -184,6 +180,24 @@ class StageNotebookOperator(stopping.Stoppable, BaseOperator):
         self.push_records(context["ti"], output)
         self.emit(context, values, output)
         self.log.info("Report: %s", report)
+
+    def failed(
+        self, exc: BaseException, values: Mapping[str, Any], output: Path, started: Any, clock: Any
+    ) -> BaseException:
+        """Archive and describe a try whose notebook failed; return what the task raises."""
+        try:
+            report = self.archive(output)
+        except OSError:  # a full disk must not hide the stage's own failure
+            self.log.exception("Could not archive %s", output)
+            report = output
+        failure = self.on_failure(exc, values, output, report)
+        clock.lap("archive")
+        state = "interrupted" if stopping.requested() else "failed"
+        try:  # the sidecar serves the index: it must not hide the stage's own failure
+            self.describe(output, state, started, error=str(failure), clock=clock)
+        except Exception:
+            self.log.exception("Could not describe %s in its sidecar", output)
+        return failure
 
     def emit(self, context: Mapping[str, Any], values: Mapping[str, Any], output: Path) -> None:
         """Set the ``extra`` of each outlet's asset event: where the try ran and its lineage records."""
@@ -306,8 +320,11 @@ class StageNotebookOperator(stopping.Stoppable, BaseOperator):
         from papermill.exceptions import PapermillExecutionError
 
         where = f"stage {self.stage} ({self.phase}, ds {values['ds']}, try {values['try_number']})"
-        if stopping.requested():
-            return _fail(f"{where} {stopping.reason()}: not retried\nReport: {report}")
+        if stopping.requested():  # stagebook run stops for good; a worker's try is retried
+            message = f"{where} {stopping.reason()}\nReport: {report}"
+            if stopping.ends_run():
+                return _fail(f"{message}\n(not retried: the run was stopped)")
+            return StageFailed(message, ename="Interrupted", report=str(report), retryable=True)
         if isinstance(exc, CellTimeoutError | DeadKernelError):
             cell = reports.last_started_cell(output) if output.exists() else None
             what = {

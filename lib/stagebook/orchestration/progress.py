@@ -12,7 +12,13 @@ engine (the operator runs every notebook with it):
   (:func:`stagebook.reports.quiet`);
 - every line a kernel's output puts in the task log is redacted as the archive
   is (:func:`stagebook.orchestration.secrets.redacted`): a task log is what every
-  reader of the DAG sees in the Airflow UI.
+  reader of the DAG sees in the Airflow UI. A line is logged whole, once it ends
+  (a progress bar's line, which carriage returns rewrite, now and then before),
+  so no secret reaches the log cut in two;
+- the notebook saved into the archive while it runs is redacted too, so the
+  archive never holds a secret, even of a try whose process is killed;
+- a cell does not start once a stop was asked for
+  (:func:`stagebook.orchestration.stopping.check`).
 
 The output notebook is saved at the end of every cell and, during a long cell,
 whenever an output arrives :data:`AUTOSAVE_S` seconds after the last save, so a
@@ -27,11 +33,12 @@ from typing import Any
 
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
+from papermill.iorw import write_ipynb
 from papermill.log import logger
 from papermill.utils import merge_kwargs, remove_args
 
 from stagebook import reports
-from stagebook.orchestration import secrets
+from stagebook.orchestration import secrets, stopping
 
 log = logging.getLogger("stagebook.progress")
 
@@ -66,11 +73,20 @@ class ProgressManager(NotebookExecutionManager):
 
     def cell_start(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
         """Log the cell's start, then start it as papermill does."""
+        stopping.check()
         label = self._label(cell, cell_index)
         if label:
             self.started_at[cell_index] = time.monotonic()
             log.info("%s started: %s", label, first_line(cell.source))
         super().cell_start(cell, cell_index, **kwargs)
+
+    def save(self, **kwargs: Any) -> None:
+        """Save the notebook so far, as papermill does, with every known secret redacted."""
+        if self.output_path:
+            name = str(self.output_path).rsplit("/", 1)[-1]
+            logged = self.__dict__.setdefault("redacted_cells", set())
+            write_ipynb(secrets.redacted_notebook(self.nb, name, logged), self.output_path)
+        self.last_save_time = self.now()
 
     def cell_complete(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
         """End the cell as papermill does (it saves the notebook), then log its time."""
@@ -106,7 +122,8 @@ class ProgressClient(PapermillNotebookClient):
         if rest:
             self._pending[name] = rest
             now = time.monotonic()
-            if now - self._shown_at.get(name, 0.0) >= PROGRESS_EVERY_S:
+            shown = self._shown_at.setdefault(name, now)  # a bar waits, as a line does, to be whole
+            if "\r" in rest and now - shown >= PROGRESS_EVERY_S:
                 self._shown_at[name] = now
                 self._emit(name, [rest.rsplit("\r", 1)[-1]])
         return None

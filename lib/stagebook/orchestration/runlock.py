@@ -23,6 +23,7 @@ process is gone as lost, never as running.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import fcntl
 import json
@@ -38,7 +39,7 @@ from stagebook.errors import PipelineError
 LOST_ERROR = "its process ({pid} on {host}) is gone: stopped before the try finished"
 
 
-def _start_ticks(pid: int) -> str | None:
+def start_ticks(pid: int) -> str | None:
     """Return when process ``pid`` started (clock ticks since boot), or None if there is none."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
@@ -46,18 +47,34 @@ def _start_ticks(pid: int) -> str | None:
         return None
 
 
+def _pid_namespace() -> str | None:
+    """Return this process's PID namespace: two containers may share a host name, not this."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
 def identity() -> dict[str, Any]:
     """Return what names this process on this host, also after its pid is reused."""
     pid = os.getpid()
-    return {"pid": pid, "host": socket.gethostname(), "pid_start": _start_ticks(pid)}
+    return {
+        "pid": pid,
+        "host": socket.gethostname(),
+        "pid_ns": _pid_namespace(),
+        "pid_start": start_ticks(pid),
+    }
 
 
 def alive(who: Mapping[str, Any]) -> bool | None:
-    """Return whether the process ``who`` names still runs; None if it ran on another host."""
-    if who.get("host") != socket.gethostname() or not who.get("pid"):
+    """Return whether the process ``who`` names still runs; None where this process cannot tell.
+
+    It can tell for a process of this host and PID namespace, on a system with ``/proc``.
+    """
+    same = who.get("host") == socket.gethostname() and who.get("pid_ns") == _pid_namespace()
+    if not same or not who.get("pid") or who.get("pid_ns") is None or not who.get("pid_start"):
         return None
-    started = _start_ticks(int(who["pid"]))
-    return started is not None and started == who.get("pid_start", started)
+    return start_ticks(int(who["pid"])) == who["pid_start"]
 
 
 def _read(handle: IO[str]) -> dict[str, Any]:
@@ -99,12 +116,21 @@ def refusal(dag_id: str, ds: dt.date, holder: Mapping[str, Any]) -> str:
     )
 
 
+@dataclasses.dataclass
+class Claim:
+    """What a ``stagebook run`` wrote in its date's lock; ``settled`` once its run is marked failed."""
+
+    fields: dict[str, Any]
+    settled: bool = False
+
+
 @contextlib.contextmanager
-def held(dag_id: str, ds: dt.date, run_id: str, logical_date: dt.datetime) -> Iterator[None]:
+def held(dag_id: str, ds: dt.date, run_id: str, logical_date: dt.datetime) -> Iterator[Claim]:
     """Hold the (``dag_id``, ``ds``) lock while the block runs; raise PipelineError if it is taken.
 
-    If the block raises, the run is marked failed before the lock is let go; when even
-    that fails (a full disk), the lock keeps the run's name for the next :func:`sweep`.
+    If the block raises, the run is marked failed before the lock is let go
+    (``claim.settled``); when even that fails (a full disk), the lock keeps the
+    run's name for the next :func:`sweep`.
     """
     with _locked(storage.run_lock(dag_id, ds)) as handle:
         if handle is None:
@@ -112,21 +138,24 @@ def held(dag_id: str, ds: dt.date, run_id: str, logical_date: dt.datetime) -> It
                 raise PipelineError(refusal(dag_id, ds, _read(peek)))
         if stale := _read(handle):
             print(f"stagebook: {settle(stale)}", flush=True)
-        claim = {
-            **identity(),
-            "dag_id": dag_id,
-            "ds": ds.isoformat(),
-            "run_id": run_id,
-            "logical_date": logical_date.isoformat(),
-            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        }
-        _write(handle, claim)
+        claim = Claim(
+            {
+                **identity(),
+                "dag_id": dag_id,
+                "ds": ds.isoformat(),
+                "run_id": run_id,
+                "logical_date": logical_date.isoformat(),
+                "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            }
+        )
+        _write(handle, claim.fields)
         try:
-            yield
+            yield claim
         except BaseException as exc:
             with contextlib.suppress(Exception):
-                fail_run(claim, f"stagebook run ended: {exc or type(exc).__name__}")
+                fail_run(claim.fields, f"stagebook run ended early ({type(exc).__name__})")
                 _write(handle, {})
+                claim.settled = True
             raise
         _write(handle, {})
 
@@ -139,6 +168,8 @@ def sweep() -> list[str]:
             if handle is not None and (stale := _read(handle)):
                 said.append(settle(stale))
                 _write(handle, {})
+    if said:
+        reports.write_index()  # the static index stops showing the lost tries as running
     return said
 
 
@@ -155,20 +186,15 @@ def settle(stale: Mapping[str, Any]) -> str:
 def fail_run(claim: Mapping[str, Any], error: str) -> list[str]:
     """Mark the claimed run failed with its unfinished tasks, and its running tries lost.
 
-    Returns the lost tries as ``<phase>/<stage> try <N>``.
+    Returns the lost tries as ``<phase>/<NN-stage>.try<N>``.
     """
     from stagebook.orchestration import metastore
 
     metastore.fail_run(claim["dag_id"], dt.datetime.fromisoformat(claim["logical_date"]))
-    ds = dt.date.fromisoformat(claim["ds"])
-    lost = []
-    for sidecar in storage.report_day(claim["dag_id"], ds).glob(
-        f"*/{storage.run_folder_name(claim['run_id'])}/*.json"
-    ):
-        info = reports.read_sidecar(sidecar) or {}
-        if info.get("state") == "running":
-            reports.write_sidecar(
-                sidecar.with_suffix(storage.NOTEBOOK), state=reports.LOST, error=error
-            )
-            lost.append(f"{sidecar.parent.parent.name}/{sidecar.stem}")
-    return sorted(lost)
+    folder = storage.run_folder_name(claim["run_id"])
+    day = storage.report_day(claim["dag_id"], dt.date.fromisoformat(claim["ds"]))
+    return sorted(
+        f"{sidecar.parent.parent.name}/{sidecar.stem}"
+        for sidecar in day.glob(f"*/{folder}/*.json")
+        if reports.lose(sidecar.with_suffix(storage.NOTEBOOK), error)
+    )

@@ -140,13 +140,8 @@ def redacted(value: Any) -> Any:
     return redact(value, max_depth=100)  # outputs nest deeper than the masker's default
 
 
-def redact_notebook(notebook: Path) -> int:
-    """Redact the outputs and parameters of an executed notebook in place; return how many cells.
-
-    Each redacted cell is logged (logger ``stagebook.secrets``, so the task log) by its
-    number, from 1 as Jupyter shows it; the value never is.
-    """
-    nb = json.loads(notebook.read_text())
+def _redact_cells(nb: Any) -> list[int]:
+    """Redact the sources and outputs of ``nb``'s cells in place; return the changed cells' numbers."""
     changed = []
     for number, cell in enumerate(nb.get("cells", []), start=1):
         before = json.dumps([cell.get("source"), cell.get("outputs")])
@@ -155,6 +150,33 @@ def redact_notebook(notebook: Path) -> int:
             cell["outputs"] = redacted(cell["outputs"])
         if json.dumps([cell.get("source"), cell.get("outputs")]) != before:
             changed.append(number)
+    return changed
+
+
+def redacted_notebook(nb: Any, name: str, logged: set[int]) -> Any:
+    """Return a redacted copy of a notebook being executed (an ``nbformat`` node), to save.
+
+    Each cell redacted for the first time (not in ``logged``) is logged as
+    :func:`redact_notebook` does, by its number in notebook ``name``.
+    """
+    import nbformat
+
+    copy = json.loads(json.dumps(nb))
+    for number in _redact_cells(copy):
+        if number not in logged:
+            logged.add(number)
+            log.warning("Redacted a secret from cell %d of %s", number, name)
+    return nbformat.from_dict(copy)
+
+
+def redact_notebook(notebook: Path) -> int:
+    """Redact the outputs and parameters of an executed notebook in place; return how many cells.
+
+    Each redacted cell is logged (logger ``stagebook.secrets``, so the task log) by its
+    number, from 1 as Jupyter shows it; the value never is.
+    """
+    nb = json.loads(notebook.read_text())
+    changed = _redact_cells(nb)
     if changed:
         atomic.write_text(notebook, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
         for number in changed:

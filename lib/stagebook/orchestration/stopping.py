@@ -5,15 +5,20 @@ Under ``stagebook run`` (:func:`handling`), SIGTERM and SIGINT do the same thing
 - the running stage's kernel is interrupted (SIGINT, then SIGKILL after
   :data:`GRACE_S`), so papermill saves the notebook up to the cell it stopped
   in and stops the kernel as after any failure (no connection file is left);
-- the operator archives that try as ``interrupted`` and fails it without a
-  retry (:func:`requested` tells it why the notebook failed);
+  a stage whose kernel is not started yet stops before its first cell
+  (:func:`check`, before each cell);
+- the operator archives that try as ``interrupted`` (redaction, HTML and card
+  are never cut short: inside a stage a stop is only recorded) and fails it
+  without a retry (:func:`ends_run`);
 - when the task has returned, :func:`after_task` raises :class:`Interrupted`,
   which leaves ``dag.test()``; the CLI marks the run failed and exits with
-  ``128 + signal``, as a shell does for a process a signal stopped.
+  ``128 + signal``, as a shell does for a process a signal stopped. Between two
+  tasks, the signal raises :class:`Interrupted` at once.
 
 While a task runs, Airflow's task runner owns SIGTERM and calls the task's
 ``on_kill``: every Stagebook operator's ``on_kill`` calls :func:`interrupt`.
-In a Celery worker the same ``on_kill`` stops the stage's kernel the same way.
+In a Celery worker (a redeploy, an eviction) the same ``on_kill`` stops the
+stage's kernel the same way, and the try is retried as after any lost worker.
 """
 
 from __future__ import annotations
@@ -26,13 +31,16 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from stagebook.orchestration import runlock
+
 log = logging.getLogger(__name__)
 
-GRACE_S = 3.0  # how long an interrupted kernel may take to stop its cell before it is killed
+GRACE_S = 2.0  # an interrupted kernel's time to stop its cell (a worker's task is killed at 5 s)
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 _requested: int | None = None
 _kernel: dict[str, Any] | None = None  # what the running stage's kernel manager saw (its pid)
+_in_stage = False  # a stage task is between its start and its archived report
 _installed = False
 
 
@@ -42,6 +50,10 @@ class Interrupted(BaseException):  # noqa: N818 - a stop, like KeyboardInterrupt
     def __init__(self, signum: int) -> None:
         super().__init__(f"stopped by {signal.Signals(signum).name}")
         self.signum = signum
+
+
+class StopRequested(Exception):  # noqa: N818 - raised inside papermill, which then cleans up
+    """A stop was asked for before this cell: the stage ends here."""
 
 
 def requested() -> int | None:
@@ -54,21 +66,57 @@ def reason() -> str:
     return f"interrupted by {signal.Signals(_requested or signal.SIGTERM).name}"
 
 
+def ends_run() -> bool:
+    """Return whether a stop ends the whole run without retries (``stagebook run``'s)."""
+    return _installed
+
+
 def interrupt(signum: int = signal.SIGTERM) -> None:
-    """Stop: interrupt the running stage's kernel; with none running, raise :class:`Interrupted`."""
+    """Stop: interrupt the running stage's kernel, or record it for the stage to stop at.
+
+    Only between two tasks of ``stagebook run`` does it raise :class:`Interrupted`.
+    """
     global _requested
     _requested = _requested or signum
-    pid = (_kernel or {}).get("kernel_pid")
-    if pid is None:
+    seen = _kernel or {}
+    pid = seen.get("kernel_pid")
+    if pid is not None:
+        log.warning("%s: stopping the running stage's kernel (pid %s)", reason(), pid)
+        _signal(pid, signal.SIGINT)
+        started = runlock.start_ticks(pid)
+        timer = threading.Timer(GRACE_S, _kill, args=(seen, pid, started))
+        timer.daemon = True
+        timer.start()
+    elif _installed and not _in_stage:
         raise Interrupted(_requested)
-    log.warning("%s: stopping the running stage's kernel (pid %s)", reason(), pid)
-    _signal(pid, signal.SIGINT)
-    threading.Timer(GRACE_S, _signal, args=(pid, signal.SIGKILL)).start()
+
+
+def check() -> None:
+    """Raise :class:`StopRequested` if a stop was asked for (before a cell starts)."""
+    if _requested is not None:
+        raise StopRequested(reason())
+
+
+def _kill(seen: dict[str, Any], pid: int, started: str | None) -> None:
+    """Kill the kernel that did not stop its cell in time, if it is still that very process."""
+    if _kernel is seen and started is not None and runlock.start_ticks(pid) == started:
+        _signal(pid, signal.SIGKILL)
 
 
 def _signal(pid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signum)
+
+
+@contextlib.contextmanager
+def stage() -> Iterator[None]:
+    """Mark a stage task's work (notebook, archive, card): a stop inside it is only recorded."""
+    global _in_stage
+    _in_stage = True
+    try:
+        yield
+    finally:
+        _in_stage = False
 
 
 @contextlib.contextmanager
@@ -101,7 +149,7 @@ def handling() -> Iterator[None]:
     try:
         yield
     finally:
-        _installed = False
+        _requested, _installed = None, False  # a finished run leaves no stop pending
         for signum, handler in saved.items():
             signal.signal(signum, handler)
 
