@@ -8,7 +8,6 @@ in the middle of a stage, run two at once, or look for a secret everywhere.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -131,16 +130,22 @@ def run(env: dict[str, str], *args: str, ds: str = "2019-11-20") -> subprocess.C
     )
 
 
+# A process started in the background of a shell ignores INT; one at a terminal does not.
+AT_A_TERMINAL = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
 def start(env: dict[str, str], *args: str, ds: str = "2019-11-20") -> subprocess.Popen:
     """Start ``stagebook run --ds DS`` (INT delivered as at a terminal); output in ``.out``."""
     out = Path(env["STAGEBOOK_HOME"]) / f"run-{time.monotonic_ns()}.out"
     out.parent.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
-        command("run", "--ds", ds, *args),
+        [sys.executable, "-c", AT_A_TERMINAL, *command("run", "--ds", ds, *args)],
         env=env,
         stdout=out.open("w"),
         stderr=subprocess.STDOUT,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     process.out = out  # type: ignore[attr-defined]
     return process
