@@ -30,13 +30,13 @@ def measure(events: int, days: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="stagebook-landing-") as home:
         os.environ["STAGEBOOK_HOME"] = home
         try:
-            from stagebook import dates, params, storage
+            from stagebook import dates, params
             from stagebook.recsys import data, tables
 
             p = params.load("prod")
             source = p.data.model_copy(update={"source": "synthetic", "events_per_day": events})
             ds = source.anchor_date
-            paths = storage.paths(ds, "common", Path(home))
+            paths = p.paths(ds, "common", Path(home))
             started = time.perf_counter()
             files, missing = data.land_window(source, paths, dates.window(ds, days))
             landed = time.perf_counter() - started

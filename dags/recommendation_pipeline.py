@@ -42,6 +42,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable
 from stagebook import params
 from stagebook.orchestration import callbacks
 from stagebook.orchestration.deadline import publish_by
+from stagebook.orchestration.metrics import Metric
 from stagebook.orchestration.operators import RunSummaryOperator, SelectPhaseOperator
 from stagebook.orchestration.stages import Gate, Stage, phase_chain
 
@@ -58,6 +59,16 @@ INPUT_TABLES = Stage(
     figure=("events", "table_rows.events"),
     outlet="stagebook://tables",
     lineage=("table_rows", "raw_partitions"),
+    trends=(
+        Metric("events in the window", "table_rows.events"),
+        Metric("users", "table_rows.users"),
+        Metric("items", "table_rows.items"),
+    ),
+    summary=(
+        ("events in the window", "table_rows.events"),
+        ("users", "table_rows.users"),
+        ("items", "table_rows.items"),
+    ),
 )
 VALIDATE = Stage(
     "validate",
@@ -65,6 +76,26 @@ VALIDATE = Stage(
     records=("validation", "checks", "approved_digest", "soft_breaches"),
     pulls={"model_signature": "train"},
     figure=("KL", "validation.kl_divergence"),
+    trends=(
+        Metric("KL divergence", "validation.kl_divergence", ("validation.max_kl", "max")),
+        Metric("JS distance", "validation.js_distance", ("validation.max_js", "max")),
+        Metric(
+            "user coverage", "validation.user_coverage", ("validation.min_user_coverage", "min")
+        ),
+        Metric(
+            "catalogue coverage",
+            "validation.catalogue_coverage",
+            ("validation.min_catalogue_coverage", "min"),
+        ),
+        Metric("score mean", "validation.score_mean"),
+    ),
+    summary=(
+        ("KL divergence", "validation.kl_divergence"),
+        ("JS distance", "validation.js_distance"),
+        ("user coverage", "validation.user_coverage"),
+        ("catalogue coverage", "validation.catalogue_coverage"),
+        ("score mean", "validation.score_mean"),
+    ),
 )
 PHASE_STAGES = (
     Stage(
@@ -72,6 +103,7 @@ PHASE_STAGES = (
         "10-features",
         records=("vocabulary_sizes",),
         figure=("items", "vocabulary_sizes.item_id"),
+        summary=(("items", "vocabulary_sizes.item_id"), ("users", "vocabulary_sizes.user_id")),
     ),
     Stage(
         "train",
@@ -80,6 +112,22 @@ PHASE_STAGES = (
         figure=("test AUC", "metrics.test_auc"),
         outlet="stagebook://models/{phase}",
         lineage=("model_signature", "data_window", "metrics"),
+        trends=(
+            Metric("test AUC", "metrics.test_auc"),
+            Metric("test logloss", "metrics.test_logloss"),
+            Metric("base-rate logloss", "metrics.base_rate_logloss"),
+            Metric("epochs", "metrics.epochs"),
+            Metric("learning rate", "metrics.learning_rate"),
+            Metric("train tries", "tries"),
+        ),
+        summary=(  # the losses per epoch are the report's plot
+            ("test AUC", "metrics.test_auc"),
+            ("test logloss", "metrics.test_logloss"),
+            ("base-rate logloss", "metrics.base_rate_logloss"),
+            ("epochs", "metrics.epochs"),
+            ("learning rate", "metrics.learning_rate"),
+            ("model", "model_signature"),
+        ),
     ),
     Stage(
         "inference",
@@ -87,9 +135,21 @@ PHASE_STAGES = (
         records=("model_signature", "inference"),
         pulls={"model_signature": "train"},
         figure=("users", "inference.users"),
+        summary=(
+            ("users", "inference.users"),
+            ("items", "inference.items"),
+            ("rows", "inference.rows"),
+            ("score mean", "inference.score_mean"),
+        ),
     ),
     VALIDATE,
-    Gate("approve", checks=VALIDATE, timeout="validation.approval_timeout_s"),
+    Gate(
+        "approve",
+        checks=VALIDATE,
+        timeout="validation.approval_timeout_s",
+        subject="Publish the {phase} recommendations of {ds}?",
+        what="these recommendations",
+    ),
     Stage(
         "publish",
         "50-publish",
@@ -100,6 +160,12 @@ PHASE_STAGES = (
         figure=("published", "published.0.records"),
         outlet="stagebook://recommendations/{phase}",
         lineage=("model_signature", "published_digest", "sinks", "approval"),
+        trends=(Metric("published records", "published.0.records"),),
+        summary=(
+            ("published records", "published.0.records"),
+            ("sink", "published.0.sink"),
+            ("model", "model_signature"),
+        ),
     ),
 )
 

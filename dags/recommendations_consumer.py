@@ -36,7 +36,7 @@ with DAG(
     @task(inlets=[RECOMMENDATIONS])
     def receive(**context: Any) -> dict[str, Any]:
         """Return the batch the newest event describes, ``verified`` against the outbox."""
-        from stagebook.orchestration import lineage
+        from stagebook.recsys import lineage
 
         found = list(context["triggering_asset_events"].get(RECOMMENDATIONS, []))
         found = found or list(context["inlet_events"][RECOMMENDATIONS])

@@ -79,8 +79,8 @@ def replacing(target: Path) -> Iterator[Path]:
 
     Example::
 
-        with storage.replacing(ctx.paths.features) as folder:
-            np.savez(storage.File.ENCODED_EVENTS.of(folder), x=x)
+        with atomic.replacing(ctx.paths.dated("scores")) as folder:
+            frame.to_parquet(folder / "scores.parquet")
 
     Free of gaps: ``target`` is a symbolic link to a versioned folder beside it
     (``.<name>.v<random>``), and the swap replaces the link in one rename, so a

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stagebook import dates, params, settings, storage
+from stagebook import dates, failures, params, settings, storage
 from stagebook.params import Params
 
 DAG_ID_VARIABLE = "STAGEBOOK_DAG_ID"  # set by the operator in the kernel's environment
@@ -63,14 +63,15 @@ def stage(
     """Return the context of stage ``name`` for ``ds`` and ``phase``, and show its header.
 
     Args:
-        name: the notebook's stage name, e.g. ``"20-train"``.
+        name: the notebook's stage name, e.g. ``"30-score"``.
         ds: the business date, ``YYYY-MM-DD``.
         phase: ``prod``, ``beta``, or ``common`` for stages that run before the phase split.
         try_number: the Airflow try (1 outside Airflow); seeds and learning rates use it.
         run_id: the Airflow run id (``manual`` outside Airflow).
         overrides: dotted params overrides from the run's conf, e.g. ``{"train.epochs": 2}``.
-        **pulled: values pulled from earlier tasks, e.g. ``model_signature``.
+        **pulled: values pulled from earlier tasks, e.g. ``model_id``.
     """
+    failures.install()  # first: an error raised here too tells the operator whether to retry
     day = dates.parse_ds(ds, where=f"{name}: parameter 'ds'")
     merged = params.load(None if phase == "common" else phase, overrides)
     seed = merged.seed(day)
@@ -92,7 +93,7 @@ def stage(
         try_number=int(try_number),
         run_id=run_id,
         params=merged,
-        paths=storage.paths(day, phase, settings.home()),
+        paths=merged.paths(day, phase, settings.home()),
         seed=seed,
         log=log,
         pulled=pulled,

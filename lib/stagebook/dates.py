@@ -1,4 +1,8 @@
-"""Business dates: the data interval's start in the DAG's timezone, not Airflow's UTC ``ds``."""
+"""Business dates: the data interval's start in the DAG's timezone, not Airflow's UTC ``ds``.
+
+Every caller that means a DAG's dates passes that DAG's timezone (``dag.timezone.name``);
+the default, UTC, is Airflow's own.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +15,17 @@ import pendulum
 
 from stagebook.errors import DateError
 
-TIMEZONE = "Asia/Tokyo"
-SCHEDULE_HOUR = 10
+TIMEZONE = "UTC"  # the default: a DAG declares its own timezone, and callers pass it
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # not \d: it takes any script's digits
 
 
 def business_date(data_interval_start: dt.datetime, timezone: str = TIMEZONE) -> dt.date:
     """Return the date a run processes: its data interval's start, in ``timezone``.
 
-    For a run at 2019-11-21 10:00 JST the interval starts 2019-11-20 01:00 UTC,
-    so the business date is 2019-11-20; for a schedule at 08:00 JST the start is
-    2019-11-19 23:00 UTC, yet the business date is still the JST date 2019-11-20.
+    For a daily run at 2019-11-21 10:00 in ``Europe/Paris`` (UTC+1) the interval
+    starts 2019-11-20 09:00 UTC, so the business date is 2019-11-20; for a
+    schedule at 00:30 Paris time the start is 2019-11-19 23:30 UTC, yet the
+    business date is still the Paris date 2019-11-20.
     """
     return pendulum.instance(data_interval_start).in_timezone(timezone).date()
 
@@ -85,13 +89,12 @@ def business_date_of(
         return None
 
 
-def logical_date_for(
-    ds: dt.date, timezone: str = TIMEZONE, hour: int = SCHEDULE_HOUR
-) -> dt.datetime:
+def logical_date_for(ds: dt.date, timezone: str = TIMEZONE, hour: int = 0) -> dt.datetime:
     """Return the logical date of a manual run whose inferred data interval starts on ``ds``.
 
     Airflow infers a manual run's interval as the last complete one before its
-    logical date, so the run for ``ds`` is placed at the end of that interval.
+    logical date, so the run for ``ds`` is placed at the end of that interval:
+    ``hour`` is the daily schedule's hour in ``timezone`` (0: ``@daily``).
     """
     end = pendulum.datetime(ds.year, ds.month, ds.day, hour, tz=timezone).add(days=1)
     return end.in_timezone("UTC")

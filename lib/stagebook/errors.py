@@ -1,29 +1,19 @@
-"""The whole error hierarchy of Stagebook: one class per way a stage can fail.
+"""The framework's own errors, and the base class of every pipeline's errors.
 
 Every message says what was wrong, where (file, key, date) and what to do.
-``retryable`` tells the operator whether another try of the task can help:
-a diverging loss can recover with a lower learning rate, a missing partition or
-a failed validation cannot, so those fail the task at once.
+``retryable`` tells the operator whether another try of the task can help: a
+missing partition or a malformed params file cannot, so those fail the task at
+once. A pipeline defines its own subclasses in its own package; a stage's
+kernel reports their ``retryable`` to the operator (``stagebook.failures``).
 """
 
 from __future__ import annotations
 
 
 class StagebookError(Exception):
-    """Base class of every error Stagebook raises on purpose."""
+    """Base class of every error raised on purpose, by the framework or by a pipeline."""
 
     retryable = True
-
-    @classmethod
-    def named(cls, ename: str) -> type[StagebookError] | None:
-        """Return the subclass called ``ename`` (an application's own included), or None."""
-        for sub in cls.__subclasses__():
-            if sub.__name__ == ename:
-                return sub
-            found = sub.named(ename)
-            if found is not None:
-                return found
-        return None
 
 
 class ParamsError(StagebookError, ValueError):
@@ -44,32 +34,6 @@ class DateError(StagebookError, ValueError):
 
 class MissingInputError(StagebookError):
     """An input the stage reads (raw events, tables, features, a model) does not exist."""
-
-    retryable = False
-
-
-class InvalidLossError(StagebookError):
-    """Training produced a nan or infinite loss."""
-
-
-class ValidationFailed(StagebookError):
-    """Recommendations breached one or more validation thresholds."""
-
-    retryable = False
-
-
-class NotValidated(StagebookError):
-    """The recommendations to publish are not the ones validation passed, or none passed."""
-
-    retryable = False
-
-
-class SinkUnavailable(StagebookError):
-    """A publishing sink cannot be reached now (retried: the server may be back next try)."""
-
-
-class SinkConfigError(StagebookError):
-    """A publishing sink's connection is not defined or cannot be read."""
 
     retryable = False
 
@@ -116,13 +80,3 @@ class StageFailed(StagebookError):
         self.ename = ename
         self.report = report
         self.retryable = retryable
-
-
-def is_retryable(ename: str) -> bool:
-    """Tell whether a notebook error named ``ename`` may succeed on another try.
-
-    A Stagebook error answers with its class's ``retryable``; any other error
-    (a crash, an exception of a library) may be transient, so it is retried.
-    """
-    cls = StagebookError.named(ename)
-    return True if cls is None else cls.retryable

@@ -27,7 +27,7 @@ from pydantic import (
     field_validator,
 )
 
-from stagebook import paramfiles, settings
+from stagebook import paramfiles, settings, storage
 from stagebook.errors import ParamsError, RunConfError
 
 log = logging.getLogger("stagebook.params")
@@ -99,6 +99,10 @@ class Params(Section):
     def latest_complete_date(self, today: dt.date) -> dt.date:
         """Return the newest date a run can process on ``today``: yesterday by default."""
         return today - dt.timedelta(days=1)
+
+    def paths(self, ds: dt.date, phase: str, home: Path | None = None) -> storage.Paths:
+        """Return a stage's paths for ``ds`` and ``phase``: a pipeline returns its own subclass."""
+        return storage.paths(ds, phase, home)
 
 
 def known_phases(folder: Path | None = None) -> list[str]:

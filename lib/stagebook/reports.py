@@ -187,19 +187,7 @@ def url(path: Path) -> str:
     return path.resolve().as_uri()
 
 
-# --- the card: what a reviewer reads first -----------------------------------------------
-
-CARD_STYLE = (
-    "<style>.stagebook-card{font:14px/1.4 system-ui,sans-serif;border:1px solid #ccd;"
-    "background:#f7f9fc;padding:.6rem 1rem;margin:0 0 1rem}"
-    ".stagebook-card table{border-collapse:collapse;margin:.3rem 0}"
-    ".stagebook-card th,.stagebook-card td{border:1px solid #dde;padding:.15rem .45rem;"
-    "text-align:left}.stagebook-card .pass{color:#1e7b34}"
-    ".stagebook-card .fail,.stagebook-card .state-failed{color:#b03a2e;font-weight:600}"
-    ".stagebook-card .soft{color:#a66a00;font-weight:600}</style>"
-)
-_CARD = re.compile(r"<!--stagebook-card-->.*?<!--/stagebook-card-->", re.DOTALL)
-CARD_FIGURES = 16  # recorded values shown at most: the report below has them all
+# --- values as the card (stagebook.cards) and the pages show them -------------------------
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -222,100 +210,6 @@ def shown(value: Any) -> str:
     if isinstance(value, float):
         return html.escape(f"{value:.6g}")
     return html.escape("" if value is None else str(value))
-
-
-def _verdict(check: Mapping[str, Any]) -> tuple[str, str]:
-    """Return the CSS class and word of a check: pass, FAIL (hard limit) or soft (waits for approval)."""
-    if not check.get("passed"):
-        return "fail", "FAIL"
-    if check.get("soft_passed") is False:
-        return "soft", "soft: needs approval"
-    return "pass", "pass"
-
-
-def card_html(info: Mapping[str, Any]) -> str:
-    """Return the card at the top of a report, from the try's sidecar.
-
-    Stage, ds, phase, run, try, state and duration; the key figure; every value
-    the stage recorded (shown once, here: the rendering drops the records' own
-    outputs); a ``checks`` record (validate's) as a table of value, threshold and
-    pass or fail; the error of a failed try.
-    """
-    duration = info.get("duration_s")
-    facts = [
-        ("stage", info.get("stage")),
-        ("ds", info.get("ds")),
-        ("phase", info.get("phase")),
-        ("run", info.get("run_id")),
-        ("try", info.get("try_number")),
-        ("state", info.get("state")),
-        ("duration", f"{duration:.1f} s" if isinstance(duration, int | float) else "-"),
-    ]
-    head = "".join(
-        f"<th>{name}</th><td class='{'state-' + shown(value) if name == 'state' else name}'>"
-        f"{shown(value)}</td>"
-        for name, value in facts
-    )
-    parts = [f"<table class='facts'><tr>{head}</tr></table>"]
-    figure = info.get("figure")
-    if isinstance(figure, Mapping) and figure.get("value") is not None:
-        parts.append(
-            f"<p class='figure'><strong>{shown(figure.get('label'))} "
-            f"{shown(figure['value'])}</strong></p>"
-        )
-    records = dict(info.get("records") or {})
-    checks = records.pop("checks", None)
-    if isinstance(checks, list) and checks:
-        rows = "".join(
-            f"<tr><td>{shown(c.get('check'))}</td><td>{shown(c.get('value'))}</td>"
-            f"<td>{shown(c.get('threshold'))}</td><td>{shown(c.get('soft_threshold'))}</td>"
-            f"<td class='{_verdict(c)[0]}'>{_verdict(c)[1]}</td></tr>"
-            for c in checks
-            if isinstance(c, Mapping)
-        )
-        parts.append(
-            "<table class='checks'><tr><th>check</th><th>value</th><th>threshold</th>"
-            f"<th>soft limit</th><th>result</th></tr>{rows}</table>"
-        )
-    values = [
-        (key, value)
-        for key, value in flatten(records).items()
-        if isinstance(value, int | float | str) and not isinstance(value, bool)
-    ]
-    if values:
-        rows = "".join(
-            f"<tr><td>{html.escape(key)}</td><td>{shown(value)}</td></tr>"
-            for key, value in values[:CARD_FIGURES]
-        )
-        more = len(values) - CARD_FIGURES
-        rest = f"<p><small>and {more} more in the report</small></p>" if more > 0 else ""
-        parts.append(
-            f"<table class='records'><tr><th>recorded</th><th>value</th></tr>{rows}</table>{rest}"
-        )
-    if info.get("error"):
-        parts.append(f"<p class='fail'>{shown(info['error'])}</p>")
-    return (
-        f"<!--stagebook-card-->{CARD_STYLE}<section class='stagebook-card'>"
-        f"{''.join(parts)}</section><!--/stagebook-card-->"
-    )
-
-
-def with_card(page: str, info: Mapping[str, Any]) -> str:
-    """Return a rendered page with the try's card at the top of its body (replacing an old one)."""
-    card = card_html(info)
-    if _CARD.search(page):
-        return _CARD.sub(lambda _: card, page, count=1)
-    body = page.find("<body")
-    at = page.find(">", body) + 1 if body >= 0 else 0
-    return page[:at] + card + page[at:]
-
-
-def add_card(notebook: Path) -> None:
-    """Put the card of a finished try into its rendering, from its sidecar (atomically)."""
-    page = storage.rendering(notebook)
-    info = read_sidecar(storage.sidecar(notebook))
-    if page.exists() and info is not None:
-        atomic.write_text(page, with_card(page.read_text(), info))
 
 
 # --- sidecars: what the index shows, without reading a notebook ---------------------------

@@ -1,18 +1,19 @@
 """The archive layout, and atomic writes into it: every archive path is built here.
 
 ```
-raw/events/<source-key>/date=YYYY-MM-DD/part-0.parquet
-tables/ds=YYYY-MM-DD/<table>.parquet
-features/<phase>/ds=YYYY-MM-DD/vocab.json, events.npz
-models/<phase>/<signature>/model.keras, ffm.npz, vocab.json, signature.json
-recommendations/<phase>/ds=YYYY-MM-DD/recommendations.parquet
-validated/<phase>/ds=YYYY-MM-DD/approved.json, item_distribution.parquet
-outbox/<phase>/ds=YYYY-MM-DD/records.jsonl, meta.json   one folder per date, swapped whole
+<name>/ds=YYYY-MM-DD/...            a pipeline's dataset of one date      Paths.dated(name)
+<name>/<phase>/ds=YYYY-MM-DD/...    ... of one date and phase             Paths.phased(name)
+<part>/<part>/...                   any other folder of the pipeline      Paths.folder(*parts)
+runs/<dag_id>/ds=YYYY-MM-DD.lock
 replays/<dag_id>/<ds>/<phase>/<run>/<NN-stage>.try<N>.ipynb
 reports/<dag_id>/<ds>/<phase>/<run>/<NN-stage>.try<N>.ipynb, .html, .json
 reports/index.html
-tmp/duckdb/                   DuckDB's spill space while it builds the tables
 ```
+
+The framework owns the runs, replays and reports. A pipeline declares its own
+datasets in its own package, as a subclass of :class:`Paths` built only from the
+blocks above, and names the files of its folders with a subclass of :class:`File`;
+its params' ``paths()`` hook hands that subclass to its stages (``ctx.paths``).
 
 How a file or folder is written there is :mod:`stagebook.atomic`'s. (papermill
 writes the archived ``.ipynb`` of a running try in place, cell by cell.)
@@ -25,6 +26,7 @@ import datetime as dt
 import enum
 import re
 from pathlib import Path
+from typing import Self
 
 from stagebook import settings
 
@@ -35,124 +37,58 @@ NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")  # a DAG id, phase, run or s
 
 
 class File(enum.StrEnum):
-    """A file of an archive folder, by its fixed name: ``File.WEIGHTS.of(model_folder)``."""
+    """The fixed names of a folder's files: a pipeline subclasses it with its own.
 
-    RAW_EVENTS = "part-0.parquet"  # of a raw events partition
-    ENCODED_EVENTS = "events.npz"  # of a features folder
-    VOCABULARY = "vocab.json"  # of a features or a model folder
-    MODEL = "model.keras"  # of a model folder, and the three below
-    WEIGHTS = "ffm.npz"
-    SIGNATURE = "signature.json"
-    RECOMMENDATIONS = "recommendations.parquet"  # of a recommendations folder
-    APPROVAL = "approved.json"  # of a validated folder, and below
-    DISTRIBUTION = "item_distribution.parquet"
-    OUTBOX_RECORDS = "records.jsonl"  # of an outbox date folder, and below
-    OUTBOX_META = "meta.json"
+    ``class Files(storage.File): WEIGHTS = "weights.npz"`` gives
+    ``Files.WEIGHTS.of(folder)`` -> ``folder / "weights.npz"``.
+    """
 
     def of(self, folder: Path) -> Path:
         """Return this file in ``folder``."""
         return folder / self.value
 
 
+def partition(ds: dt.date | str, key: str = "ds") -> str:
+    """Return the folder name of one date's partition: ``ds=2019-11-20`` (or ``<key>=...``)."""
+    return f"{key}={ds.isoformat() if isinstance(ds, dt.date) else ds}"
+
+
 @dataclasses.dataclass(frozen=True)
 class Paths:
-    """Resolved archive paths for one date and phase."""
+    """The archive paths of one date and phase; a pipeline's subclass names its datasets."""
 
     home: Path
     ds: dt.date
     phase: str
 
-    def on(self, ds: dt.date) -> Paths:
-        """Return the paths of the same phase for another date."""
+    def on(self, ds: dt.date) -> Self:
+        """Return the paths of the same phase (and the same class) for another date."""
         return dataclasses.replace(self, ds=ds)
 
     @property
-    def spill(self) -> Path:
-        """Return where DuckDB spills what does not fit its memory limit (scratch, not archive)."""
-        return self.home / "tmp" / "duckdb"
+    def data(self) -> Path:
+        """Return the root of the pipeline's datasets: the home, for now.
 
-    @property
-    def models(self) -> Path:
-        """Return the folder of the phase's models, one folder per signature."""
-        return self.home / "models" / self.phase
+        The one place a per-pipeline data area would be chosen.
+        """
+        return self.home
 
-    def model(self, signature: str) -> Path:
-        """Return the folder of the model with ``signature``."""
-        return self.models / signature
+    def folder(self, *parts: str) -> Path:
+        """Return the folder ``parts`` of the pipeline's data: ``<data>/<part>/<part>...``."""
+        return self.data.joinpath(*parts)
 
-    @property
-    def outbox(self) -> Path:
-        """Return the local outbox of the phase (the stream-output sink's default)."""
-        return self.home / "outbox" / self.phase
+    def dated(self, *parts: str, date: dt.date | None = None) -> Path:
+        """Return dataset ``parts`` of ``date`` (default: ds): ``<data>/<parts>/ds=<date>``."""
+        return self.folder(*parts, partition(date or self.ds))
 
-    def raw_events(self, source: str, date: dt.date | None = None) -> Path:
-        """Return the raw events partition of ``date`` (default: ds) from ``source`` (its key)."""
-        return self.home / "raw" / "events" / source / f"date={(date or self.ds).isoformat()}"
-
-    def raw_events_file(self, source: str, date: dt.date | None = None) -> Path:
-        """Return the Parquet file of the raw events partition of ``date`` from ``source``."""
-        return File.RAW_EVENTS.of(self.raw_events(source, date))
-
-    def _dated(self, *parts: str) -> Path:
-        return self.home.joinpath(*parts, f"ds={self.ds.isoformat()}")
-
-    @property
-    def tables(self) -> Path:
-        """Return the input tables folder of ds (common to all phases)."""
-        return self._dated("tables")
-
-    def table(self, name: str) -> Path:
-        """Return the file of input table ``name``."""
-        return table_file(self.tables, name)
-
-    @property
-    def features(self) -> Path:
-        """Return the features folder of ds and phase."""
-        return self._dated("features", self.phase)
-
-    @property
-    def recommendations(self) -> Path:
-        """Return the recommendations folder of ds and phase."""
-        return self._dated("recommendations", self.phase)
-
-    @property
-    def validated(self) -> Path:
-        """Return what validation passed for ds and phase: kept apart from what it checks."""
-        return self._dated("validated", self.phase)
+    def phased(self, name: str, date: dt.date | None = None) -> Path:
+        """Return dataset ``name`` of the phase and ``date``: ``<data>/<name>/<phase>/ds=<d>``."""
+        return self.dated(name, self.phase, date=date)
 
 
 def paths(ds: dt.date, phase: str, home: Path | None = None) -> Paths:
-    """Return the archive paths for ``ds`` and ``phase``."""
+    """Return the core archive paths of ``ds`` and ``phase`` (a pipeline's: ``Params.paths``)."""
     return Paths(home or settings.home(), ds, phase)
-
-
-def table_file(folder: Path, name: str) -> Path:
-    """Return the file of input table ``name`` in a tables folder."""
-    return folder / f"{name}.parquet"
-
-
-def outbox_folder(outbox: Path, ds: str) -> Path:
-    """Return the folder of date ``ds`` in a phase's ``outbox``: its records and their metadata.
-
-    Published as one (:func:`stagebook.atomic.replacing`), so a reader never pairs
-    the records of one publication with the metadata of another.
-    """
-    return outbox / f"ds={ds}"
-
-
-def outbox_file(outbox: Path, ds: str) -> Path:
-    """Return the records (JSON lines) of date ``ds`` in a phase's ``outbox`` folder."""
-    return File.OUTBOX_RECORDS.of(outbox_folder(outbox, ds))
-
-
-def outbox_meta(outbox_file: Path) -> Path:
-    """Return the metadata beside an outbox file (its digest, who approved it)."""
-    return File.OUTBOX_META.of(outbox_file.parent)
-
-
-def outbox_legacy(outbox: Path, ds: str) -> tuple[Path, Path]:
-    """Return the records and metadata of date ``ds`` as written before dates had folders."""
-    return outbox / f"ds={ds}.jsonl", outbox / f"ds={ds}.meta.json"
 
 
 # --- runs -----------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def deployed():
             "first": result,
             "took": took,
             "api": cluster.Client(
-                f"http://127.0.0.1:{ports['airflow_api_port']}", where / "airflow"
+                f"http://127.0.0.1:{ports['airflow_api_port']}", where / "airflow", DAG_ID
             ),
         }
     finally:

@@ -25,9 +25,9 @@ from airflow.utils.session import create_session
 from sqlalchemy import select
 from sqlalchemy.orm import configure_mappers
 
-from stagebook import storage
 from stagebook.errors import ApprovalError
-from stagebook.orchestration import approval, cli, lineage
+from stagebook.orchestration import answers, approval, cli, lineage
+from stagebook.recsys import paths as datasets
 from tests.support import DAG_ID, TINY
 from tests.support.runs import run_dag, xcom
 
@@ -54,7 +54,7 @@ def setup(airflow_db, home, module_params):
     # What the reviewer's thread imports is imported here first: two threads importing
     # Airflow's models at once can deadlock on the import lock.
     cli.load_dag()
-    approval._api_client("reviewer")
+    answers.client("reviewer")
     configure_mappers()
     return folder
 
@@ -86,7 +86,7 @@ class Reviewer(threading.Thread):
                 time.sleep(1)
             else:
                 raise TimeoutError("prod.approve never waited")
-            client = approval._api_client("reviewer")
+            client = answers.client("reviewer")
             path = (
                 f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/prod.approve/-1/hitlDetails"
             )
@@ -142,7 +142,7 @@ def test_an_approval_lets_publish_run_and_is_kept_in_the_outbox_metadata(approve
     assert run.states["prod.approve"] == "success" and run.states["prod.publish"] == "success"
     decided = xcom(run.dag_run, "prod.approve", "approval")
     assert decided["decision"] == "approved" and decided["by"] == "reviewer"
-    meta = storage.outbox_meta(storage.outbox_file(home / "outbox" / "prod", str(APPROVED)))
+    meta = datasets.outbox_meta(datasets.outbox_file(home / "outbox" / "prod", str(APPROVED)))
     kept = json.loads(meta.read_text())["approval"]
     assert (kept["by"], kept["comment"], kept["at"]) == (
         "reviewer",
@@ -154,7 +154,7 @@ def test_an_approval_lets_publish_run_and_is_kept_in_the_outbox_metadata(approve
 def test_a_rejection_skips_publish(rejected, home):
     run, _ = rejected
     assert run.states["prod.approve"] == "success" and run.states["prod.publish"] == "skipped"
-    assert not storage.outbox_file(home / "outbox" / "prod", str(REJECTED)).exists()
+    assert not datasets.outbox_file(home / "outbox" / "prod", str(REJECTED)).exists()
 
 
 def test_a_hard_breach_fails_validate_and_does_not_wait(approved):

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from stagebook import storage
+from stagebook.recsys import paths as datasets
 from stagebook.recsys import sinks
 from tests.support import TINY
 from tests.support.runs import outputs_text, reports, run_dag, xcom, xcom_or_none
@@ -105,7 +105,7 @@ def assert_both_sinks_hold_each_date_once(home, server):
     outbox = {}
     for path in sorted((home / "outbox" / "prod").glob("ds=*/records.jsonl")):
         outbox[path.parent.name] = [json.loads(line) for line in path.read_text().splitlines()]
-        meta = json.loads(storage.outbox_meta(path).read_text())
+        meta = json.loads(datasets.outbox_meta(path).read_text())
         assert meta["digest"] == sinks.digest(outbox[path.parent.name])  # of this very publication
     assert list(outbox) == [f"ds={d}" for d in DAYS]
     streamed = [json.loads(fields["record"]) for _, fields in server["client"].xrange(STREAM)]

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from stagebook import storage
+from stagebook.recsys import paths as datasets
 from stagebook.recsys import signature as signatures
 from tests.support.runs import reports, run_dag, xcom
 
@@ -36,7 +36,7 @@ def test_the_model_folder_and_the_outbox_carry_the_signature(run, home):
     signature = xcom(run.dag_run, "prod.train", "model_signature")
     assert signatures.parse(signature)["ds"] == "20191119"
     assert (home / "models" / "prod" / signature / "signature.json").exists()
-    lines = storage.outbox_file(home / "outbox" / "prod", str(DS)).read_text().splitlines()
+    lines = datasets.outbox_file(home / "outbox" / "prod", str(DS)).read_text().splitlines()
     first = json.loads(lines[0])
     assert first["model_signature"] == signature and first["ds"] == str(DS)
     assert len(lines) == xcom(run.dag_run, "prod.validate", "validation")["users"]

@@ -9,7 +9,8 @@ from stagebook import dates
 from stagebook.errors import DateError
 from tests.support import DAG_ID
 
-JST = pendulum.timezone("Asia/Tokyo")
+TOKYO = "Asia/Tokyo"  # the recommendation DAG's timezone
+JST = pendulum.timezone(TOKYO)
 
 
 def first_run(cron: str):
@@ -24,21 +25,35 @@ def test_run_at_10_jst_processes_the_previous_jst_day():
     info = first_run("0 10 * * *")
     assert info.run_after == pendulum.datetime(2019, 11, 21, 10, tz=JST)
     assert info.logical_date == pendulum.datetime(2019, 11, 20, 1, tz="UTC")
-    assert dates.business_date(info.data_interval.start) == dt.date(2019, 11, 20)
+    assert dates.business_date(info.data_interval.start, TOKYO) == dt.date(2019, 11, 20)
 
 
 def test_schedule_before_9_jst_uses_the_jst_date_not_the_utc_one():
     info = first_run("0 8 * * *")
     assert info.logical_date == pendulum.datetime(2019, 11, 19, 23, tz="UTC")
     assert info.logical_date.date() == dt.date(2019, 11, 19)  # Airflow's UTC ds
-    assert dates.business_date(info.data_interval.start) == dt.date(2019, 11, 20)
+    assert dates.business_date(info.data_interval.start, TOKYO) == dt.date(2019, 11, 20)
+    assert dates.business_date(info.data_interval.start) == dt.date(2019, 11, 19)  # UTC
 
 
 def test_manual_run_for_a_date_gets_that_date_as_its_interval():
     timetable = CronDataIntervalTimetable("0 10 * * *", timezone=JST)
-    logical = dates.logical_date_for(dt.date(2019, 11, 20))
+    logical = dates.logical_date_for(dt.date(2019, 11, 20), TOKYO, hour=10)
     interval = timetable.infer_manual_data_interval(run_after=pendulum.instance(logical))
+    assert dates.business_date(interval.start, TOKYO) == dt.date(2019, 11, 20)
+
+
+def test_without_a_timezone_dates_are_utc_as_airflows_own():
+    daily = CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
+    logical = dates.logical_date_for(dt.date(2019, 11, 20))
+    assert logical == pendulum.datetime(2019, 11, 21, tz="UTC")
+    interval = daily.infer_manual_data_interval(run_after=pendulum.instance(logical))
     assert dates.business_date(interval.start) == dt.date(2019, 11, 20)
+    start = pendulum.datetime(2019, 11, 19, 23, 30, tz="UTC")  # 2019-11-20 00:30 in Paris
+    assert dates.run_business_date({"data_interval_start": start}) == dt.date(2019, 11, 19)
+    assert dates.run_business_date({"data_interval_start": start}, "Europe/Paris") == dt.date(
+        2019, 11, 20
+    )
 
 
 def test_conf_ds_wins_and_a_run_without_logical_date_needs_it():
@@ -85,7 +100,7 @@ def test_only_the_yyyy_mm_dd_form_is_a_date(value):
 
 def test_a_runs_business_date_comes_from_its_conf_or_its_interval_even_as_text():
     start = "2019-11-20T01:00:00+00:00"  # a run serialized to JSON, as a deadline callback gets it
-    assert dates.business_date_of({}, start, "Asia/Tokyo") == dt.date(2019, 11, 20)
+    assert dates.business_date_of({}, start, TOKYO) == dt.date(2019, 11, 20)
     assert dates.business_date_of(None, start, "America/Los_Angeles") == dt.date(2019, 11, 19)
     assert dates.business_date_of({"ds": "2019-11-18"}, start) == dt.date(2019, 11, 18)
     assert dates.business_date_of({"ds": "2019-02-30"}, start) is None

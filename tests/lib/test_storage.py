@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from stagebook import storage
+from stagebook import params, storage
 
 DS = dt.date(2019, 11, 20)
 
@@ -48,13 +48,37 @@ def test_tries_are_listed_in_number_order_for_their_stage_only(tmp_path):
     ]
 
 
-def test_paths_of_a_date_and_phase(tmp_path):
+def test_a_dataset_path_is_built_from_the_home_its_name_the_phase_and_the_date(tmp_path):
     paths = storage.paths(DS, "beta", tmp_path)
-    assert paths.table("users") == tmp_path / "tables/ds=2019-11-20/users.parquet"
-    encoded = storage.File.ENCODED_EVENTS.of(paths.features)
-    assert encoded == tmp_path / "features/beta/ds=2019-11-20/events.npz"
-    assert storage.File.DISTRIBUTION.of(paths.on(DS - dt.timedelta(days=1)).recommendations) == (
-        tmp_path / "recommendations/beta/ds=2019-11-19/item_distribution.parquet"
+    assert paths.data == tmp_path
+    assert paths.dated("scores") == tmp_path / "scores/ds=2019-11-20"
+    assert paths.phased("scores") == tmp_path / "scores/beta/ds=2019-11-20"
+    assert (
+        paths.phased("scores", DS - dt.timedelta(days=1)) == tmp_path / "scores/beta/ds=2019-11-19"
     )
-    assert paths.outbox == tmp_path / "outbox/beta" and paths.models == tmp_path / "models/beta"
-    assert storage.File.WEIGHTS.of(paths.model("sig")) == tmp_path / "models/beta/sig/ffm.npz"
+    assert paths.on(DS + dt.timedelta(days=1)).dated("a", "b") == tmp_path / "a/b/ds=2019-11-21"
+    assert paths.folder("scratch", "spill") == tmp_path / "scratch/spill"
+    assert storage.partition("2019-11-20") == "ds=2019-11-20"
+    assert storage.partition(DS, "date") == "date=2019-11-20"
+
+
+def test_a_pipeline_declares_its_datasets_and_files_in_subclasses(tmp_path):
+    class Files(storage.File):
+        SCORES = "scores.parquet"
+
+    class ScorePaths(storage.Paths):
+        @property
+        def scores(self):
+            return self.phased("scores")
+
+    paths = ScorePaths(tmp_path, DS, "prod")
+    later = paths.on(DS + dt.timedelta(days=1))
+    assert isinstance(later, ScorePaths)
+    assert Files.SCORES.of(later.scores) == tmp_path / "scores/prod/ds=2019-11-21/scores.parquet"
+    assert list(storage.File) == []  # the framework names no file of its own
+
+
+def test_the_params_paths_hook_gives_the_framework_paths_by_default(tmp_path):
+    paths = params.Params.model_construct().paths(DS, "beta", tmp_path)
+    assert type(paths) is storage.Paths
+    assert paths == storage.paths(DS, "beta", tmp_path)

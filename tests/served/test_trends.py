@@ -17,13 +17,20 @@ from urllib.parse import quote
 import nbformat
 import pytest
 
-from stagebook import reports, storage
+from stagebook import cards, reports, storage
+from stagebook.orchestration.metrics import Metric
 from tests.support import DAG_ID, browsers
 from tests.support.servers import served
 
 DATES = ["2019-11-17", "2019-11-18", "2019-11-19", "2019-11-20"]
 AUC = {"prod": [0.68, 0.69, 0.70, 0.66], "beta": [0.67, 0.70, 0.71, 0.72]}
 KL = {"prod": [0.4, 0.5, 0.6, 0.5], "beta": [0.5, 0.6, 2.9, 0.7]}  # beta 11-19 crossed 2.5
+DECLARED = {  # what each stage's declaration puts in its sidecars
+    "20-train": [Metric("test AUC", "metrics.test_auc")],
+    "40-validate": [
+        Metric("KL divergence", "validation.kl_divergence", ("validation.max_kl", "max"))
+    ],
+}
 
 
 def run_id(ds):
@@ -55,6 +62,8 @@ def _try(home, ds, phase, stage, records, state="success", overrides=None):
         started=f"{ds}T01:00:00+00:00",
         duration_s=4.2,
         records=records,
+        trends=[m.as_json() for m in DECLARED[stage]],
+        summary=[],
         parameters={
             "ds": ds,
             "phase": phase,
@@ -63,7 +72,7 @@ def _try(home, ds, phase, stage, records, state="success", overrides=None):
             "overrides": overrides or {},
         },
     )
-    reports.add_card(notebook)
+    cards.add_card(notebook)
     return notebook
 
 

@@ -1,16 +1,16 @@
-"""The approval gate: a reviewer decides about a day whose validation breached soft limits only.
+"""The approval gate: a reviewer decides about a day whose checks breached soft limits only.
 
 :class:`ApprovalGate` is Airflow 3's ``ApprovalOperator`` (human in the loop,
 standard provider) placed before a publishing stage. When the checking stage
 recorded no soft breach it succeeds at once; otherwise the task waits in
 ``awaiting_input`` until someone answers in the Airflow UI (Required actions),
-through the HITL API, or with ``stagebook approve``. Approve lets the next task
-run; Reject skips it. Unanswered within its timeout, the scheduler answers with
-the default, Reject.
+through the HITL API, or with ``stagebook approve`` (:mod:`answers`). Approve
+lets the next task run; Reject skips it. Unanswered within its timeout, the
+scheduler answers with the default, Reject (under ``dag.test()``, the sweep of
+:mod:`timeouts`).
 
-Under ``dag.test()`` no scheduler runs: :func:`timeouts` runs the scheduler's own
-sweep for unanswered requests beside the run, so ``stagebook run`` rejects an
-unanswered approval as a served Airflow does.
+What the gate asks is the pipeline's own words: the stage table's ``Gate``
+declares its ``subject`` and ``what`` a publication holds.
 
 Either way the gate pushes one XCom, ``approval`` (see :func:`decision`), that
 the publishing stage pulls, the run summary and the notifications describe
@@ -19,12 +19,8 @@ the publishing stage pulls, the run summary and the notifications describe
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import functools
-import logging
-import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
@@ -32,15 +28,36 @@ from airflow.sdk import Param
 
 from stagebook import dates
 from stagebook.orchestration import links, stopping
+from stagebook.orchestration.answers import COMMENT, answer
+from stagebook.orchestration.timeouts import timeouts
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "COMMENT",
+    "KEY",
+    "ApprovalGate",
+    "answer",
+    "body",
+    "decision",
+    "describe",
+    "last_published",
+    "timeouts",
+]
 
 KEY = "approval"  # the XCom the gate pushes
-COMMENT = "comment"  # the one form field a reviewer may fill
+SUBJECT = "Publish {phase} of {ds}?"  # a gate's question unless its pipeline words it
+WHAT = "the results"  # what Approve publishes, unless the pipeline names it
 
 
-def describe(approval: Mapping[str, Any] | None) -> str | None:
-    """Return one line on a gate's outcome for messages and the run summary (None if it did not run)."""
+def describe(
+    approval: Mapping[str, Any] | None, *, timeout_key: str | None = None, skips: str = ""
+) -> str | None:
+    """Return one line on a gate's outcome for messages and the run summary (None if it did not run).
+
+    Args:
+        approval: the gate's ``approval`` record.
+        timeout_key: the params key of the timeout, named when nobody answered.
+        skips: the task(s) a rejection skips, e.g. ``publish``.
+    """
     if not approval:
         return None
     if not approval.get("required"):
@@ -48,12 +65,11 @@ def describe(approval: Mapping[str, Any] | None) -> str | None:
     comment = f': "{approval["comment"]}"' if approval.get("comment") else ""
     if approval.get("decision") == "approved":
         return f"approved by {approval.get('by')} at {approval.get('at')}{comment}"
+    skipped = f"; {skips} skipped" if skips else ""
     if approval.get("timed_out"):
-        return (
-            f"rejected: nobody answered within {approval.get('timeout_s')} s "
-            "(validation.approval_timeout_s); publish skipped"
-        )
-    return f"rejected by {approval.get('by')} at {approval.get('at')}{comment}; publish skipped"
+        key = f" ({timeout_key})" if timeout_key else ""
+        return f"rejected: nobody answered within {approval.get('timeout_s')} s{key}{skipped}"
+    return f"rejected by {approval.get('by')} at {approval.get('at')}{comment}{skipped}"
 
 
 def decision(
@@ -90,12 +106,17 @@ def body(
     report: str | None,
     earlier: tuple[str, Mapping[str, Any]] | None,
     timeout_s: float | None,
+    checks: str = "the checks",
+    what: str = WHAT,
 ) -> str:
-    """Return the Markdown a reviewer reads: each breached check, the report, the last published date."""
+    """Return the Markdown a reviewer reads: each breached check, the report, the last published date.
+
+    ``checks`` names the checking task (e.g. ``validate``); ``what`` what Approve publishes.
+    """
     last = f"last published ({earlier[0]})" if earlier else "last published"
     lines = [
-        f"**{phase}, ds {ds}**: validation breached soft limits only. **Approve** publishes "
-        "these recommendations; **Reject** skips publishing."
+        f"**{phase}, ds {ds}**: {checks} breached soft limits only. **Approve** publishes "
+        f"{what}; **Reject** skips publishing."
         + (f" Unanswered within {int(timeout_s)} s, it is rejected." if timeout_s else ""),
         "",
         f"| check | value | soft limit | {last} |",
@@ -109,7 +130,7 @@ def body(
             f"{_shown(was) if was is not None else 'none published'} |"
         )
     if report:
-        lines += ["", f"[The validate report]({report})"]
+        lines += ["", f"[The {checks} report]({report})"]
     return "\n".join(lines)
 
 
@@ -148,8 +169,11 @@ class ApprovalGate(stopping.Stoppable, ApprovalOperator):
         phase: the phase whose publication the gate guards.
         checks_task: the task (same phase) that records ``soft_breaches`` (a list of
             ``{check, value, threshold}``), ``approved_digest`` and ``checks``.
-        checks_stage: that task's notebook, e.g. ``40-validate`` (for the last published date).
+        checks_stage: that task's notebook, e.g. ``30-check`` (for the last published date).
         timeout_s: unanswered this long, the answer is Reject (None: wait forever).
+        timeout_key: the params key ``timeout_s`` came from, named when nobody answered.
+        subject: the question, with ``{phase}`` and ``{ds}``, e.g. ``Publish {phase} of {ds}?``.
+        what: what Approve publishes, in the body, e.g. ``these scores``.
     """
 
     template_fields: Sequence[str] = ()  # the subject and body are built when the task runs
@@ -162,10 +186,13 @@ class ApprovalGate(stopping.Stoppable, ApprovalOperator):
         checks_task: str,
         checks_stage: str,
         timeout_s: float | None,
+        timeout_key: str | None = None,
+        subject: str = SUBJECT,
+        what: str = WHAT,
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            subject=f"Publish the {phase} recommendations?",
+            subject=subject.format(phase=phase, ds="ds"),  # the run's date is known when it runs
             defaults=self.REJECT,  # what an unanswered request becomes
             params={
                 # Optional: a field that may not be null is required in the UI's form,
@@ -184,11 +211,22 @@ class ApprovalGate(stopping.Stoppable, ApprovalOperator):
         self.checks_task = checks_task
         self.checks_stage = checks_stage
         self.timeout_s = timeout_s
+        self.timeout_key = timeout_key
+        self.question = subject
+        self.what = what
 
     def _checked(self, context: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
         ti = context["ti"]
         breaches = ti.xcom_pull(task_ids=self.checks_task, key="soft_breaches") or []
         return list(breaches), ti.xcom_pull(task_ids=self.checks_task, key="approved_digest")
+
+    def asks(self, ds: str, breaches: int) -> str:
+        """Return the subject a reviewer reads for ``ds``: the gate's question and the breach count."""
+        return f"{self.question.format(phase=self.phase, ds=ds)} {breaches} soft limit(s) breached"
+
+    def _skips(self) -> str:
+        """Return the tasks a rejection skips, by their names inside the phase."""
+        return ", ".join(t.task_id.rsplit(".", 1)[-1] for t in self.downstream_list)
 
     def execute(self, context: Any) -> Any:
         """Pass at once without soft breaches; otherwise ask, and wait in ``awaiting_input``."""
@@ -204,10 +242,7 @@ class ApprovalGate(stopping.Stoppable, ApprovalOperator):
         report = links.absolute(route) or route  # relative: the body is read inside the UI
         publishing = [getattr(t, "stage", "") for t in self.downstream_list]
         earlier = last_published(dag_id, self.phase, ds, self.checks_stage, publishing)
-        self.subject = (
-            f"Publish the {self.phase} recommendations of {ds}? "
-            f"{len(breaches)} soft limit(s) breached"
-        )
+        self.subject = self.asks(ds, len(breaches))
         self.body = body(
             phase=self.phase,
             ds=ds,
@@ -215,6 +250,8 @@ class ApprovalGate(stopping.Stoppable, ApprovalOperator):
             report=report,
             earlier=earlier,
             timeout_s=self.timeout_s,
+            checks=self.checks_task.rsplit(".", 1)[-1],
+            what=self.what,
         )
         self.log.info("Waiting for a reviewer:\n%s", self.body)
         return super().execute(context)
@@ -228,142 +265,13 @@ class ApprovalGate(stopping.Stoppable, ApprovalOperator):
             breaches, digest = self._checked(context)
             approval = decision(event, breaches, digest, self.timeout_s)
             context["ti"].xcom_push(key=KEY, value=approval)
-            self.log.info("Approval: %s", describe(approval))
+            self.log.info("Approval: %s", self.said(approval))
         return super().execute_complete(context=context, event=event)
+
+    def said(self, approval: Mapping[str, Any] | None) -> str | None:
+        """Return :func:`describe`'s line on ``approval``, with this gate's timeout key and skips."""
+        return describe(approval, timeout_key=self.timeout_key, skips=self._skips())
 
     def outcome(self, ti: Any) -> str | None:
         """Return one line on this gate's outcome in the run of ``ti`` (for messages)."""
-        return describe(ti.xcom_pull(task_ids=self.task_id, key=KEY))
-
-
-AWAITING = "awaiting_input"
-
-
-@contextlib.contextmanager
-def timeouts(dag: Any) -> Iterator[None]:
-    """Answer, while the block runs, every approval left unanswered past its timeout, as the scheduler does.
-
-    In a served Airflow the scheduler's loop resolves a task that waits in
-    ``awaiting_input`` past its ``response_timeout``: it records the request's
-    default (the gate's Reject) as the answer, by nobody, and resumes the task.
-    ``dag.test()`` runs no scheduler, so this runs that same sweep,
-    ``SchedulerJobRunner.check_awaiting_input_timeouts`` (never the rest of the
-    scheduler), in a thread every ``[scheduler] trigger_timeout_check_interval``
-    seconds, the scheduler's own interval. Nothing runs for a DAG without a
-    human-in-the-loop task.
-    """
-    from airflow.providers.standard.operators.hitl import HITLOperator
-
-    if not any(isinstance(task, HITLOperator) for task in dag.tasks):
-        yield
-        return
-    # Everything the sweep imports is imported here, in the calling thread: two threads
-    # importing Airflow's modules at once can deadlock on the import lock.
-    import airflow.sdk.serde  # noqa: F401  (imported by the sweep when it resumes a task)
-    from airflow.configuration import conf
-    from airflow.jobs.job import Job
-    from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
-
-    every = conf.getfloat("scheduler", "trigger_timeout_check_interval", fallback=15.0)
-    runner = SchedulerJobRunner(Job())  # never started, never stored: only its sweep runs
-    runner.check_awaiting_input_timeouts()
-    stop = threading.Event()
-
-    def sweep() -> None:
-        while not stop.wait(every):
-            try:
-                runner.check_awaiting_input_timeouts()
-            except Exception:  # the next sweep tries again, as the scheduler's does
-                log.exception("approval timeouts: the sweep failed; again in %s s", every)
-
-    thread = threading.Thread(target=sweep, name="approval-timeouts", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-
-
-def answer(
-    dag_id: str, run_id: str, task_id: str, *, approve: bool, comment: str = "", user: str
-) -> dict[str, Any]:
-    """Answer a waiting approval through Airflow's HITL API, as ``user``; return the API's reply.
-
-    The API is Airflow's own (``PATCH /api/v2/dags/{dag_id}/dagRuns/{run_id}/
-    taskInstances/{task_id}/-1/hitlDetails``), served in this process over the
-    shared metastore, with a token the auth manager issues to ``user``: it
-    records who answered and when, exactly as the UI's Required actions page does.
-
-    Raises:
-        ApprovalError: naming the run and task, when the task does not exist, is
-            not waiting for an answer (already answered, timed out, never asked),
-            or the API refused the answer.
-    """
-    from urllib.parse import quote
-
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    from stagebook.errors import ApprovalError
-
-    with create_session() as session:
-        state = session.scalar(
-            select(TaskInstance.state).where(
-                TaskInstance.dag_id == dag_id,
-                TaskInstance.run_id == run_id,
-                TaskInstance.task_id == task_id,
-            )
-        )
-        known = session.scalar(
-            select(TaskInstance.run_id).where(
-                TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id
-            )
-        )
-    if known is None:
-        raise ApprovalError(f"unknown run {run_id!r} of DAG {dag_id}: nothing to approve")
-    if state is None:
-        raise ApprovalError(
-            f"run {run_id!r} of DAG {dag_id} has no task {task_id!r} (an approval task is "
-            "named <phase>.approve)"
-        )
-    if str(state) != AWAITING:
-        raise ApprovalError(
-            f"{task_id} in run {run_id!r} is not waiting for an approval (its state is "
-            f"{state}): it was answered, timed out, or never asked; nothing was changed"
-        )
-    client = _api_client(user)
-    path = (
-        f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"
-        f"/taskInstances/{quote(task_id, safe='')}/-1/hitlDetails"
-    )
-    chosen = ApprovalGate.APPROVE if approve else ApprovalGate.REJECT
-    reply = client.patch(
-        path, json={"chosen_options": [chosen], "params_input": {COMMENT: comment}}
-    )
-    if reply.status_code != 200:
-        raise ApprovalError(
-            f"Airflow refused the answer to {task_id} in run {run_id!r}: "
-            f"{reply.status_code} {reply.json().get('detail', reply.text)}"
-        )
-    return reply.json()
-
-
-@functools.cache
-def _core_api() -> Any:
-    """Return Airflow's core API app (created once per process: it imports much of Airflow)."""
-    from airflow.api_fastapi.app import create_app
-
-    return create_app(apps="core")
-
-
-def _api_client(user: str) -> Any:
-    """Return a client of Airflow's core API in this process, authenticated as ``user``."""
-    from airflow.api_fastapi.app import get_auth_manager
-    from fastapi.testclient import TestClient
-
-    app = _core_api()
-    manager = get_auth_manager()
-    token = manager.generate_jwt(manager.deserialize_user({"sub": user, "role": "admin"}))
-    return TestClient(app, headers={"Authorization": f"Bearer {token}"})
+        return self.said(ti.xcom_pull(task_ids=self.task_id, key=KEY))

@@ -212,7 +212,7 @@ def parser() -> argparse.ArgumentParser:
     replayed.add_argument("task_id", nargs="?", help="the task, e.g. prod.train")
     replayed.add_argument("--ds", **date)
     replayed.add_argument("--phase", help="with --ds and --stage: that date's latest run")
-    replayed.add_argument("--stage", help="e.g. 20-train")
+    replayed.add_argument("--stage", help="e.g. 30-score")
     replayed.add_argument("--try", dest="try_number", type=int, help="default: the latest try")
     replayed.add_argument(
         "--until-failure",

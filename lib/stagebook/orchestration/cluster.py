@@ -202,12 +202,10 @@ def login(where: Path | None = None) -> list[str]:
 
 
 class Client:
-    """The cluster's REST API, as a SimpleAuthManager user (default ``admin``)."""
+    """The cluster's REST API on one DAG ``dag_id``, as a SimpleAuthManager user (default ``admin``)."""
 
-    def __init__(
-        self, base: str, airflow_home: Path, user: str = "admin", dag_id: str = ""
-    ) -> None:
-        self.base, self.dag_id = base, dag_id or "recommendation_pipeline"
+    def __init__(self, base: str, airflow_home: Path, dag_id: str, user: str = "admin") -> None:
+        self.base, self.dag_id = base, dag_id
         password = json.loads((airflow_home / "passwords.json").read_text())[user]
         answer = self.call("/auth/token", {"username": user, "password": password}, token=False)
         self.token = answer["access_token"]

@@ -1,7 +1,7 @@
-"""A pipeline's publish deadline: "publish by 11:00 Asia/Tokyo on the day after ds".
+"""A pipeline's publish deadline: "publish by 11:00 Europe/Paris on the day after ds".
 
 Built on Airflow's deadline alerts. A DAG declares
-``deadline=publish_by("11:00", timezone="Asia/Tokyo")``; when the scheduler
+``deadline=publish_by("11:00", timezone="Europe/Paris")``; when the scheduler
 creates a run, :class:`PublishBy` turns the run's business date (conf ``ds``,
 else its data interval's start in ``timezone``) into that instant. The
 scheduler marks a deadline missed once, if the run has not succeeded by then,
@@ -93,7 +93,7 @@ class PublishBy(BaseDeadlineReference):
         return local.in_timezone("UTC")
 
     def describe(self) -> str:
-        """Return the deadline in words, e.g. ``11:00 Asia/Tokyo on the day after ds``."""
+        """Return the deadline in words, e.g. ``11:00 Europe/Paris on the day after ds``."""
         days = {0: "on ds", 1: "on the day after ds"}.get(self.days_after_ds)
         return f"{self.time} {self.timezone} {days or f'{self.days_after_ds} days after ds'}"
 
@@ -126,7 +126,7 @@ def publish_by(time: str, *, timezone: str, days_after_ds: int = 1) -> DeadlineA
 
     Args:
         time: The time of day, ``HH:MM`` or ``HH:MM:SS``.
-        timezone: An IANA timezone name, e.g. ``Asia/Tokyo``.
+        timezone: An IANA timezone name, e.g. ``Europe/Paris``.
         days_after_ds: How many days after the run's business date ``ds``.
 
     Raises:
@@ -139,7 +139,7 @@ def publish_by(time: str, *, timezone: str, days_after_ds: int = 1) -> DeadlineA
         pendulum.timezone(timezone)
     except Exception:
         raise ValueError(
-            f"publish_by: unknown timezone {timezone!r}; use an IANA name, e.g. 'Asia/Tokyo'"
+            f"publish_by: unknown timezone {timezone!r}; use an IANA name, e.g. 'Europe/Paris'"
         ) from None
     if not isinstance(days_after_ds, int) or days_after_ds < 0:
         raise ValueError(

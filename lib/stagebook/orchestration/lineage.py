@@ -3,24 +3,24 @@
 A stage with an ``outlet`` (the stage table's) updates an Airflow asset on
 success; its event's ``extra`` holds ``ds``, ``phase``, ``run_id``,
 ``try_number``, ``report_url`` and the stage's lineage records. The outlets of
-one phase, from the DAG's last to its first (``recommendations`` ← ``models``
-← ``tables``), form the chain: each step is the newest event of the earlier
-asset that shares the later one's ``model_signature`` if both name one, else
-its ``run_id``, else its ``ds``.
+one phase, from the DAG's last to its first (e.g. ``scores`` ← ``models`` ←
+``tables``), form the chain: each step is the newest event of the earlier asset
+that shares the later one's value of a lineage record both stages declare (in
+the later stage's declared order; e.g. a model's id), else its ``run_id``, else
+its ``ds`` (:func:`joins`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from stagebook import dates, reports, settings, storage
+from stagebook import reports, settings
 from stagebook.errors import LineageError
 
-JOINS = ("model_signature", "run_id", "ds")  # how a step finds the one before it, in order
+RUN_KEYS = ("run_id", "ds")  # how a step finds the one before it when no lineage record joins
 _SHOWN = ("ds", "phase", "run_id", "try_number", "report_url")  # every step says these first
 
 
@@ -35,15 +35,27 @@ class Step:
     joined_on: str | None = None  # the key shared with the step after it
 
 
-def outlets(dag: Any, phase: str) -> list[tuple[str, str]]:
-    """Return ``(task_id, asset uri)`` of the DAG's outlets on ``phase``'s path, last first."""
+def outlets(dag: Any, phase: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    """Return ``(task_id, asset uri, declared lineage)`` of the outlets on ``phase``'s path, last first."""
     found = []
     for task in dag.topological_sort():
         task_phase = getattr(task, "phase", None)
         if task_phase not in (phase, "common") or not task.outlets:
             continue
-        found += [(task.task_id, asset.uri) for asset in task.outlets]
+        lineage = tuple(getattr(task, "lineage", ()))
+        found += [(task.task_id, asset.uri, lineage) for asset in task.outlets]
     return found[::-1]
+
+
+def joins(later: Sequence[str], earlier: Sequence[str]) -> tuple[str, ...]:
+    """Return the keys that find an earlier step's event, in order: shared lineage, run, date.
+
+    ``later`` and ``earlier``: the lineage records the two stages declare (the
+    stage table's ``lineage=``). A record both carry (e.g. a model's id) is the
+    strongest link, in ``later``'s order; then the run; then the date.
+    """
+    shared = tuple(key for key in later if key in earlier and key not in RUN_KEYS)
+    return (*shared, *RUN_KEYS)
 
 
 def events(uri: str) -> list[Step]:
@@ -64,8 +76,10 @@ def events(uri: str) -> list[Step]:
     ]
 
 
-def _join(later: Mapping[str, Any], candidates: list[Step]) -> tuple[Step | None, str | None]:
-    for key in JOINS:
+def _join(
+    later: Mapping[str, Any], candidates: list[Step], keys: Sequence[str]
+) -> tuple[Step | None, str | None]:
+    for key in keys:
         if later.get(key) is None:
             continue
         found = [s for s in candidates if key in s.extra]
@@ -88,7 +102,7 @@ def chain(dag: Any, ds: str, phase: str) -> list[Step]:
             f"DAG {dag.dag_id} has no asset outlet on phase {phase!r}: check the phase "
             "(and the stage table's outlet= entries)"
         )
-    (task_id, uri), earlier = found[0], found[1:]
+    (task_id, uri, declared), earlier = found[0], found[1:]
     batches = [s for s in events(uri) if s.extra.get("ds") == ds]
     if not batches:
         dates = sorted({str(s.extra.get("ds")) for s in events(uri)}, reverse=True)[:10]
@@ -98,11 +112,12 @@ def chain(dag: Any, ds: str, phase: str) -> list[Step]:
             f"that date first (stagebook run --ds {ds} --phases {phase})"
         )
     steps = [dataclasses.replace(batches[0], task_id=batches[0].task_id or task_id)]
-    for task_id, uri in earlier:
-        step, key = _join(steps[-1].extra, events(uri))
+    for task_id, uri, lineage in earlier:
+        step, key = _join(steps[-1].extra, events(uri), joins(declared, lineage))
         if step is None:
             break  # an older run, before this asset had events: the chain ends here
         steps.append(dataclasses.replace(step, task_id=step.task_id or task_id, joined_on=key))
+        declared = lineage
     return steps
 
 
@@ -142,22 +157,3 @@ def _exists(home: Path, relative: str) -> str:
     if "/" not in relative:
         return ""
     return "" if (home / relative).exists() else "  (no longer in the archive)"
-
-
-def received(events_found: list[Any]) -> dict[str, Any]:
-    """Return the batch a consumer received: the newest event's extra, checked against the outbox.
-
-    ``events_found``: the asset events a consumer task got (``triggering_asset_events``
-    or ``inlet_events``), oldest first. ``verified`` says whether the outbox's
-    metadata holds the same digest (None when the batch did not go to the outbox).
-    """
-    if not events_found:
-        raise LineageError("no event of the recommendations asset yet: nothing to consume")
-    extra = dict(events_found[-1].extra)
-    verified = None
-    if "outbox" in (extra.get("sinks") or []):
-        outbox = storage.paths(dates.parse_ds(extra["ds"]), extra["phase"]).outbox
-        meta = storage.outbox_meta(storage.outbox_file(outbox, extra["ds"]))
-        found = json.loads(meta.read_text()) if meta.exists() else {}
-        verified = found.get("digest") == extra.get("published_digest")
-    return {**extra, "verified": verified}

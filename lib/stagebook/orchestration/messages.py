@@ -119,8 +119,9 @@ def phase_of(task: Any) -> str:
 
 
 def run_date(context: Mapping[str, Any]) -> dt.date | None:
-    """Return the run's business date, or None when its conf or interval gives none."""
+    """Return the run's business date, in its DAG's timezone, or None when its conf or interval gives none."""
     dag = context.get("dag")
+    # A context without a DAG reads dates as Airflow does: in UTC, the framework's default.
     timezone = getattr(getattr(dag, "timezone", None), "name", dates.TIMEZONE)
     try:
         return dates.run_business_date(context, timezone)

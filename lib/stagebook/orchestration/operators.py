@@ -13,15 +13,9 @@ from typing import Any
 
 from airflow.sdk import BaseBranchOperator, BaseOperator
 
-from stagebook import dates, notebook, params, reports, settings, storage
+from stagebook import dates, failures, notebook, params, reports, settings, storage
 from stagebook.context import DAG_ID_VARIABLE
-from stagebook.errors import (
-    MissingInputError,
-    ParamsError,
-    StagebookError,
-    StageFailed,
-    is_retryable,
-)
+from stagebook.errors import MissingInputError, ParamsError, StagebookError, StageFailed
 from stagebook.orchestration import kernels, runlock, secrets, stopping
 from stagebook.orchestration.links import ReportLink
 from stagebook.records import read_records
@@ -59,7 +53,7 @@ class StageNotebookOperator(stopping.Stoppable, BaseOperator):
     ``stagebook.record`` as an XCom.
 
     Args:
-        stage: the notebook's name without ``.ipynb``, e.g. ``20-train``.
+        stage: the notebook's name without ``.ipynb``, e.g. ``30-score``.
         phase: ``prod``, ``beta``, or ``common`` for stages before the phase split.
         records: the names the notebook records (the stage table's declaration).
         pull: parameter name -> task id; the parameter gets that task's XCom of the same key.
@@ -77,6 +71,10 @@ class StageNotebookOperator(stopping.Stoppable, BaseOperator):
         lineage: with ``outlets`` (Airflow assets): the records (or injected values)
             each asset event's ``extra`` holds, beside ``ds``, ``phase``, ``run_id``,
             ``try_number`` and ``report_url``.
+        trends: the stage's trend metrics (:class:`stagebook.orchestration.metrics.Metric`),
+            kept in each try's sidecar for the trends page.
+        summary: ``(label, dotted record key)`` rows of the report's card, kept in
+            each try's sidecar; none: the card lists the records that are a number or a text.
     """
 
     template_fields: Sequence[str] = ("parameters",)
@@ -96,6 +94,8 @@ class StageNotebookOperator(stopping.Stoppable, BaseOperator):
         figure: tuple[str, str] | None = None,
         optional: Sequence[str] = (),
         lineage: Sequence[str] = (),
+        trends: Sequence[Any] = (),
+        summary: Sequence[tuple[str, str]] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -109,6 +109,8 @@ class StageNotebookOperator(stopping.Stoppable, BaseOperator):
         self.figure = tuple(figure) if figure else None
         self.optional = tuple(optional)
         self.lineage = tuple(lineage)
+        self.trends = tuple(trends)
+        self.summary = tuple(tuple(row) for row in summary)
 
     @property
     def injected_names(self) -> set[str]:
@@ -338,7 +340,8 @@ class StageNotebookOperator(stopping.Stoppable, BaseOperator):
         if not isinstance(exc, PapermillExecutionError):
             return exc
         message = f"{where} raised {exc.ename}: {secrets.redacted(exc.evalue)}\nReport: {report}"
-        if is_retryable(exc.ename):
+        # the kernel said if a retry helps (stagebook.failures); one that said nothing is retried
+        if failures.retryable_in(output) is not False:
             return StageFailed(message, ename=exc.ename, report=str(report), retryable=True)
         return _fail(f"{message}\n(not retried: another try cannot fix {exc.ename})")
 
@@ -369,6 +372,9 @@ class StageNotebookOperator(stopping.Stoppable, BaseOperator):
     ) -> None:
         """Finish the try's sidecar (state, times, records, key figure), then refresh the index.
 
+        The sidecar also keeps the stage's trend metrics and card rows: the reviewing
+        app reads them from there, never from the DAG.
+
         ``clock``: the try's phases so far (prepare, notebook, archive); the sidecar
         gets them with the notebook's own split (kernel start, each cell) and this
         step's, and the task log gets one line of them.
@@ -388,9 +394,13 @@ class StageNotebookOperator(stopping.Stoppable, BaseOperator):
             duration_s=round((ended - started).total_seconds(), 3),
             records=found,
             figure=figure,
+            trends=[metric.as_json() for metric in self.trends],
+            summary=[list(row) for row in self.summary],
             error=secrets.redacted(error) if error else None,
         )
-        reports.add_card(output)  # the rendering opens with the finished try's card
+        from stagebook import cards
+
+        cards.add_card(output)  # the rendering opens with the finished try's card
         reports.write_index()
         if clock is not None:
             clock.lap("index")

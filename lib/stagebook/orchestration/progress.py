@@ -5,7 +5,7 @@ engine (the operator runs every notebook with it):
 
 - each code cell logs one line when it starts and one when it ends, with its
   number out of the notebook's code cells, its first source line and the time
-  it took (``cell 4/9 done in 12.3 s: losses = ffm.fit(``);
+  it took (``cell 4/9 done in 12.3 s: losses = model.fit(``);
 - a cell's output reaches the task log with carriage returns applied: a progress
   bar shows its latest state at most every :data:`PROGRESS_EVERY_S` seconds and
   when its line ends, not one line per tick. Library log noise is dropped

@@ -58,7 +58,7 @@ def find(
         if not mine:
             raise ReplayError(
                 f"no archived try of stage {stage!r} for ds {ds} and phase {phase!r} under "
-                f"{storage.reports_root(home)} (a stage is named like 20-train)"
+                f"{storage.reports_root(home)} (a stage is named NN-name, e.g. 30-score)"
             )
         latest = max(mine, key=lambda t: t.started).run
         tries = [t for t in mine if t.run == latest]

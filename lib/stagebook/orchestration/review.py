@@ -213,7 +213,7 @@ def find(
     """Return one try, checking each name against the archive's layout (no traversal)."""
     folder = _folder(_folder(day_folder(dag_id, ds, home), "phase", phase), "run", run)
     if not STAGE.match(stage):
-        raise Unknown(f"unknown stage {stage!r}: a stage is named like 20-train")
+        raise Unknown(f"unknown stage {stage!r}: a stage is named NN-name, e.g. 30-score")
     if not number.isdigit() or int(number) < 1:
         raise Unknown(f"unknown try {number!r}: a try is a number from 1")
     sidecar = folder / storage.try_name(stage, int(number), storage.SIDECAR)

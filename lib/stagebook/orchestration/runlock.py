@@ -1,7 +1,7 @@
 """One active run per (pipeline, date), and runs whose process is gone marked failed.
 
-Two runs of one date would share that date's data folders (tables, features,
-recommendations, what validation passed), so one could publish what the other
+Two runs of one date would share that date's data folders (its inputs, its
+outputs, what its checks passed), so one could publish what the other
 computed. Stagebook therefore allows at most one active run per (DAG, date):
 
 - ``stagebook run`` holds an exclusive ``flock`` on ``runs/<dag_id>/ds=<ds>.lock``

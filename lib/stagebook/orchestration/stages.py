@@ -14,6 +14,8 @@ from typing import Any
 from airflow.sdk import Asset, BaseOperator, TaskGroup, chain
 
 from stagebook import params
+from stagebook.orchestration import metrics
+from stagebook.orchestration.metrics import Metric
 from stagebook.orchestration.operators import StageNotebookOperator
 
 
@@ -23,7 +25,7 @@ class Stage:
 
     Args:
         task: the task id (inside the phase's task group for a phased stage).
-        notebook: the notebook's name without ``.ipynb``, e.g. ``20-train``.
+        notebook: the notebook's name without ``.ipynb``, e.g. ``30-score``.
         records: the names the notebook records with ``stagebook.record``.
         pulls: parameter name -> the stage (task id, same phase) that records it.
         connections: params keys whose values are the Airflow connection ids the
@@ -34,6 +36,12 @@ class Stage:
         outlet: the URI of the Airflow asset a successful try updates, ``{phase}``
             replaced, e.g. ``stagebook://models/{phase}``.
         lineage: the records (or injected values) the asset event's ``extra`` holds.
+        trends: the metrics the trends page draws by date, e.g.
+            ``(Metric("drift", "checks.drift", limit=("checks.max_drift", "max")),)``;
+            the stage's duration is drawn too, declared or not.
+        summary: the card's rows, the few figures a reviewer reads first:
+            ``(label, dotted record key)`` pairs, e.g. ``(("rows", "scores.rows"),)``.
+            None declared: the card lists the records that are a number or a text.
     """
 
     task: str
@@ -45,8 +53,11 @@ class Stage:
     optional: tuple[str, ...] = ()
     outlet: str | None = None
     lineage: tuple[str, ...] = ()
+    trends: tuple[Metric, ...] = ()
+    summary: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
+        metrics.check(self.notebook, self.records, self.trends, self.summary)
         if self.figure and self.figure[1].split(".")[0] not in self.records:
             raise ValueError(
                 f"stage {self.notebook}: figure {self.figure[1]!r} reads a record the stage "
@@ -74,6 +85,8 @@ class Stage:
             optional=self.optional,
             outlets=[asset(self.outlet, phase)] if self.outlet else [],
             lineage=self.lineage,
+            trends=self.trends,
+            summary=self.summary,
             **kwargs,
         )
 
@@ -92,12 +105,27 @@ class Gate:
         checks: the stage whose ``soft_breaches``, ``approved_digest`` and ``checks``
             records the reviewer judges.
         timeout: the params key of the seconds an answer may take, e.g.
-            ``validation.approval_timeout_s``; unanswered, it is a rejection.
+            ``checks.approval_timeout_s``; unanswered, it is a rejection.
+        subject: the reviewer's question, with ``{phase}`` and ``{ds}``, e.g.
+            ``Publish the {phase} scores of {ds}?`` (None: ``Publish {phase} of {ds}?``).
+        what: what Approve publishes, as the reviewer reads it, e.g. ``these scores``
+            (None: ``the results``).
     """
 
     task: str
     checks: Stage
     timeout: str
+    subject: str | None = None
+    what: str | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            (self.subject or "").format(phase="", ds="")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError(
+                f"gate {self.task}: subject {self.subject!r} may use only {{phase}} and "
+                "{ds}; double any other brace"
+            ) from None
 
     def operator(self, phase: str, merged: params.Params) -> BaseOperator:
         """Return the gate's task for ``phase``."""
@@ -109,6 +137,8 @@ class Gate:
             checks_task=f"{phase}.{self.checks.task}",
             checks_stage=self.checks.notebook,
             timeout_s=params.value(merged, self.timeout),
+            timeout_key=self.timeout,
+            **{k: v for k, v in (("subject", self.subject), ("what", self.what)) if v},
         )
 
 

@@ -10,8 +10,9 @@ read access to it, and the index lists only the DAGs the user may read):
   try (a running try shows the notebook so far), served sandboxed, scripts blocked;
 - ``/tasks/{dag_id}/{run_id}/{task_id}`` the "Report" tab of a task instance: its
   latest try (or ``?try=N``) and links to the others;
-- ``/trends/{dag_id}`` every recorded metric by date, prod and beta on the same
-  axes, for the last ``?days=`` dates (default 90); also the DAG's "Trends" tab;
+- ``/trends/{dag_id}`` each stage's declared metrics and its duration by date, prod
+  and beta on the same axes, for the last ``?days=`` dates (default 90); also the
+  DAG's "Trends" tab;
 - ``/compare?dag_id=…&a=<run>&b=<run>`` two runs, stage by stage: the injected
   parameters and merged params that differ, the metric deltas, both reports side
   by side. Without ``a``, ``b`` is compared with the previous date's latest run;
@@ -35,8 +36,8 @@ from airflow.api_fastapi.core_api.security import (
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
 
-from stagebook import reports, storage
-from stagebook.orchestration import review, trends
+from stagebook import cards, reports, storage
+from stagebook.orchestration import charts, comparison, review, trends
 
 # Report pages: sandboxed (no script, no same-origin access to the reviewer's token
 # cookie), nothing loaded from outside the api-server, framed only by the UI itself.
@@ -245,15 +246,15 @@ def create_app() -> FastAPI:
         root = _root(request)
         found = review.tries([dag_id])
         if b is None:
-            b = trends.latest_run(found)
+            b = comparison.latest_run(found)
         if a is None:
-            a = trends.previous_run(found, dag_id, b) if b else None
+            a = comparison.previous_run(found, dag_id, b) if b else None
         if not a or not b:
             raise review.Unknown(
                 f"nothing to compare in {dag_id!r}: it needs runs on two dates "
                 "(or name both runs: ?a=<run>&b=<run>)"
             )
-        body = compare_body(root, dag_id, a, b, trends.compare(found, dag_id, a, b))
+        body = compare_body(root, dag_id, a, b, comparison.compare(found, dag_id, a, b))
         return _page(f"{dag_id} · two runs compared", body, base=root)
 
     @app.get("/{path:path}")
@@ -266,17 +267,17 @@ def create_app() -> FastAPI:
 def trends_body(root: str, dag_id: str, found: list[trends.Trend]) -> str:
     """Return the trends page: every chart, prod and beta on the same axes."""
     dates = trends.dates_of(found)
-    charts = "".join(trends.svg(t, dates) for t in found)
+    drawn = "".join(charts.svg(t, dates) for t in found)
     return (
         f"<p>{len(dates)} dates, {html.escape(dates[0])} to {html.escape(dates[-1])}: for each date, "
         "each stage's latest try in the latest run that ran it. A hollow point is a failed try; a "
         "red point crossed the dashed threshold. "
         f"{_link(_compare_href(root, dag_id), 'Compare the last two dates')}"
-        f"</p><div>{charts}</div>"
+        f"</p><div>{drawn}</div>"
     )
 
 
-def _rows(rows: list[trends.Row], deltas: bool = False) -> str:
+def _rows(rows: list[comparison.Row], deltas: bool = False) -> str:
     out = []
     for row in rows:
         delta = ""
@@ -292,7 +293,7 @@ def _rows(rows: list[trends.Row], deltas: bool = False) -> str:
 
 
 def compare_body(
-    root: str, dag_id: str, a: str, b: str, stages: list[trends.StageComparison]
+    root: str, dag_id: str, a: str, b: str, stages: list[comparison.StageComparison]
 ) -> str:
     """Return the comparison page: per stage, what differs, the deltas, both reports."""
     parts = [
@@ -328,7 +329,7 @@ def report_html(found: review.Try) -> str:
     """Return the page of one try, its card on top: its rendering, or the notebook so far."""
     page = storage.rendering(found.notebook)
     if found.state != "running" and page.exists():
-        return reports.with_card(page.read_text(), found.info)  # a page rendered before its card
+        return cards.with_card(page.read_text(), found.info)  # a page rendered before its card
     if not found.notebook.exists():
         raise review.Unknown(f"no notebook yet for try {found.number} of {found.stage}")
     import nbformat
@@ -338,7 +339,7 @@ def report_html(found: review.Try) -> str:
         nb = nbformat.read(found.notebook, as_version=4)
     except (OSError, ValueError):  # papermill is writing it this very moment
         nb, banner = nbformat.v4.new_notebook(), f"{RUNNING} (It is being written: reload.)"
-    return reports.with_card(reports.html_of(nb, banner=banner), found.info)
+    return cards.with_card(reports.html_of(nb, banner=banner), found.info)
 
 
 def app_spec() -> dict[str, Any]:

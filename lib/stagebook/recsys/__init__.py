@@ -2,7 +2,8 @@
 
 Data sources and input tables, field features, the FFM model and its training
 (:mod:`stagebook.recsys.ffm`), exact scoring, inference, the validation gate,
-sinks and model signatures. Its params schema is
+sinks, model signatures, and where its datasets lie
+(:mod:`stagebook.recsys.paths`). Its params schema is
 :class:`stagebook.recsys.params.RecsysParams`; its DAG is
 ``dags/recommendation_pipeline.py``.
 """

@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stagebook import atomic, storage
+from stagebook import atomic
 from stagebook.errors import MissingInputError
 from stagebook.recsys.params import DataParams
+from stagebook.recsys.paths import RecsysPaths
 
 EVENT_COLUMNS = ["date", "ts", "user_id", "item_id", "label"]
 RECBOLE = "recbole"
@@ -101,7 +102,7 @@ def land(params: DataParams, dates: list[dt.date], home: Path) -> list[dt.date]:
     key = source_key(params)
 
     def land_one(date: dt.date) -> bool:
-        target = storage.paths(date, "common", home).raw_events_file(key)
+        target = RecsysPaths(home, date, "common").raw_events_file(key)
         if target.exists():
             return True
         frame = events_for(params, date) if date <= params.anchor_date else pd.DataFrame()
@@ -118,7 +119,7 @@ def land(params: DataParams, dates: list[dt.date], home: Path) -> list[dt.date]:
 
 
 def land_window(
-    params: DataParams, paths: storage.Paths, window: list[dt.date]
+    params: DataParams, paths: RecsysPaths, window: list[dt.date]
 ) -> tuple[list[Path], list[dt.date]]:
     """Land the raw partitions of ``window`` (ending with ``paths.ds``).
 

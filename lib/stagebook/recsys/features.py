@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stagebook import atomic, storage
+from stagebook import atomic
 from stagebook.errors import MissingInputError
+from stagebook.recsys.paths import File, RecsysPaths
 
 
 @dataclass(frozen=True)
@@ -94,12 +95,12 @@ def build_vocabulary(
 
 def save(vocab: Vocabulary, folder: Path) -> Path:
     """Write the vocabulary into a features or model ``folder`` atomically."""
-    return atomic.write_json(storage.File.VOCABULARY.of(folder), vocab.to_json())
+    return atomic.write_json(File.VOCABULARY.of(folder), vocab.to_json())
 
 
 def load(folder: Path) -> Vocabulary:
     """Read the vocabulary of a features or model ``folder``, naming it if it is missing."""
-    path = storage.File.VOCABULARY.of(folder)
+    path = File.VOCABULARY.of(folder)
     if not path.exists():
         raise MissingInputError(
             f"vocabulary {path} does not exist: run 10-features for this date and phase first"
@@ -126,15 +127,15 @@ def encode_events(events: pd.DataFrame, vocab: Vocabulary) -> Encoded:
     return Encoded(vocab.encode(events, vocab.fields), events["label"].to_numpy(np.float32), day)
 
 
-def write(vocab: Vocabulary, encoded: Encoded, paths: storage.Paths) -> None:
+def write(vocab: Vocabulary, encoded: Encoded, paths: RecsysPaths) -> None:
     """Write the vocabulary and the encoded events of a date and phase, replacing its folder."""
     with atomic.replacing(paths.features) as folder:
         save(vocab, folder)
-        np.savez(storage.File.ENCODED_EVENTS.of(folder), x=encoded.x, y=encoded.y, day=encoded.day)
+        np.savez(File.ENCODED_EVENTS.of(folder), x=encoded.x, y=encoded.y, day=encoded.day)
 
 
-def read(paths: storage.Paths) -> tuple[Vocabulary, Encoded]:
+def read(paths: RecsysPaths) -> tuple[Vocabulary, Encoded]:
     """Read the vocabulary and the encoded events of a date and phase."""
     vocab = load(paths.features)
-    with np.load(storage.File.ENCODED_EVENTS.of(paths.features)) as data:
+    with np.load(File.ENCODED_EVENTS.of(paths.features)) as data:
         return vocab, Encoded(data["x"], data["y"], data["day"])

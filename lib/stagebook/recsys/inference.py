@@ -13,8 +13,9 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from stagebook import atomic, storage
+from stagebook import atomic
 from stagebook.errors import MissingInputError
+from stagebook.recsys.paths import File, RecsysPaths
 
 
 def exclusions(users: pd.DataFrame, items: pd.DataFrame, seen: pd.DataFrame) -> np.ndarray:
@@ -85,19 +86,19 @@ def summary(recs: pd.DataFrame) -> dict[str, float | int]:
     }
 
 
-def write(recs: pd.DataFrame, paths: storage.Paths) -> None:
+def write(recs: pd.DataFrame, paths: RecsysPaths) -> None:
     """Write the recommendations of a date and phase, replacing its folder whole."""
     with atomic.replacing(paths.recommendations) as folder:
-        recs.to_parquet(storage.File.RECOMMENDATIONS.of(folder), index=False)
+        recs.to_parquet(File.RECOMMENDATIONS.of(folder), index=False)
 
 
-def read(paths: storage.Paths) -> tuple[pd.DataFrame, str]:
+def read(paths: RecsysPaths) -> tuple[pd.DataFrame, str]:
     """Read the recommendations of a date and phase, and the SHA-256 of exactly what was read.
 
     Raises:
         MissingInputError: naming the file and the stage to run, if there are none.
     """
-    path = storage.File.RECOMMENDATIONS.of(paths.recommendations)
+    path = File.RECOMMENDATIONS.of(paths.recommendations)
     if not path.exists():
         raise MissingInputError(
             f"{path} does not exist: run 30-inference for {paths.ds} ({paths.phase}) first"

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
 from stagebook.params import Params, Section
+from stagebook.recsys import paths as datasets
 
 Share = Annotated[float, Field(ge=0, le=1)]  # a share of users, items or slots, 0 to 1
 
@@ -145,3 +147,7 @@ class RecsysParams(Params):
     def latest_complete_date(self, today: dt.date) -> dt.date:
         """Return yesterday, or the source's last date with events if that is earlier."""
         return min(super().latest_complete_date(today), self.data.anchor_date)
+
+    def paths(self, ds: dt.date, phase: str, home: Path | None = None) -> datasets.RecsysPaths:
+        """Return the pipeline's paths for ``ds`` and ``phase``: its datasets, by name."""
+        return datasets.paths(ds, phase, home)

@@ -29,7 +29,7 @@ import os
 from collections.abc import Mapping
 
 from stagebook import settings
-from stagebook.errors import SinkConfigError, SinkUnavailable
+from stagebook.recsys.errors import SinkConfigError, SinkUnavailable
 from stagebook.recsys.sinks import Published, digest, record_lines
 
 CHUNK = 2000  # entries per command: about a millisecond of Redis time each

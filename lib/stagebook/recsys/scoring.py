@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from stagebook import storage
 from stagebook.errors import MissingInputError
+from stagebook.recsys.paths import File
 
 
 def load_weights(folder: Path) -> dict[str, np.ndarray]:
     """Read the exported FFM weights of a model folder."""
-    path = storage.File.WEIGHTS.of(folder)
+    path = File.WEIGHTS.of(folder)
     if not path.exists():
         raise MissingInputError(
             f"model weights {path} do not exist: run 20-train for this date and phase"

@@ -29,7 +29,8 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from stagebook import atomic, storage
+from stagebook import atomic
+from stagebook.recsys.paths import File, outbox_file, outbox_folder, outbox_legacy, outbox_meta
 
 
 def format_records(recs: pd.DataFrame, *, ds: str, phase: str) -> list[dict]:
@@ -118,7 +119,7 @@ class OutboxSink:
 
     def target(self, ds: str) -> Path:
         """Return the records file of date ``ds``."""
-        return storage.outbox_file(self.folder, ds)
+        return outbox_file(self.folder, ds)
 
     def check(self) -> None:
         """Nothing to reach: the folder is created on write."""
@@ -133,7 +134,7 @@ class OutboxSink:
             records = self.target(ds).resolve(strict=True)
         except FileNotFoundError:
             return None
-        meta = storage.outbox_meta(records)
+        meta = outbox_meta(records)
         return Publication(records.read_text(), json.loads(meta.read_text()))
 
     def publish(
@@ -149,16 +150,16 @@ class OutboxSink:
         lines = "".join(line + "\n" for line in record_lines(records))
         described = {"digest": digest(records), **(meta or {})}
         current = self.read(ds)
-        legacy = [path for path in storage.outbox_legacy(self.folder, ds) if path.exists()]
+        legacy = [path for path in outbox_legacy(self.folder, ds) if path.exists()]
         same = current is not None and current.lines == lines
         if same and not legacy and (not meta or current.meta == described):
             return Published(self.name, str(self.target(ds)), "skipped", len(records))
         action = "skipped" if same else "replaced" if current or legacy else "published"
-        with atomic.replacing(storage.outbox_folder(self.folder, ds)) as folder:
-            written = storage.File.OUTBOX_RECORDS.of(folder)
+        with atomic.replacing(outbox_folder(self.folder, ds)) as folder:
+            written = File.OUTBOX_RECORDS.of(folder)
             written.write_text(lines)
             text = json.dumps(described, indent=2, sort_keys=True, default=str) + "\n"
-            storage.outbox_meta(written).write_text(text)
+            outbox_meta(written).write_text(text)
         for path in legacy:  # the date's files from before it had a folder: replaced now
             path.unlink(missing_ok=True)
         return Published(self.name, str(self.target(ds)), action, len(records))

@@ -15,9 +15,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from stagebook import atomic, storage
+from stagebook import atomic
 from stagebook.errors import MissingInputError
 from stagebook.recsys.data import Source
+from stagebook.recsys.paths import RecsysPaths, table_file
 
 
 def _latest(key: str, fields: tuple[str, ...]) -> str:
@@ -39,7 +40,7 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def build(partitions: list[Path], source: Source, paths: storage.Paths, minimum: int) -> Built:
+def build(partitions: list[Path], source: Source, paths: RecsysPaths, minimum: int) -> Built:
     """Write the input tables of ``paths.ds`` from the raw event files ``partitions``.
 
     DuckDB reads the partitions, sorts and writes each table straight to Parquet
@@ -70,7 +71,7 @@ def build(partitions: list[Path], source: Source, paths: storage.Paths, minimum:
         rows = {}
         with atomic.replacing(paths.tables) as folder:
             for name, sql in queries.items():
-                target = _literal(str(storage.table_file(folder, name)))
+                target = _literal(str(table_file(folder, name)))
                 # COPY answers with the number of rows it wrote
                 rows[name] = con.execute(f"COPY ({sql}) TO {target} (FORMAT parquet)").fetchone()[0]
         daily = con.execute(
@@ -82,7 +83,7 @@ def build(partitions: list[Path], source: Source, paths: storage.Paths, minimum:
         con.close()
 
 
-def check_enough(found: int, minimum: int, paths: storage.Paths) -> None:
+def check_enough(found: int, minimum: int, paths: RecsysPaths) -> None:
     """Refuse a window with fewer than ``minimum`` events: too few to train a model on.
 
     Raises:
@@ -97,7 +98,7 @@ def check_enough(found: int, minimum: int, paths: storage.Paths) -> None:
 
 
 def read(
-    paths: storage.Paths,
+    paths: RecsysPaths,
     name: str,
     columns: Sequence[str] | None = None,
     *,

@@ -24,9 +24,10 @@ import numpy as np
 import pandas as pd
 from scipy.spatial.distance import jensenshannon
 
-from stagebook import atomic, storage
-from stagebook.errors import NotValidated
+from stagebook import atomic
 from stagebook.recsys import inference
+from stagebook.recsys.errors import NotValidated
+from stagebook.recsys.paths import File, RecsysPaths
 
 
 def score_stats(recs: pd.DataFrame) -> dict[str, float | int]:
@@ -178,12 +179,12 @@ def soft_breaches(metrics: dict, thresholds) -> list[Breach]:
     ]
 
 
-def history(paths: storage.Paths, days: int) -> dict[dt.date, pd.Series]:
+def history(paths: RecsysPaths, days: int) -> dict[dt.date, pd.Series]:
     """Return the kept item distributions of the ``days`` dates before ``paths.ds`` that passed."""
     found = {}
     for back in range(1, days + 1):
         day = paths.ds - dt.timedelta(days=back)
-        stored = storage.File.DISTRIBUTION.of(paths.on(day).validated)
+        stored = File.DISTRIBUTION.of(paths.on(day).validated)
         if stored.exists():
             found[day] = pd.read_parquet(stored).set_index("item_id")["share"]
     return found
@@ -217,7 +218,7 @@ def gate_metrics(
 def passed(
     recs: pd.DataFrame,
     digest: str,
-    paths: storage.Paths,
+    paths: RecsysPaths,
     run_id: str,
     soft: Sequence[Breach] = (),
 ) -> None:
@@ -229,17 +230,17 @@ def passed(
     """
     with atomic.replacing(paths.validated) as folder:
         distribution = item_distribution(recs).rename_axis("item_id").reset_index()
-        distribution.to_parquet(storage.File.DISTRIBUTION.of(folder), index=False)
+        distribution.to_parquet(File.DISTRIBUTION.of(folder), index=False)
         approval = {
             "digest": digest,
             "rows": len(recs),
             "run_id": run_id,
             "soft_breaches": [b.as_dict() for b in soft],
         }
-        atomic.write_json(storage.File.APPROVAL.of(folder), approval)
+        atomic.write_json(File.APPROVAL.of(folder), approval)
 
 
-def approved(paths: storage.Paths, approval: Mapping[str, Any] | None = None) -> pd.DataFrame:
+def approved(paths: RecsysPaths, approval: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Return the recommendations of a date and phase, if they are exactly what validation passed.
 
     ``approval``: the reviewer's decision (the approve task's ``approval`` record),
@@ -250,7 +251,7 @@ def approved(paths: storage.Paths, approval: Mapping[str, Any] | None = None) ->
             inference), or a soft limit was breached and no reviewer approved them.
     """
     recs, digest = inference.read(paths)
-    approval_file = storage.File.APPROVAL.of(paths.validated)
+    approval_file = File.APPROVAL.of(paths.validated)
     if not approval_file.exists():
         raise NotValidated(
             f"{paths.ds} ({paths.phase}): no validation passed these recommendations "

@@ -19,6 +19,7 @@ from stagebook import dates
 from tests.support import DAG_ID, TINY
 
 DS = dt.date(2019, 11, 20)
+TIMEZONE = "Asia/Tokyo"  # the recommendation DAG's
 
 
 def _cli_run(*args):
@@ -76,10 +77,9 @@ def test_finding_5_a_cli_run_is_manual_timed_logged_and_leaves_the_schedule_alon
     assert "logs:    " in result.stdout
 
     # The slot the CLI used to take: the scheduled run that starts the day after DS.
-    slot = dates.logical_date_for(DS)
+    slot = dates.logical_date_for(DS, TIMEZONE, hour=10)  # the DAG's schedule: 10:00 Tokyo
     assert run.logical_date != slot
     scheduled = _scheduler_creates_the_run_at(slot)
     assert scheduled is not None, "the scheduler skipped the scheduled run of that date"
-    assert dates.run_business_date({"data_interval_start": scheduled.data_interval_start}) == (
-        DS + dt.timedelta(days=1)
-    )
+    started = {"data_interval_start": scheduled.data_interval_start}
+    assert dates.run_business_date(started, TIMEZONE) == DS + dt.timedelta(days=1)

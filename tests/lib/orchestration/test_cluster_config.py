@@ -1,11 +1,13 @@
 """The cluster's commands and templates, without converging: vault password, restore, brokers."""
 
+import re
 from pathlib import Path
 
 import jinja2
 import pytest
 import yaml
 
+from stagebook import settings
 from stagebook.orchestration import cluster
 
 PROD = cluster.ansible_dir() / "inventories" / "prod" / "hosts.yml"
@@ -77,3 +79,17 @@ def test_the_celery_queues_are_quorum_queues_with_several_brokers(brokers, expec
     groups = {"broker": [f"mq{n}" for n in range(brokers)]}
     queue_type = jinja2.Template(defaults["airflow_celery_queue_type"]).render(groups=groups)
     assert queue_type == expected
+
+
+@pytest.mark.parametrize("inventory", ["local", "beta", "prod"])
+def test_each_inventory_names_the_pipelines_it_unpauses_and_the_role_names_none(inventory):
+    role = cluster.ansible_dir() / "roles" / "airflow" / "defaults" / "main.yml"
+    assert yaml.safe_load(role.read_text())["airflow_unpause_dags"] == []
+    group = cluster.ansible_dir() / "inventories" / inventory / "group_vars" / "all" / "main.yml"
+    named = yaml.safe_load(group.read_text()).get("airflow_unpause_dags")
+    dag_ids = set(re.findall(r'^DAG_ID = "([^"]+)"$', _dag_sources(), re.MULTILINE))
+    assert named and set(named) <= dag_ids, f"{group}: airflow_unpause_dags {named}"
+
+
+def _dag_sources() -> str:
+    return "\n".join(path.read_text() for path in settings.dags_dir().glob("*.py"))

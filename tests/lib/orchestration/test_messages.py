@@ -74,3 +74,12 @@ def test_without_a_base_url_a_message_links_the_archived_file(monkeypatch, home)
     storage.rendering(notebook).write_text("<html></html>")
     message = messages.task_message(context, "retry")
     assert message.report_url == storage.rendering(notebook).resolve().as_uri()
+
+
+def test_a_messages_date_is_the_business_date_in_the_dags_timezone_else_utc():
+    start = pendulum.datetime(2019, 11, 19, 23, 30, tz="UTC")  # 2019-11-20 00:30 in Paris
+    run = SimpleNamespace(conf={})
+    paris = SimpleNamespace(timezone=pendulum.timezone("Europe/Paris"))
+    context = {"dag_run": run, "data_interval_start": start}
+    assert messages.run_date({**context, "dag": paris}) == dt.date(2019, 11, 20)
+    assert messages.run_date(context) == dt.date(2019, 11, 19)  # no DAG: UTC, Airflow's own

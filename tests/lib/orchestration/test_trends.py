@@ -2,16 +2,27 @@
 
 import pytest
 
-from stagebook.orchestration import review, trends
+from stagebook import reports
+from stagebook.orchestration import charts, comparison, review, trends
+from stagebook.orchestration.metrics import Metric
 from tests.support.archive import DAG, app_client, archived_try
+
+# what the stage table declares, as the operator keeps it in each try's sidecar
+TRAIN = (Metric("test AUC", "metrics.test_auc"), Metric("train tries", "tries"))
+VALIDATE = (Metric("KL divergence", "validation.kl_divergence", ("validation.max_kl", "max")),)
 
 
 def run_id(ds, hour=1):
     return f"scheduled__{ds}T{hour:02d}:00:00+00:00"
 
 
+def declare(notebook, declared):
+    reports.write_sidecar(notebook, trends=[m.as_json() for m in declared])
+    return notebook
+
+
 def train(home, ds, phase, auc, *, number=1, state="success", hour=1, overrides=None):
-    archived_try(
+    notebook = archived_try(
         home,
         ds=ds,
         phase=phase,
@@ -24,10 +35,11 @@ def train(home, ds, phase, auc, *, number=1, state="success", hour=1, overrides=
         overrides=overrides,
         duration_s=10.0 + number,
     )
+    return declare(notebook, TRAIN)
 
 
 def validate(home, ds, phase, kl, hour=1):
-    archived_try(
+    notebook = archived_try(
         home,
         ds=ds,
         phase=phase,
@@ -37,6 +49,7 @@ def validate(home, ds, phase, kl, hour=1):
         state="failed" if kl > 2.5 else "success",
         records={"validation": {"kl_divergence": kl, "user_coverage": 1.0}},
     )
+    return declare(notebook, VALIDATE)
 
 
 @pytest.fixture
@@ -82,7 +95,7 @@ def test_a_failed_try_is_marked_and_a_crossed_threshold_is_flagged(archive):
     kl = next(t for t in found if t.metric.label == "KL divergence")
     assert kl.thresholds == {"beta": 2.5, "prod": 2.5}
     assert points(found, "KL divergence")["beta"][1] == ("2019-11-19", 3.1, True, True)
-    chart = trends.svg(kl, trends.dates_of(found))
+    chart = charts.svg(kl, trends.dates_of(found))
     assert chart.count("class='threshold'") == 2
     assert "class='point failed' data-phase='beta' data-ds='2019-11-19'" in chart
     assert chart.count("<circle") == 5  # 3 prod + 2 beta: no point for beta's missing 11-20
@@ -96,8 +109,9 @@ def test_the_window_keeps_the_last_n_dates(archive):
 def test_two_runs_compare_their_parameters_params_and_metrics(archive):
     found = review.tries()
     b = run_id("2019-11-20", 9)
-    assert trends.previous_run(found, DAG, b) == run_id("2019-11-19")
-    stages = {(s.phase, s.stage): s for s in trends.compare(found, DAG, run_id("2019-11-19"), b)}
+    assert comparison.previous_run(found, DAG, b) == run_id("2019-11-19")
+    compared = comparison.compare(found, DAG, run_id("2019-11-19"), b)
+    stages = {(s.phase, s.stage): s for s in compared}
     assert set(stages) == {(p, s) for p in ("beta", "prod") for s in ("20-train", "40-validate")}
     train_ = stages["prod", "20-train"]
     changed = {r.key: (r.a, r.b) for r in train_.parameters if r.changed}
@@ -114,7 +128,7 @@ def test_two_runs_compare_their_parameters_params_and_metrics(archive):
 
 def test_an_unknown_run_is_named():
     with pytest.raises(review.Unknown, match="unknown run 'nope'"):
-        trends.compare([], DAG, "nope", "nope")
+        comparison.compare([], DAG, "nope", "nope")
 
 
 @pytest.fixture
@@ -137,6 +151,51 @@ def test_the_trends_and_compare_pages_are_served_under_the_app_policy(client):
 def test_a_try_compares_with_the_params_its_sidecar_kept_not_todays_files(tmp_path):
     info = {"parameters": {"overrides": {}}, "params": {"train": {"epochs": 3, "base_lr": 0.2}}}
     kept = review.Try(DAG, "2019-11-20", "prod", "r", "20-train", 1, info, tmp_path / "x.json")
-    assert trends.merged_params(kept) == {"train.epochs": 3, "train.base_lr": 0.2}
+    assert comparison.merged_params(kept) == {"train.epochs": 3, "train.base_lr": 0.2}
     older = review.Try(DAG, "2019-11-20", "prod", "r", "20-train", 1, {}, tmp_path / "y.json")
-    assert trends.merged_params(older)["train.base_lr"] == 0.1  # today's prod params
+    assert comparison.merged_params(older)["train.base_lr"] == 0.1  # today's prod params
+
+
+def test_each_stage_has_its_declared_metrics_then_its_duration(archive):
+    found = trends.trends(review.tries(), DAG)
+    assert [(t.stage, t.metric.label) for t in found] == [
+        ("20-train", "test AUC"),
+        ("20-train", "train tries"),
+        ("20-train", "20-train duration (s)"),
+        ("40-validate", "KL divergence"),
+        ("40-validate", "40-validate duration (s)"),
+    ]
+
+
+def test_a_declared_limit_is_read_from_the_params_each_try_ran_with(home):
+    # prod ran with max_kl 0.3 (kept in its sidecars), not the 2.5 of today's params files
+    for ds, kl in (("2019-11-19", 0.2), ("2019-11-20", 0.4)):
+        reports.write_sidecar(
+            validate(home, ds, "prod", kl), params={"validation": {"max_kl": 0.3}}
+        )
+    found = trends.trends(review.tries(), DAG)
+    assert next(t for t in found if t.metric.label == "KL divergence").thresholds == {"prod": 0.3}
+    assert points(found, "KL divergence")["prod"] == [
+        ("2019-11-19", 0.2, False, False),
+        ("2019-11-20", 0.4, False, True),
+    ]
+    page = app_client().get(f"/stagebook/trends/{DAG}")
+    chart = page.text.split("data-metric='validation.kl_divergence'")[1].split("</svg>")[0]
+    assert "prod threshold 0.3" in chart and "class='point crossed'" in chart
+
+
+def test_a_stage_that_declares_no_metric_has_its_duration_only(home):
+    archived_try(home, stage="10-features", records={"sizes": {"items": 1504}}, duration_s=3.5)
+    found = trends.trends(review.tries(), DAG)
+    assert [(t.stage, t.metric.key) for t in found] == [("10-features", "duration_s")]
+    assert points(found, "10-features duration (s)") == {
+        "prod": [("2019-11-20", 3.5, False, False)]
+    }
+
+
+def test_a_stages_metrics_are_those_its_latest_try_declared(home):
+    older = train(home, "2019-11-19", "prod", 0.70)
+    declare(older, (Metric("epochs", "metrics.epochs"),))  # declared then, not any more
+    train(home, "2019-11-20", "prod", 0.72)
+    labels = [t.metric.label for t in trends.trends(review.tries(), DAG)]
+    assert labels == ["test AUC", "train tries", "20-train duration (s)"]

@@ -3,9 +3,10 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from stagebook import params, storage
+from stagebook import params
 from stagebook.errors import MissingInputError
 from stagebook.recsys import data, metrics, tables
+from stagebook.recsys import paths as datasets
 
 DAY = dt.date(2019, 11, 20)
 
@@ -58,8 +59,8 @@ def test_land_writes_partitions_and_reports_missing_dates(tmp_path):
     days = [DAY - dt.timedelta(days=1), DAY, DAY + dt.timedelta(days=1)]
     assert data.land(p, days, tmp_path) == [DAY + dt.timedelta(days=1)]
     key = data.source_key(p)
-    assert storage.paths(DAY, "common", tmp_path).raw_events_file(key).exists()
-    paths = storage.paths(DAY, "common", tmp_path)
+    assert datasets.paths(DAY, "common", tmp_path).raw_events_file(key).exists()
+    paths = datasets.paths(DAY, "common", tmp_path)
     built = tables.build(
         [paths.on(d).raw_events_file(key) for d in days[:2]], data.source("synthetic"), paths, 1
     )
@@ -82,7 +83,7 @@ def test_land_writes_partitions_and_reports_missing_dates(tmp_path):
 def test_land_window_refuses_a_date_the_source_has_no_events_for(tmp_path):
     p = synthetic(events_per_day=100, anchor_date=DAY)
     later = DAY + dt.timedelta(days=1)
-    paths = storage.paths(later, "common", tmp_path)
+    paths = datasets.paths(later, "common", tmp_path)
     with pytest.raises(MissingInputError, match=f"no raw events for {later} at .*date={later}"):
         data.land_window(p, paths, [DAY, later])
     files, missing = data.land_window(p, paths.on(DAY), [DAY - dt.timedelta(days=1), DAY])
@@ -94,7 +95,7 @@ def test_land_window_refuses_a_date_the_source_has_no_events_for(tmp_path):
 
 def test_finding_10_too_few_events_to_train_fail_at_input_tables_with_a_count(tmp_path):
     p = synthetic(events_per_day=100, anchor_date=DAY)
-    paths = storage.paths(DAY, "common", tmp_path)
+    paths = datasets.paths(DAY, "common", tmp_path)
     files, _ = data.land_window(p, paths, [DAY - dt.timedelta(days=1), DAY])
     tables.build(files, data.source("synthetic"), paths, 200)  # exactly enough
     written = tables.read(paths, "events")
@@ -104,7 +105,7 @@ def test_finding_10_too_few_events_to_train_fail_at_input_tables_with_a_count(tm
 
 
 def test_finding_4_a_synthetic_run_does_not_change_what_a_default_run_reads(tmp_path):
-    paths = storage.paths(DAY, "common", tmp_path)
+    paths = datasets.paths(DAY, "common", tmp_path)
     window = [DAY - dt.timedelta(days=1), DAY]
     files, _ = data.land_window(synthetic(events_per_day=100), paths, window)
     tables.build(files, data.source("synthetic"), paths, 1)

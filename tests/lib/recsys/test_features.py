@@ -21,7 +21,7 @@ def test_each_event_carries_its_day_as_an_ordinal_and_unknown_values_take_slot_0
 
 
 def test_events_read_as_categories_give_the_same_vocabulary_and_encoding(tmp_path):
-    from stagebook import storage
+    from stagebook.recsys import paths as datasets
     from stagebook.recsys import tables
 
     events = pd.DataFrame(
@@ -33,7 +33,7 @@ def test_events_read_as_categories_give_the_same_vocabulary_and_encoding(tmp_pat
             "ts": pd.to_datetime(["2019-11-19"] * 4),  # not asked for
         }
     )
-    paths = storage.paths(pd.Timestamp("2019-11-20").date(), "common", tmp_path)
+    paths = datasets.paths(pd.Timestamp("2019-11-20").date(), "common", tmp_path)
     paths.table("events").parent.mkdir(parents=True)
     events.to_parquet(paths.table("events"), index=False)
     read = tables.read(paths, "events", ["user_id", "age", "date", "label"], categorical=True)

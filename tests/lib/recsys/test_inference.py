@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stagebook import storage
 from stagebook.errors import MissingInputError
 from stagebook.recsys import inference
+from stagebook.recsys import paths as datasets
 
 USERS = pd.DataFrame({"user_id": ["u1", "u2", "u3"]})
 ITEMS = pd.DataFrame({"item_id": ["a", "b", "c", "d"]})
@@ -45,7 +45,7 @@ def test_seen_pairs_become_row_indices_of_users_and_items():
 
 
 def test_recommendations_round_trip_and_a_missing_date_names_the_stage_to_run(tmp_path):
-    paths = storage.paths(dt.date(2019, 11, 20), "prod", tmp_path)
+    paths = datasets.paths(dt.date(2019, 11, 20), "prod", tmp_path)
     with pytest.raises(MissingInputError, match="run 30-inference for 2019-11-20 \\(prod\\)"):
         inference.read(paths)
     recs = inference.popular(pd.DataFrame({"item_id": ["a"], "label": [1]}), USERS, 1)
@@ -55,7 +55,7 @@ def test_recommendations_round_trip_and_a_missing_date_names_the_stage_to_run(tm
     assert (
         digest
         == hashlib.sha256(
-            storage.File.RECOMMENDATIONS.of(paths.recommendations).read_bytes()
+            datasets.File.RECOMMENDATIONS.of(paths.recommendations).read_bytes()
         ).hexdigest()
     )
     assert inference.summary(recs)["users"] == 3

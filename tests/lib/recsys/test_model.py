@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from stagebook import params
-from stagebook.errors import InvalidLossError
 from stagebook.recsys import data, features, ffm, metrics
+from stagebook.recsys.errors import InvalidLossError
 
 TRAIN = params.load().train  # the defaults the pipeline trains with
 

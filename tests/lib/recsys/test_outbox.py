@@ -8,7 +8,7 @@ import subprocess
 import pandas as pd
 import pytest
 
-from stagebook import storage
+from stagebook.recsys import paths as datasets
 from stagebook.recsys import sinks
 from tests.support.samples import RECS
 
@@ -56,7 +56,7 @@ def fill(disk, leave_pages):
 
 def as_read(sink):
     """Return what a reader finds for DS: (records, metadata), or None when nothing is there."""
-    records, meta = sink.target(DS), storage.outbox_meta(sink.target(DS))
+    records, meta = sink.target(DS), datasets.outbox_meta(sink.target(DS))
     assert records.exists() == meta.exists(), "records without metadata, or metadata without"
     found = sink.read(DS)
     if found is None:
@@ -70,7 +70,7 @@ def as_read(sink):
 
 def leftovers(sink):
     """Return what a write left in the outbox besides the date, its version and retired ones."""
-    folder, link = sink.folder, storage.outbox_folder(sink.folder, DS)
+    folder, link = sink.folder, datasets.outbox_folder(sink.folder, DS)
     kept = {link.name, os.readlink(link)} if link.is_symlink() else set()
     names = {p.name for p in folder.iterdir()} - kept
     retired = {n for n in names if n.endswith(".retired")}
@@ -119,7 +119,7 @@ def test_the_same_records_are_skipped_and_a_new_approval_replaces_only_the_metad
 
 def test_a_date_published_before_dates_had_folders_is_replaced_by_its_folder(tmp_path):
     sink = sinks.OutboxSink(tmp_path / PHASE)
-    old_records, old_meta = storage.outbox_legacy(sink.folder, DS)
+    old_records, old_meta = datasets.outbox_legacy(sink.folder, DS)
     sink.folder.mkdir(parents=True)
     old_records.write_text("".join(line + "\n" for line in sinks.record_lines(FIRST)))
     old_meta.write_text(json.dumps({"digest": sinks.digest(FIRST)}))

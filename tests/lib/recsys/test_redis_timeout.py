@@ -6,8 +6,8 @@ import time
 import pandas as pd
 import pytest
 
-from stagebook.errors import SinkUnavailable
 from stagebook.recsys import redis_sink, sinks
+from stagebook.recsys.errors import SinkUnavailable
 
 DS, PHASE = "2019-10-23", "beta"
 PAUSE_S = 10

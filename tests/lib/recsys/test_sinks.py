@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 from redis.crc import key_slot
 
-from stagebook import storage
-from stagebook.errors import SinkConfigError, SinkUnavailable
+from stagebook.recsys import paths as datasets
 from stagebook.recsys import redis_sink, sinks
+from stagebook.recsys.errors import SinkConfigError, SinkUnavailable
 from tests.support import free_port
 from tests.support.samples import RECS
 
@@ -92,7 +92,7 @@ def test_both_sinks_hold_one_copy_after_publishing_a_date_twice(redis_db, tmp_pa
     for records in (FIRST, FIRST, SECOND):
         sinks.publish(records, targets, ds=DS, phase=PHASE)
     assert targets[0].entries(PHASE) == SECOND
-    lines = storage.outbox_file(tmp_path / PHASE, DS).read_text().splitlines()
+    lines = datasets.outbox_file(tmp_path / PHASE, DS).read_text().splitlines()
     assert [json.loads(line) for line in lines] == SECOND
 
 
@@ -171,7 +171,7 @@ def test_the_publications_metadata_goes_beside_the_outbox_and_into_the_redis_mar
     meta = {"approval": {"decision": "approved", "by": "rita", "comment": "ok"}}
     redis, outbox = stream_sink(redis_db), sinks.OutboxSink(tmp_path / PHASE)
     sinks.publish(FIRST, [redis, outbox], ds=DS, phase=PHASE, meta=meta)
-    kept = json.loads(storage.outbox_meta(outbox.target(DS)).read_text())
+    kept = json.loads(datasets.outbox_meta(outbox.target(DS)).read_text())
     assert kept == {"digest": sinks.digest(FIRST), **meta}
     marker = redis_db["client"].hget(redis.marker(DS, PHASE), "meta")
     assert json.loads(marker) == meta

@@ -5,9 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stagebook import params, storage
-from stagebook.errors import NotValidated
+from stagebook import params
 from stagebook.recsys import inference, validation
+from stagebook.recsys import paths as datasets
+from stagebook.recsys.errors import NotValidated
 
 
 def recs(rows):
@@ -132,7 +133,7 @@ def passed(paths, recs=GOOD):
 
 def test_only_kept_distributions_of_the_days_before_make_the_history(tmp_path):
     ds = dt.date(2019, 11, 20)
-    paths = storage.paths(ds, "prod", tmp_path)
+    paths = datasets.paths(ds, "prod", tmp_path)
     for back in (1, 3, 9):  # 9 days back is outside a 7-day history
         passed(paths.on(ds - dt.timedelta(days=back)))
     passed(paths)  # today's own is never in its baseline
@@ -144,13 +145,13 @@ def test_only_kept_distributions_of_the_days_before_make_the_history(tmp_path):
 
 
 def test_finding_3_publish_gets_exactly_what_validation_passed(tmp_path):
-    paths = storage.paths(dt.date(2019, 11, 20), "prod", tmp_path)
+    paths = datasets.paths(dt.date(2019, 11, 20), "prod", tmp_path)
     passed(paths)
     pd.testing.assert_frame_equal(validation.approved(paths), GOOD.assign(model_signature="sig"))
 
 
 def test_finding_3_publish_refuses_recommendations_that_changed_after_validation(tmp_path):
-    paths = storage.paths(dt.date(2019, 11, 20), "prod", tmp_path)
+    paths = datasets.paths(dt.date(2019, 11, 20), "prod", tmp_path)
     passed(paths)
     rerun = GOOD.assign(model_signature="other", score=0.1)  # a re-run's inference, not validated
     inference.write(rerun, paths)
@@ -161,7 +162,7 @@ def test_finding_3_publish_refuses_recommendations_that_changed_after_validation
 
 
 def test_finding_3_publish_refuses_a_day_no_validation_passed(tmp_path):
-    paths = storage.paths(dt.date(2019, 11, 20), "prod", tmp_path)
+    paths = datasets.paths(dt.date(2019, 11, 20), "prod", tmp_path)
     inference.write(GOOD.assign(model_signature="sig"), paths)
     with pytest.raises(NotValidated, match="no validation passed these recommendations"):
         validation.approved(paths)
@@ -169,7 +170,7 @@ def test_finding_3_publish_refuses_a_day_no_validation_passed(tmp_path):
 
 def test_finding_3_a_new_inference_keeps_the_distribution_of_a_day_that_passed(tmp_path):
     ds = dt.date(2019, 11, 19)
-    paths = storage.paths(ds, "prod", tmp_path)
+    paths = datasets.paths(ds, "prod", tmp_path)
     passed(paths)
     inference.write(GOOD.assign(model_signature="other"), paths)  # the folder is swapped
     assert list(validation.history(paths.on(ds + dt.timedelta(days=1)), 7)) == [ds]
@@ -206,7 +207,7 @@ def test_a_check_past_its_soft_limit_only_is_a_soft_breach_not_a_hard_one():
 
 
 def test_publish_of_a_soft_breached_day_needs_an_approval_of_exactly_its_recommendations(tmp_path):
-    paths = storage.paths(dt.date(2019, 11, 20), "prod", tmp_path)
+    paths = datasets.paths(dt.date(2019, 11, 20), "prod", tmp_path)
     recs = GOOD.assign(model_signature="sig")
     inference.write(recs, paths)
     digest = inference.read(paths)[1]

@@ -10,11 +10,12 @@ from typing import Any
 import keras
 import numpy as np
 
-from stagebook import atomic, storage
-from stagebook.errors import InvalidLossError
+from stagebook import atomic
 from stagebook.recsys import features
+from stagebook.recsys.errors import InvalidLossError
 from stagebook.recsys.ffm import sparse
 from stagebook.recsys.ffm.model import FFM, Adagrad
+from stagebook.recsys.paths import File
 
 BLOCK = 32  # minibatches one train step runs through, in one compiled loop
 INITIAL_ACCUMULATOR = 1e-6
@@ -206,7 +207,7 @@ def fit(
 def save(model: FFM, vocab: features.Vocabulary, description: dict[str, Any], folder: Path) -> None:
     """Write a trained model's folder whole: Keras model, exported weights, vocabulary, description."""
     with atomic.replacing(folder) as tmp:
-        model.save(storage.File.MODEL.of(tmp))
-        np.savez(storage.File.WEIGHTS.of(tmp), **model.export())
+        model.save(File.MODEL.of(tmp))
+        np.savez(File.WEIGHTS.of(tmp), **model.export())
         features.save(vocab, tmp)
-        atomic.write_json(storage.File.SIGNATURE.of(tmp), description)
+        atomic.write_json(File.SIGNATURE.of(tmp), description)
