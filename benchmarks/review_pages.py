@@ -59,7 +59,7 @@ def _records(stage: str, n: int) -> dict:
 
 def build(home: Path, dates: int) -> int:
     """Write the sidecars of ``dates`` dates x 2 phases x 6 stages x 2 runs; return how many."""
-    from stagebook import reports, storage
+    from stagebook import sidecars, storage
 
     first = dt.date(2019, 1, 1)
     written = 0
@@ -74,7 +74,7 @@ def build(home: Path, dates: int) -> int:
                         continue  # one input_tables per run, as the DAG has
                     notebook = storage.report_path(DAG, ds, where, run_id, stage, 1, home)
                     notebook.parent.mkdir(parents=True, exist_ok=True)
-                    reports.write_sidecar(
+                    sidecars.write_sidecar(
                         notebook,
                         dag_id=DAG,
                         run_id=run_id,

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from stagebook import atomic, reports, storage
+from stagebook import atomic, reports, sidecars, storage
 
 STYLE = (
     "<style>.stagebook-card{font:14px/1.4 system-ui,sans-serif;border:1px solid #ccd;"
@@ -120,7 +120,7 @@ def summary(info: Mapping[str, Any], records: Mapping[str, Any]) -> list[tuple[s
     if declared:
         everything = info.get("records") or {}
         return [
-            (str(label), str(key), own.get(key, reports.figure_of(everything, str(key))))
+            (str(label), str(key), own.get(key, sidecars.figure_of(everything, str(key))))
             for label, key in declared
         ]
     return [(name, name, value) for name, value in records.items() if _scalar(value)]
@@ -162,6 +162,6 @@ def with_card(page: str, info: Mapping[str, Any]) -> str:
 def add_card(notebook: Path) -> None:
     """Put the card of a finished try into its rendering, from its sidecar (atomically)."""
     page = storage.rendering(notebook)
-    info = reports.read_sidecar(storage.sidecar(notebook))
+    info = sidecars.read_sidecar(storage.sidecar(notebook))
     if page.exists() and info is not None:
         atomic.write_text(page, with_card(page.read_text(), info))

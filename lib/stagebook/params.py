@@ -4,31 +4,24 @@
 validates them (``schema: package.module:Class``, a subclass of :class:`Params`);
 a phase file overrides any key. Every mistake is reported with the file and the
 dotted key it is in, e.g. ``params/prod.yaml: train.base_lr: Input should be
-greater than 0``.
+greater than 0``. The base schema is :mod:`stagebook.schema`; what a run's conf
+may override is checked by :mod:`stagebook.runconf`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib
-import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any
 
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-)
+from pydantic import ValidationError
 
-from stagebook import paramfiles, settings, storage
+from stagebook import paramfiles, runconf, settings
 from stagebook.errors import ParamsError, RunConfError
+from stagebook.schema import Params  # also public here: schemas subclass stagebook.params.Params
+from stagebook.schema import Section as Section  # public: an application's sections subclass it
 
 log = logging.getLogger("stagebook.params")
 
@@ -36,180 +29,10 @@ COMMON = "common"
 SCHEMA = "schema"
 
 
-class Section(BaseModel):
-    """A section of params: unknown keys are errors, values are read-only, no bool is a number."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
-        field = cls.model_fields.get(info.field_name or "")
-        if isinstance(value, bool) and field is not None and field.annotation in (int, float):
-            raise ValueError("a number is expected, not true or false")
-        return value
-
-
-class NotificationParams(Section):
-    """Who hears about task events and runs; credentials live in Airflow connections."""
-
-    channels: list[Literal["log", "slack", "email", "webhook"]]
-    events: list[Literal["success", "failure", "retry"]]
-    slack_conn_id: str
-    email_conn_id: str
-    email_to: list[str]
-    email_from: str
-    webhook_conn_id: str
-    timeout_s: float = Field(gt=0, le=10)
-
-
-class PipelineParams(Section):
-    """How Airflow runs the DAG; read when the DAG file is parsed."""
-
-    phases: list[str]
-    retries: int = Field(ge=0, le=20)
-    retry_delay_s: int = Field(ge=0, le=86_400)
-    cell_timeout_s: int = Field(ge=1, le=86_400)
-    start_timeout_s: int = Field(ge=1, le=600)
-    overridable: list[str]  # the sections or section.keys a run's conf may override
-    queues: dict[str, str]  # stage task -> Celery queue (default: Airflow's default queue)
-
-
-class Params(Section):
-    """The params every pipeline has; an application's schema adds its own sections.
-
-    The defaults are stated once, in ``common.yaml``: a model only validates.
-    A run's conf may override only what ``pipeline.overridable`` lists.
-    ``protected`` names the sections (or keys) that come only from the params
-    files, with the reason: the allowlist can never open them.
-    """
-
-    protected: ClassVar[Mapping[str, str]] = {
-        "pipeline": "the DAG reads it when its file is parsed",
-        "notifications": "who hears about a run is not the run's to choose",
-    }
-
-    notifications: NotificationParams
-    pipeline: PipelineParams
-
-    def seed(self, ds: dt.date) -> int:
-        """Return the seed of a stage's random generators for ``ds``."""
-        return ds.toordinal()
-
-    def latest_complete_date(self, today: dt.date) -> dt.date:
-        """Return the newest date a run can process on ``today``: yesterday by default."""
-        return today - dt.timedelta(days=1)
-
-    def paths(self, ds: dt.date, phase: str, home: Path | None = None) -> storage.Paths:
-        """Return a stage's paths for ``ds`` and ``phase``: a pipeline returns its own subclass."""
-        return storage.paths(ds, phase, home)
-
-
 def known_phases(folder: Path | None = None) -> list[str]:
     """Return the phases that have a params file, sorted."""
     folder = folder or settings.params_dir()
     return sorted(p.stem for p in folder.glob("*.yaml") if p.stem != COMMON)
-
-
-def _nest(dotted: Mapping[str, Any], where: str) -> dict:
-    nested: dict = {}
-    for key, value in dotted.items():
-        parts = str(key).split(".")
-        if len(parts) < 2 or not all(parts):
-            raise RunConfError(
-                f"{where}: override key {key!r} must be 'section.key', e.g. 'train.base_lr'"
-            )
-        node = nested
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return nested
-
-
-def parse_override(pair: str, option: str = "--set") -> tuple[str, Any]:
-    """Return the key and value of one ``section.key=value`` pair, the value read as YAML.
-
-    ``train.epochs=2`` gives ``("train.epochs", 2)``. Only plain YAML is read
-    (``yaml.safe_load``): no aliases to nowhere, no Python tags.
-
-    Raises:
-        ParamsError: in one line naming ``option`` and the pair, and what to write instead.
-    """
-    key, sep, text = pair.partition("=")
-    key = key.strip()
-    parts = key.split(".")
-    if not sep or len(parts) < 2 or not all(parts):
-        raise ParamsError(f"{option} {pair!r}: expected section.key=value, e.g. train.epochs=2")
-    try:
-        return key, yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ParamsError(
-            f"{option} {pair!r}: the value is not plain YAML ({paramfiles.yaml_problem(exc)}); "
-            "give a number, true/false or a list such as [1, 2]; to mean the text, quote it: "
-            f"{option} '{key}={json.dumps(text)}'"
-        ) from None
-
-
-def _known(model: type[BaseModel]) -> dict[str, Any]:
-    """Return the keys of a schema as a nested dict (a section maps to its own keys)."""
-    known: dict[str, Any] = {}
-    for name, field in model.model_fields.items():
-        kind = field.annotation
-        nested = isinstance(kind, type) and issubclass(kind, BaseModel)
-        known[field.alias or name] = _known(kind) if nested else None
-    return known
-
-
-def _check_known(overrides: Mapping, known: Mapping, where: str, prefix: str = "") -> None:
-    for key, value in overrides.items():
-        dotted = f"{prefix}{key}"
-        if key not in known:
-            keys = ", ".join(f"{prefix}{k}" for k in sorted(known))
-            raise RunConfError(f"{where}: unknown key {dotted!r}; known keys here: {keys}")
-        if isinstance(value, Mapping):
-            if not isinstance(known[key], Mapping):
-                raise RunConfError(f"{where}: {dotted!r} is a value, not a section")
-            _check_known(value, known[key], where, f"{dotted}.")
-
-
-def _under(key: str, sections: Iterable[str]) -> str | None:
-    """Return the entry of ``sections`` that ``key`` is or lies under, e.g. ``train`` for ``train.k``."""
-    return next((s for s in sections if key == s or key.startswith(f"{s}.")), None)
-
-
-def _check_allowlist(merged: Params, where: str) -> None:
-    """``pipeline.overridable`` names known keys, none of them protected."""
-    known = _known(type(merged))
-    for entry in merged.pipeline.overridable:
-        node: Any = known
-        for part in entry.split("."):
-            if not isinstance(node, Mapping) or part not in node:
-                raise ParamsError(f"{where}: pipeline.overridable: unknown key {entry!r}")
-            node = node[part]
-        hit = _under(entry, merged.protected) or next(
-            (p for p in merged.protected if p.startswith(f"{entry}.")), None
-        )
-        if hit is not None:
-            raise ParamsError(
-                f"{where}: pipeline.overridable: {entry!r} would let a run override {hit!r}, "
-                f"which comes only from the params files ({merged.protected[hit]})"
-            )
-
-
-def _check_overridable(overrides: Mapping, base: Params, where: str) -> None:
-    allowed = base.pipeline.overridable
-    for key in map(str, overrides):
-        hit = _under(key, base.protected)
-        if hit is not None:
-            raise RunConfError(
-                f"{where}: {key!r} cannot be overridden by a run: {base.protected[hit]}; "
-                "change it in the params files instead"
-            )
-        if _under(key, allowed) is None:
-            raise RunConfError(
-                f"{where}: {key!r} cannot be overridden by a run: a run may override only "
-                f"{', '.join(allowed) or 'nothing'} (pipeline.overridable in the params files)"
-            )
 
 
 def _validated(schema: type[Params], merged: dict, origins: Mapping, default: str) -> Params:
@@ -279,13 +102,11 @@ def load(
         phase_path = folder / f"{phase}.yaml"
         merged = paramfiles.merge(merged, paramfiles.read(phase_path), str(phase_path), origins)
     base = _validated(schema, merged, origins, str(common_path))
-    _check_allowlist(base, str(common_path if phase is None else folder / f"{phase}.yaml"))
+    runconf.check_allowlist(base, str(common_path if phase is None else folder / f"{phase}.yaml"))
     if not overrides:
         return base
     where = "run conf 'overrides'"
-    nested = _nest(overrides, where)
-    _check_known(nested, _known(schema), where)
-    _check_overridable(overrides, base, where)
+    nested = runconf.checked(overrides, base, where)
     return _validated(
         schema, paramfiles.merge(merged, nested, where, origins), origins, str(common_path)
     )

@@ -1,12 +1,13 @@
-"""Executed notebooks as reports: HTML rendering, links, and the archive's index page."""
+"""Executed notebooks as reports: sanitized HTML pages that load nothing, and their links.
+
+The sidecars a try leaves are :mod:`stagebook.sidecars`, what its notebook says
+:mod:`stagebook.tries`, the static index page :mod:`stagebook.index`.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import html
-import json
-import logging
 import os
 import re
 import threading
@@ -15,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from stagebook import atomic, sanitize, settings, storage
-
-log = logging.getLogger("stagebook.reports")
 
 # Every script or style the template would fetch (require.js, MathJax, mermaid, widgets
 # from a CDN): an empty data URL instead, so a report loads nothing from the network.
@@ -210,174 +209,3 @@ def shown(value: Any) -> str:
     if isinstance(value, float):
         return html.escape(f"{value:.6g}")
     return html.escape("" if value is None else str(value))
-
-
-# --- sidecars: what the index shows, without reading a notebook ---------------------------
-
-
-def figure_of(records: Mapping[str, Any], dotted: str) -> Any:
-    """Return the value at ``dotted`` in a try's records (``metrics.test_auc``, ``published.0.records``)."""
-    found: Any = records
-    for part in dotted.split("."):
-        if isinstance(found, Mapping) and part in found:
-            found = found[part]
-        elif isinstance(found, list) and part.isdigit() and int(part) < len(found):
-            found = found[int(part)]
-        else:
-            return None
-    return found if isinstance(found, int | float | str) or found is None else None
-
-
-def write_sidecar(notebook: Path, **fields: Any) -> Path:
-    """Write (or update) the sidecar of an archived try: its state, records, figure, parameters."""
-    path = storage.sidecar(notebook)
-    data = {**(read_sidecar(path) or {}), **fields}
-    return atomic.write_json(path, data)
-
-
-def read_sidecar(path: Path) -> dict[str, Any] | None:
-    """Return a sidecar's fields, or None (logged) when it is missing or malformed."""
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        log.warning("Skipping the malformed report sidecar %s: %s", path, exc)
-        return None
-    if not isinstance(data, dict):
-        log.warning("Skipping the malformed report sidecar %s: not a JSON object", path)
-        return None
-    return data
-
-
-LOST = "lost"
-
-
-def mark_lost(notebook: Path, try_number: int) -> list[int]:
-    """Mark earlier tries of this stage and run still "running" as lost; return their numbers.
-
-    A try whose process died (its worker killed, out of memory) never finished its
-    sidecar; the next try says so, so that no report shows it running forever.
-    """
-    stage = storage.parse_try(notebook.name)[0]
-    error = "its process died before it finished (worker lost, killed or out of memory)"
-    earlier = [(n, notebook.parent / storage.try_name(stage, n)) for n in range(1, try_number)]
-    return [number for number, path in earlier if lose(path, error)]
-
-
-def lose(notebook: Path, error: str) -> bool:
-    """Mark a try whose sidecar still says "running" as lost, with ``error``; True if it was."""
-    info = read_sidecar(storage.sidecar(notebook))
-    if not info or info.get("state") != "running":
-        return False
-    write_sidecar(notebook, state=LOST, error=error)
-    return True
-
-
-def _row(root: Path, page: Path, cells: tuple[str, ...]) -> str:
-    link = html.escape(page.relative_to(root).as_posix())
-    shown = "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
-    return f'<tr>{shown}<td><a href="{link}">{html.escape(page.name)}</a></td></tr>'
-
-
-def write_index() -> Path:
-    """Rewrite the static index page: every archived try, newest date first.
-
-    A fallback for use without Airflow (``/stagebook/`` in the Airflow UI is the
-    index proper). Two tasks finishing at once take turns, so neither loses the
-    other's entries.
-    """
-    root = storage.reports_root()
-    with atomic.locked(root / ".index.lock"):
-        rows = []
-        for dag_id, ds, phase, run, path in sorted(storage.sidecars(), reverse=True):
-            info, page = read_sidecar(path), storage.rendering(path)
-            if info is not None and page.exists():
-                task, state = info.get("task_id", ""), info.get("state", "")
-                rows.append(_row(root, page, (dag_id, ds, phase, run, task, state)))
-        for page in sorted(root.glob(f"*/*/*/*.try*{storage.HTML}"), reverse=True):
-            # archived before each run had its own folder
-            rows.append(_row(root, page, (*page.relative_to(root).parts[:3], "", "", "")))
-        page = (
-            "<!doctype html><meta charset='utf-8'><title>Stagebook reports</title>"
-            "<h1>Stagebook reports</h1><table><tr><th>DAG</th><th>date</th><th>phase</th>"
-            "<th>run</th><th>task</th><th>state</th><th>report</th></tr>"
-            + "\n".join(rows)
-            + "</table>\n"
-        )
-        return atomic.write_text(storage.index_page(), page)
-
-
-def error_of(notebook: Path) -> str:
-    """Return the error an archived notebook ended with, or that it finished without one."""
-    for cell in json.loads(notebook.read_text()).get("cells", []):
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                return f"{output['ename']}: {output['evalue']}"
-    return "finished without an error"
-
-
-def notebook_timings(notebook: Path) -> dict[str, float]:
-    """Return how an executed notebook's time split: kernel start, the first code cell, the rest.
-
-    From papermill's own metadata: ``kernel_start`` runs from papermill's start to
-    the first cell's, ``first_cell`` is the imports and ``stagebook.stage()``,
-    ``other_cells`` the stage's work. Empty when the notebook holds no timings.
-    """
-    try:
-        nb = json.loads(notebook.read_text())
-        began = _instant(nb["metadata"]["papermill"]["start_time"])
-        ran = [
-            (c["metadata"].get("tags", []), c["metadata"]["papermill"])
-            for c in nb["cells"]
-            if c.get("cell_type") == "code" and c["metadata"].get("papermill", {}).get("start_time")
-        ]
-        own = [timing for tags, timing in ran if not _PARAMETER_TAGS & set(tags)]
-        return {
-            "kernel_start": round((_instant(ran[0][1]["start_time"]) - began).total_seconds(), 3),
-            "parameters": round(
-                sum(t.get("duration") or 0.0 for _, t in ran)
-                - sum(t.get("duration") or 0.0 for t in own),
-                3,
-            ),
-            "first_cell": round(own[0].get("duration") or 0.0, 3) if own else 0.0,
-            "other_cells": round(sum(t.get("duration") or 0.0 for t in own[1:]), 3),
-        }
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
-        return {}
-
-
-_PARAMETER_TAGS = {"parameters", "injected-parameters"}
-
-
-def _instant(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def last_started_cell(notebook: Path) -> int | None:
-    """Return the number (from 1, as Jupyter shows it) of the last cell papermill started."""
-    cells = json.loads(notebook.read_text()).get("cells", [])
-    started = [
-        n
-        for n, c in enumerate(cells, 1)
-        if c.get("metadata", {}).get("papermill", {}).get("start_time")
-    ]
-    return started[-1] if started else None
-
-
-def earlier_tries(notebook: Path | None, try_number: int) -> list[dict[str, object]]:
-    """Return try number, path and error of each earlier try of the archived ``notebook``.
-
-    ``notebook`` is this try's archive path (``StageContext.report``; None when
-    run by hand, which has no earlier tries). A try whose notebook is missing says so.
-    """
-    if notebook is None:
-        return []
-    stage = storage.parse_try(notebook.name)[0]
-    archived = dict(storage.tries(notebook.parent, stage, storage.NOTEBOOK))
-    found = []
-    for number in range(1, try_number):
-        path = archived.get(number)
-        error = error_of(path) if path else "no archived notebook"
-        found.append({"try": number, "notebook": str(path) if path else None, "error": error})
-    return found

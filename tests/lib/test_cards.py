@@ -2,7 +2,7 @@
 
 import pytest
 
-from stagebook import cards, reports, storage
+from stagebook import cards, sidecars, storage
 from tests.support.archive import archived_try
 
 LOSSES = [{"epoch": n, "loss": 0.7 - n / 100, "val_loss": 0.68 - n / 200} for n in range(1, 26)]
@@ -135,7 +135,7 @@ def test_a_try_archived_before_declared_rows_keeps_its_flattened_records():
 
 def test_the_rendered_report_opens_with_the_declared_rows(home):
     notebook = archived_try(home, records=TRAIN)
-    reports.write_sidecar(notebook, summary=[["test AUC", "metrics.test_auc"]])
+    sidecars.write_sidecar(notebook, summary=[["test AUC", "metrics.test_auc"]])
     cards.add_card(notebook)
     page = storage.rendering(notebook).read_text()
     assert "<td title='metrics.test_auc'>test AUC</td><td>0.6857</td>" in page

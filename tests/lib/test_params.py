@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from stagebook import params, settings
+from stagebook import params, runconf, settings
 from stagebook.errors import ParamsError, RunConfError
 
 
@@ -232,9 +232,9 @@ def test_each_bad_value_is_its_own_line_naming_the_file_and_the_key(folder):
 
 
 def test_an_override_pair_is_read_as_a_yaml_value():
-    assert params.parse_override("train.epochs=2") == ("train.epochs", 2)
-    assert params.parse_override(" train.note = [1, 2]") == ("train.note", [1, 2])
-    assert params.parse_override('train.note="[1"') == ("train.note", "[1")
+    assert runconf.parse_override("train.epochs=2") == ("train.epochs", 2)
+    assert runconf.parse_override(" train.note = [1, 2]") == ("train.note", [1, 2])
+    assert runconf.parse_override('train.note="[1"') == ("train.note", "[1")
 
 
 @pytest.mark.parametrize(
@@ -250,7 +250,7 @@ def test_an_override_pair_is_read_as_a_yaml_value():
 )
 def test_an_override_that_is_not_plain_yaml_is_one_line_naming_the_pair(pair, said):
     with pytest.raises(ParamsError) as err:
-        params.parse_override(pair)
+        runconf.parse_override(pair)
     message = str(err.value)
     assert "\n" not in message
     assert message.startswith(f"--set {pair!r}: the value is not plain YAML (")
@@ -260,4 +260,4 @@ def test_an_override_that_is_not_plain_yaml_is_one_line_naming_the_pair(pair, sa
 @pytest.mark.parametrize("pair", ["train.epochs", "epochs=2", "=2", "train.=2"])
 def test_an_override_without_section_key_equals_value_says_the_form(pair):
     with pytest.raises(ParamsError, match="expected section.key=value, e.g. train.epochs=2"):
-        params.parse_override(pair)
+        runconf.parse_override(pair)

@@ -5,7 +5,7 @@ import re
 
 import nbformat
 
-from stagebook import reports
+from stagebook import index, reports, sidecars, tries
 from tests.support.archive import archived_try
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -63,7 +63,7 @@ def test_earlier_tries_say_why_each_failed(tmp_path):
     cell.outputs = [nbformat.v4.new_output("error", ename="InvalidLossError", evalue="nan")]
     first.cells = [cell]
     nbformat.write(first, tmp_path / "20-train.try1.ipynb")
-    found = reports.earlier_tries(tmp_path / "20-train.try3.ipynb", 3)
+    found = tries.earlier_tries(tmp_path / "20-train.try3.ipynb", 3)
     assert found == [
         {
             "try": 1,
@@ -72,14 +72,14 @@ def test_earlier_tries_say_why_each_failed(tmp_path):
         },
         {"try": 2, "notebook": None, "error": "no archived notebook"},
     ]
-    assert reports.earlier_tries(None, 3) == []  # by hand: no archive, no earlier tries
+    assert tries.earlier_tries(None, 3) == []  # by hand: no archive, no earlier tries
 
 
 def _finish_tries(home, phase, count):
     os.environ["STAGEBOOK_HOME"] = str(home)
     for number in range(1, count + 1):
         archived_try(home, phase=phase, number=number)
-        reports.write_index()
+        index.write_index()
 
 
 def test_two_tasks_finishing_at_once_both_stay_in_the_index(home):
@@ -96,10 +96,10 @@ def test_two_tasks_finishing_at_once_both_stay_in_the_index(home):
 def test_a_try_whose_process_died_is_marked_lost_by_the_next(home):
     first = archived_try(home, number=1, state="running")
     second = archived_try(home, number=2, state="running")
-    assert reports.mark_lost(second, 2) == [1]
-    info = reports.read_sidecar(first.with_suffix(".json"))
+    assert sidecars.mark_lost(second, 2) == [1]
+    info = sidecars.read_sidecar(first.with_suffix(".json"))
     assert info["state"] == "lost" and "process died" in info["error"]
-    assert reports.mark_lost(second, 2) == []
+    assert sidecars.mark_lost(second, 2) == []
 
 
 # --- a report that reads like a report --------------------------------------------------

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import nbformat
 import pytest
 
-from stagebook import cards, reports, storage
+from stagebook import cards, reports, sidecars, storage
 from stagebook.orchestration.metrics import Metric
 from tests.support import DAG_ID, browsers
 from tests.support.servers import served
@@ -49,7 +49,7 @@ def _try(home, ds, phase, stage, records, state="success", overrides=None):
     nb.cells = [nbformat.v4.new_markdown_cell(f"# {stage}"), code]
     nbformat.write(nb, notebook)
     reports.render_html(notebook)
-    reports.write_sidecar(
+    sidecars.write_sidecar(
         notebook,
         dag_id=DAG_ID,
         run_id=run_id(ds),

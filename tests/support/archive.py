@@ -8,7 +8,7 @@ from typing import Any
 
 import nbformat
 
-from stagebook import reports, storage
+from stagebook import reports, sidecars, storage
 
 DAG = "dag_a"
 
@@ -41,7 +41,7 @@ def archived_try(
     if state != "running":
         reports.render_html(notebook)
     task = stage.split("-", 1)[1].replace("-", "_")
-    reports.write_sidecar(
+    sidecars.write_sidecar(
         notebook,
         dag_id=dag_id,
         run_id=run_id,

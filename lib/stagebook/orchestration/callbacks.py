@@ -18,11 +18,12 @@ from airflow.sdk import BaseNotifier
 
 from stagebook import params
 from stagebook.errors import ParamsError
+from stagebook.schema import NotificationParams
 
 log = logging.getLogger("stagebook.notify")
 
 
-def notification_params(phase: str, context: Mapping[str, Any]) -> params.NotificationParams:
+def notification_params(phase: str, context: Mapping[str, Any]) -> NotificationParams:
     """Return the ``notifications`` params of ``phase``, with the run conf's overrides.
 
     A run whose overrides are invalid still notifies, with the params files alone,

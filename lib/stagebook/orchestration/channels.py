@@ -23,7 +23,7 @@ from typing import Any
 
 from stagebook.errors import ParamsError
 from stagebook.orchestration.messages import Message
-from stagebook.params import NotificationParams
+from stagebook.schema import NotificationParams
 
 log = logging.getLogger("stagebook.notify")
 

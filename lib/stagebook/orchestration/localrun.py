@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Any
 
-from stagebook import params, settings, storage
+from stagebook import params, runconf, settings, storage
 from stagebook.errors import ParamsError, PipelineError, StagebookError
 from stagebook.orchestration import kernels, runlock, stopping, tasklogs
 
@@ -37,7 +37,7 @@ def latest_complete_date(timezone: str, today: dt.date | None = None) -> dt.date
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     """Turn ``["train.epochs=2"]`` into ``{"train.epochs": 2}`` (values read as YAML scalars)."""
-    return dict(params.parse_override(pair) for pair in pairs)
+    return dict(runconf.parse_override(pair) for pair in pairs)
 
 
 def run_conf(phases: str | None, overrides: list[str]) -> dict[str, Any]:

@@ -1,39 +1,24 @@
 """The operators of a Stagebook DAG: a stage notebook, the phase branch, the run summary.
 
-papermill, nbconvert and the channels are imported when a task runs, not here,
-so DAG files that import this module parse fast.
+papermill, nbconvert and the channels are imported when a task runs, not here, so DAG
+files that import this module parse fast. A stage's try is :mod:`.runner`'s work.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseBranchOperator, BaseOperator
 
-from stagebook import dates, failures, notebook, params, reports, settings, storage
+from stagebook import dates, notebook, params, settings, storage
 from stagebook.context import DAG_ID_VARIABLE
 from stagebook.errors import MissingInputError, ParamsError, StagebookError, StageFailed
-from stagebook.orchestration import kernels, runlock, secrets, stopping
+from stagebook.orchestration import kernels, secrets, stopping
 from stagebook.orchestration.links import ReportLink
+from stagebook.orchestration.runner import StageRunner, Stopwatch
 from stagebook.records import read_records
-
-
-class Stopwatch:
-    """The seconds each named phase of a try took, in order (``lap`` ends the current one)."""
-
-    def __init__(self) -> None:
-        self._now = time.perf_counter
-        self._mark = self._now()
-        self.laps: dict[str, float] = {}
-
-    def lap(self, name: str) -> None:
-        """End phase ``name`` now."""
-        now = self._now()
-        self.laps[name] = round(self.laps.get(name, 0.0) + now - self._mark, 3)
-        self._mark = now
 
 
 def _fail(message: str) -> BaseException:
@@ -46,11 +31,9 @@ def _fail(message: str) -> BaseException:
 class StageNotebookOperator(stopping.Stoppable, BaseOperator):
     """Execute stage notebook ``stage`` for the run's business date and ``phase``.
 
-    Injects ``ds``, ``phase``, ``try_number``, ``run_id``, the run conf's
-    ``overrides`` and every value named in ``pull`` (an XCom key of the named
-    task); archives the executed notebook (``stagebook.storage.report_path``)
-    with its HTML rendering, after a failure too; pushes each
-    ``stagebook.record`` as an XCom.
+    Injects ``ds``, ``phase``, ``try_number``, ``run_id``, the run conf's ``overrides``
+    and each value named in ``pull`` (an XCom of the named task); the try itself (run,
+    archive, describe) is :class:`StageRunner`'s; pushes each record as an XCom.
 
     Args:
         stage: the notebook's name without ``.ipynb``, e.g. ``30-score``.
@@ -139,18 +122,32 @@ class StageNotebookOperator(stopping.Stoppable, BaseOperator):
         values.update(self.parameters)
         return values
 
-    def execute(self, context: Mapping[str, Any]) -> None:
-        """Prepare, run the notebook, archive it (after a failure too), push its records."""
-        with (
-            stopping.stage()
-        ):  # a stop in here is recorded, never cuts redaction or archiving short
-            self.run_try(context)
+    def runner(self) -> StageRunner:
+        """Return the Airflow-free runner of this stage's tries (one per task)."""
+        if getattr(self, "_runner", None) is None:
+            self._runner = StageRunner(
+                task_id=self.task_id,
+                stage=self.stage,
+                phase=self.phase,
+                kernel_name=self.kernel_name,
+                figure=self.figure,
+                trends=self.trends,
+                summary=self.summary,
+                log=self.log,
+            )
+        return self._runner
 
-    def run_try(self, context: Mapping[str, Any]) -> None:
-        """Do the work of one try (see :meth:`execute`)."""
-        clock = Stopwatch()
+    def execute(self, context: Mapping[str, Any]) -> None:
+        """Run one try (:class:`StageRunner`); push its records and its assets' lineage."""
+        with stopping.stage():  # a stop in here is recorded, never cuts archiving short
+            self.run_try(context, self.runner())
+
+    def run_try(self, context: Mapping[str, Any], runner: StageRunner) -> None:
+        """Do the work of one try: Airflow's context in, Airflow's outcomes out."""
+        clock, dag_id = Stopwatch(), context["dag"].dag_id
         try:
-            values, output = self.prepare(context)
+            values = self.injected(context)
+            output = runner.prepare(dag_id, values, getattr(context.get("dag_run"), "conf", None))
         except StagebookError as exc:
             if exc.retryable:
                 raise
@@ -159,21 +156,23 @@ class StageNotebookOperator(stopping.Stoppable, BaseOperator):
             ) from None
         clock.lap("prepare")
         if kernels.enabled():  # under stagebook run only
-            kernels.start(self.following(context), context["dag"].dag_id)
+            kernels.start(self.following(context), dag_id)
         started = dates.now()
         try:
-            self.run(values, output, context["dag"].dag_id)
+            runner.run(values, output, dag_id, self.kernel_environ(dag_id))
         except BaseException as exc:
             clock.lap("notebook")
-            failure = self.failed(exc, values, output, started, clock)
+            failure = runner.failed(exc, values, output, started, clock)
             if failure is exc:
                 raise
+            if isinstance(failure, StageFailed) and not failure.retryable:
+                raise _fail(str(failure)) from None
             raise failure from None
         clock.lap("notebook")
         try:  # a try whose report or card could not be written did not succeed
-            report = self.archive(output)
+            report = runner.archive(output)
             clock.lap("archive")
-            self.describe(output, "success", started, clock=clock)
+            runner.describe(output, "success", started, clock=clock)
         except OSError as exc:
             raise _fail(
                 f"{self.task_id}: could not write the report of {output.name}: {exc}; "
@@ -182,24 +181,6 @@ class StageNotebookOperator(stopping.Stoppable, BaseOperator):
         self.push_records(context["ti"], output)
         self.emit(context, values, output)
         self.log.info("Report: %s", report)
-
-    def failed(
-        self, exc: BaseException, values: Mapping[str, Any], output: Path, started: Any, clock: Any
-    ) -> BaseException:
-        """Archive and describe a try whose notebook failed; return what the task raises."""
-        try:
-            report = self.archive(output)
-        except OSError:  # a full disk must not hide the stage's own failure
-            self.log.exception("Could not archive %s", output)
-            report = output
-        failure = self.on_failure(exc, values, output, report)
-        clock.lap("archive")
-        state = "interrupted" if stopping.requested() else "failed"
-        try:  # the sidecar serves the index: it must not hide the stage's own failure
-            self.describe(output, state, started, error=str(failure), clock=clock)
-        except Exception:
-            self.log.exception("Could not describe %s in its sidecar", output)
-        return failure
 
     def emit(self, context: Mapping[str, Any], values: Mapping[str, Any], output: Path) -> None:
         """Set the ``extra`` of each outlet's asset event: where the try ran and its lineage records."""
@@ -230,188 +211,6 @@ class StageNotebookOperator(stopping.Stoppable, BaseOperator):
                 [context["dag"].get_task(t) for t in task.chosen(context)] if chooses else [task]
             )
         return found
-
-    def prepare(self, context: Mapping[str, Any]) -> tuple[dict[str, Any], Path]:
-        """Check the notebook's contract and the run's conf; return the injected values and path.
-
-        A bad conf (unknown phase, unknown key, bad value) fails here, before any kernel starts.
-        """
-        notebook.parameters(notebook.path(self.stage))
-        conf = getattr(context.get("dag_run"), "conf", None)
-        params.resolve_run_conf(conf)
-        # This phase's own file, strictly: a malformed one fails here, naming the file and key.
-        merged = params.load(
-            None if self.phase == "common" else self.phase, (conf or {}).get("overrides")
-        )
-        values = self.injected(context)
-        output = storage.report_path(
-            context["dag"].dag_id,
-            dates.parse_ds(values["ds"]),
-            self.phase,
-            values["run_id"],
-            self.stage,
-            values["try_number"],
-        )
-        output.parent.mkdir(parents=True, exist_ok=True)
-        reports.mark_lost(output, values["try_number"])
-        reports.write_sidecar(
-            output,
-            dag_id=context["dag"].dag_id,
-            run_id=values["run_id"],
-            task_id=self.task_id,
-            stage=self.stage,
-            phase=self.phase,
-            ds=values["ds"],
-            try_number=values["try_number"],
-            state="running",
-            **runlock.identity(),  # a reader tells a try whose process is gone from a running one
-            started=dates.now().isoformat(),
-            parameters=secrets.redacted(dict(values)),
-            params=merged.model_dump(mode="json"),  # what this try ran with, for comparisons
-        )
-        self.log.info(
-            "Stage %s, %s, ds %s, try %s -> %s",
-            self.stage,
-            self.phase,
-            values["ds"],
-            values["try_number"],
-            output,
-        )
-        return values, output
-
-    def run(self, values: Mapping[str, Any], output: Path, dag_id: str) -> None:
-        """Execute the notebook with papermill into ``output``, in a kernel of its own."""
-        import papermill
-
-        from stagebook.orchestration import progress  # registers the "stagebook" engine
-
-        limits = params.load(None if self.phase == "common" else self.phase).pipeline
-        environ = self.kernel_environ(dag_id)
-        path = notebook.path(self.stage)
-        kernel_name = self.kernel_name or notebook.kernel_name(path)
-        spare = kernels.take(self, dag_id, kernel_name, environ)
-        if spare is None:
-            self.kernel_seen: dict[str, Any] = {}
-            manager = secrets.kernel_manager(environ, self.kernel_seen)
-        else:
-            self.log.info("Using the kernel started while the stage before ran")
-            self.kernel_seen, manager = spare.seen, kernels.adopting(spare)
-        kernels.while_waiting()
-        with stopping.running(self.kernel_seen):  # what a stop interrupts
-            papermill.execute_notebook(
-                str(path),
-                str(output),
-                parameters=dict(values),
-                kernel_name=kernel_name,
-                language="python",
-                progress_bar=False,
-                report_mode=True,
-                log_output=True,
-                start_timeout=limits.start_timeout_s,
-                execution_timeout=limits.cell_timeout_s,
-                kernel_manager_class=manager,
-                shutdown_kernel="immediate",  # every output is in; a graceful stop only waits
-                engine_name=progress.NAME,  # a log line per cell, progress bars collapsed
-            )
-
-    def on_failure(
-        self, exc: BaseException, values: Mapping[str, Any], output: Path, report: Path | None
-    ) -> BaseException:
-        """Return what the task raises for ``exc``: retried, or failed at once if a retry cannot help."""
-        from nbclient.exceptions import CellTimeoutError, DeadKernelError
-        from papermill.exceptions import PapermillExecutionError
-
-        where = f"stage {self.stage} ({self.phase}, ds {values['ds']}, try {values['try_number']})"
-        if stopping.requested():  # stagebook run stops for good; a worker's try is retried
-            message = f"{where} {stopping.reason()}\nReport: {report}"
-            if stopping.ends_run():
-                return _fail(f"{message}\n(not retried: the run was stopped)")
-            return StageFailed(message, ename="Interrupted", report=str(report), retryable=True)
-        if isinstance(exc, CellTimeoutError | DeadKernelError):
-            cell = reports.last_started_cell(output) if output.exists() else None
-            what = {
-                CellTimeoutError: "ran past pipeline.cell_timeout_s",
-                DeadKernelError: "lost its kernel (killed, or out of memory)",
-            }[type(exc)]
-            message = f"{where}: cell {cell} {what}: {exc}\nReport: {report}"
-            return StageFailed(
-                message, ename=type(exc).__name__, report=str(report), retryable=True
-            )
-        if not isinstance(exc, PapermillExecutionError):
-            return exc
-        message = f"{where} raised {exc.ename}: {secrets.redacted(exc.evalue)}\nReport: {report}"
-        # the kernel said if a retry helps (stagebook.failures); one that said nothing is retried
-        if failures.retryable_in(output) is not False:
-            return StageFailed(message, ename=exc.ename, report=str(report), retryable=True)
-        return _fail(f"{message}\n(not retried: another try cannot fix {exc.ename})")
-
-    def archive(self, output: Path) -> Path | None:
-        """Redact the archived notebook and render it to HTML; return the report.
-
-        A notebook nbconvert cannot render keeps its ``.ipynb`` as the report; a disk
-        that cannot take the rendering raises ``OSError``.
-        """
-        if not output.exists():
-            return None
-        secrets.redact_notebook(output)  # before anything reads it: HTML, records, sidecar
-        try:
-            return reports.render_html(output)
-        except OSError:
-            raise
-        except Exception:  # a rendering problem must not hide the stage's own outcome
-            self.log.exception("Could not render %s to HTML", output)
-            return output
-
-    def describe(
-        self,
-        output: Path,
-        state: str,
-        started: Any,
-        error: str | None = None,
-        clock: Stopwatch | None = None,
-    ) -> None:
-        """Finish the try's sidecar (state, times, records, key figure), then refresh the index.
-
-        The sidecar also keeps the stage's trend metrics and card rows: the reviewing
-        app reads them from there, never from the DAG.
-
-        ``clock``: the try's phases so far (prepare, notebook, archive); the sidecar
-        gets them with the notebook's own split (kernel start, each cell) and this
-        step's, and the task log gets one line of them.
-        """
-        ended = dates.now()
-        found = read_records(output) if output.exists() else {}
-        figure = None
-        if self.figure:
-            figure = {
-                "label": self.figure[0],
-                "value": reports.figure_of(found, self.figure[1]),
-            }
-        reports.write_sidecar(
-            output,
-            state=state,
-            ended=ended.isoformat(),
-            duration_s=round((ended - started).total_seconds(), 3),
-            records=found,
-            figure=figure,
-            trends=[metric.as_json() for metric in self.trends],
-            summary=[list(row) for row in self.summary],
-            error=secrets.redacted(error) if error else None,
-        )
-        from stagebook import cards
-
-        cards.add_card(output)  # the rendering opens with the finished try's card
-        reports.write_index()
-        if clock is not None:
-            clock.lap("index")
-            timings = {**clock.laps, **reports.notebook_timings(output)}
-            peak = getattr(self, "kernel_seen", {}).get("kernel_peak_rss_mb")
-            reports.write_sidecar(output, timings=timings, kernel_peak_rss_mb=peak)
-            self.log.info(
-                "Stage %s took %s",
-                self.stage,
-                ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()),
-            )
 
     def push_records(self, ti: Any, output: Path) -> None:
         """Push each record of the executed notebook as an XCom under its name."""

@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
-from stagebook import reports, storage
+from stagebook import sidecars, storage
 from stagebook.orchestration import runlock
 
 STAGE = re.compile(r"^\d\d-[a-z0-9][a-z0-9-]*$")
@@ -55,7 +55,7 @@ class Try:
         """
         state = str(self.info.get("state") or "unknown")
         if state == "running" and runlock.alive(self.info) is False:
-            return reports.LOST
+            return sidecars.LOST
         return state
 
     @property
@@ -132,7 +132,7 @@ def _cached(path: str, where: tuple[str, str, str, str]) -> Try | None:
     parsed = storage.parse_try(os.path.basename(path))
     if parsed is None or parsed[2] != storage.SIDECAR:
         return None
-    info = reports.read_sidecar(Path(path))
+    info = sidecars.read_sidecar(Path(path))
     if info is None:
         return None
     found = Try(*where, parsed[0], parsed[1], info, Path(path))
@@ -220,7 +220,7 @@ def find(
     root = storage.reports_root(home).resolve()
     if not sidecar.resolve().is_relative_to(root):
         raise Unknown(f"unknown stage {stage!r}")
-    info = reports.read_sidecar(sidecar)
+    info = sidecars.read_sidecar(sidecar)
     if info is None:
         if not any(folder.glob(f"{stage}.try*")):
             raise Unknown(f"unknown stage {stage!r} in run {run} of {ds} ({phase})")

@@ -33,7 +33,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from stagebook import reports, storage
+from stagebook import index, sidecars, storage
 from stagebook.errors import PipelineError
 
 LOST_ERROR = "its process ({pid} on {host}) is gone: stopped before the try finished"
@@ -169,7 +169,7 @@ def sweep() -> list[str]:
                 said.append(settle(stale))
                 _write(handle, {})
     if said:
-        reports.write_index()  # the static index stops showing the lost tries as running
+        index.write_index()  # the static index stops showing the lost tries as running
     return said
 
 
@@ -196,5 +196,5 @@ def fail_run(claim: Mapping[str, Any], error: str) -> list[str]:
     return sorted(
         f"{sidecar.parent.parent.name}/{sidecar.stem}"
         for sidecar in day.glob(f"*/{folder}/*.json")
-        if reports.lose(sidecar.with_suffix(storage.NOTEBOOK), error)
+        if sidecars.lose(sidecar.with_suffix(storage.NOTEBOOK), error)
     )

@@ -16,7 +16,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 
-from stagebook import reports
+from stagebook import sidecars
 from stagebook.orchestration import comparison, metrics, review
 from stagebook.orchestration.metrics import Metric
 
@@ -94,7 +94,7 @@ def value_of(metric: Metric, tries: list[review.Try]) -> float | None:
     if metric.key == "duration_s":
         found = last.info.get("duration_s")
     else:
-        found = reports.figure_of(last.info.get("records") or {}, metric.key)
+        found = sidecars.figure_of(last.info.get("records") or {}, metric.key)
     if isinstance(found, bool) or not isinstance(found, int | float):
         return None
     return float(found) if math.isfinite(found) else None

@@ -65,11 +65,11 @@ def test_a_stage_takes_the_spare_kernel_with_its_modules_imported_and_no_name_bo
     output = home / "warm.ipynb"
     with kernels.warming([op], "d"):
         spare = kernels._spares[("d", "imports")]
-        op.run(VALUES, output, "d")
+        op.runner().run(VALUES, output, "d", op.kernel_environ("d"))
         assert not kernels._spares  # taken, and used once
     assert not _alive(spare.manager.provisioner.pid)  # stopped after its notebook, as any kernel
     assert "before True False False" in outputs_text(output)
-    assert op.kernel_seen["kernel_peak_rss_mb"] > 0
+    assert op.runner().kernel_seen["kernel_peak_rss_mb"] > 0
 
 
 def test_without_warming_a_stage_starts_a_fresh_kernel(imports_notebook, home, monkeypatch):
@@ -77,8 +77,10 @@ def test_without_warming_a_stage_starts_a_fresh_kernel(imports_notebook, home, m
     monkeypatch.setenv(kernels.OFF_VARIABLE, "0")
     with kernels.warming([op], "d"):
         assert not kernels._spares
-        op.run(VALUES, home / "off.ipynb", "d")
-    op.run(VALUES, home / "cold.ipynb", "d")  # outside any stagebook run: never warm
+        op.runner().run(VALUES, home / "off.ipynb", "d", op.kernel_environ("d"))
+    op.runner().run(
+        VALUES, home / "cold.ipynb", "d", op.kernel_environ("d")
+    )  # outside any stagebook run: never warm
     for name in ("off", "cold"):
         assert "before False False False" in outputs_text(home / f"{name}.ipynb")
 

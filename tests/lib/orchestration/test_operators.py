@@ -86,8 +86,8 @@ def test_finding_11_a_hung_cell_or_a_killed_kernel_fails_the_stage_in_time_and_i
     output = kernels / f"{stage}.try1.ipynb"
     start = time.monotonic()
     with pytest.raises(Exception) as caught:
-        op.run(values, output, "d")
-    failure = op.on_failure(caught.value, values, output, op.archive(output))
+        op.runner().run(values, output, "d", op.kernel_environ("d"))
+    failure = op.runner().on_failure(caught.value, values, output, op.runner().archive(output))
     assert time.monotonic() - start < 60
     assert isinstance(failure, StageFailed) and failure.retryable
     assert f"stage {stage} (common, ds 2019-11-20, try 1): cell 4 {said}" in str(failure)

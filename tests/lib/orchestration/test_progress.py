@@ -41,7 +41,9 @@ def test_a_slow_cell_logs_its_progress_and_its_report_is_saved_while_it_runs(
     caplog.set_level(logging.INFO)
     op = StageNotebookOperator(task_id="slow", stage="64-slow")
     output = home / "64-slow.try1.ipynb"
-    runner = threading.Thread(target=op.run, args=(VALUES, output, "d"))
+    runner = threading.Thread(
+        target=op.runner().run, args=(VALUES, output, "d", op.kernel_environ("d"))
+    )
     runner.start()
     partial = ""
     while runner.is_alive() and "step 4/8" not in partial:

@@ -3,7 +3,7 @@
 import nbformat
 import pytest
 
-from stagebook import dates, params, reports, storage
+from stagebook import dates, params, reports, sidecars, storage
 from stagebook.orchestration import review, trends
 from stagebook.orchestration.metrics import Metric
 from stagebook.orchestration.stages import Stage
@@ -77,8 +77,8 @@ def _executed(home):
 def test_each_try_keeps_its_stages_declaration_for_the_trends_page_and_the_card(home):
     notebook = _executed(home)
     operator = SCORE.operator("prod", params.load("prod"))
-    operator.describe(notebook, "success", dates.now())
-    info = reports.read_sidecar(storage.sidecar(notebook))
+    operator.runner().describe(notebook, "success", dates.now())
+    info = sidecars.read_sidecar(storage.sidecar(notebook))
     assert info["trends"] == [
         {"label": "score mean", "key": "scores.mean", "limit": ["validation.max_kl", "max"]}
     ]

@@ -21,7 +21,9 @@ def stop_asked(monkeypatch):
 
 def test_a_worker_told_to_stop_retries_the_try_like_a_lost_worker(stop_asked):
     op = StageNotebookOperator(task_id="t", stage="01-wait")
-    failure = op.on_failure(RuntimeError("kernel interrupted"), VALUES, Path("x"), Path("x"))
+    failure = op.runner().on_failure(
+        RuntimeError("kernel interrupted"), VALUES, Path("x"), Path("x")
+    )
     assert isinstance(failure, StageFailed) and failure.retryable
     assert "interrupted by SIGTERM" in str(failure)
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from stagebook import reports
+from stagebook import sidecars
 from stagebook.orchestration import charts, comparison, review, trends
 from stagebook.orchestration.metrics import Metric
 from tests.support.archive import DAG, app_client, archived_try
@@ -17,7 +17,7 @@ def run_id(ds, hour=1):
 
 
 def declare(notebook, declared):
-    reports.write_sidecar(notebook, trends=[m.as_json() for m in declared])
+    sidecars.write_sidecar(notebook, trends=[m.as_json() for m in declared])
     return notebook
 
 
@@ -170,7 +170,7 @@ def test_each_stage_has_its_declared_metrics_then_its_duration(archive):
 def test_a_declared_limit_is_read_from_the_params_each_try_ran_with(home):
     # prod ran with max_kl 0.3 (kept in its sidecars), not the 2.5 of today's params files
     for ds, kl in (("2019-11-19", 0.2), ("2019-11-20", 0.4)):
-        reports.write_sidecar(
+        sidecars.write_sidecar(
             validate(home, ds, "prod", kl), params={"validation": {"max_kl": 0.3}}
         )
     found = trends.trends(review.tries(), DAG)

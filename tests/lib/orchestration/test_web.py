@@ -123,7 +123,7 @@ def test_a_malformed_sidecar_is_skipped_and_logged_never_a_500(client, archive, 
     broken = next(archive.glob(f"reports/{DAG}/*/prod/{FIRST_FOLDER}/40-validate.try1.json"))
     broken.write_text("{not json")
     (broken.parent / "10-features.try1.json").write_text(json.dumps(["a", "list"]))
-    with caplog.at_level(logging.WARNING, logger="stagebook.reports"):
+    with caplog.at_level(logging.WARNING, logger="stagebook.sidecars"):
         page = client.get("/")
     assert page.status_code == 200
     assert "Skipping the malformed report sidecar" in caplog.text

@@ -63,7 +63,7 @@ def adagrad(values, accumulator, grad, lr, epsilon):
     Adagrad; where the accumulator has one axis fewer than the values (the
     factors: one accumulator a latent vector), it adds the mean of ``g**2``
     over the last axis (row-wise AdaGrad). Plain ``keras.ops``: the dense step
-    (:meth:`~stagebook.recsys.ffm.model.Adagrad.update_step`) and the lazy one
+    (:meth:`~stagebook.recsys.ffm.optimizer.Adagrad.update_step`) and the lazy one
     share it.
     """
     from keras import ops
