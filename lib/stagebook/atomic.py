@@ -101,8 +101,13 @@ def replacing(target: Path) -> Iterator[Path]:
         raise
     old = _current_version(target)
     link = target.with_name(f".{target.name}.link-{uuid.uuid4().hex}")
-    os.symlink(version.name, link)  # relative: the archive may be mounted elsewhere
-    os.replace(link, target)
+    try:  # a full disk can refuse the link itself: then nothing of the new version stays
+        os.symlink(version.name, link)  # relative: the archive may be mounted elsewhere
+        os.replace(link, target)
+    except BaseException:
+        link.unlink(missing_ok=True)
+        shutil.rmtree(version, ignore_errors=True)
+        raise
     if old is not None and old != version:
         _retired(old).touch()
     _collect_retired(target)

@@ -1,5 +1,6 @@
 import os
 import stat
+import subprocess
 import threading
 
 import pytest
@@ -109,3 +110,16 @@ def test_finding_7_two_writers_swapping_at_once_both_succeed(tmp_path):
         t.join()
     assert errors == []
     assert (target / "part.txt").read_text() in {"a-99", "b-99"}
+
+
+def test_a_swap_the_disk_refuses_leaves_no_version_behind(tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    # three inodes: the root, the new version and its file; the link gets none
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,nr_inodes=3", "tmpfs", disk], check=True)
+    try:
+        with pytest.raises(OSError), atomic.replacing(disk / "scores") as folder:
+            (folder / "part.txt").write_text("x")
+        assert sorted(p.name for p in disk.iterdir()) == []  # no version, no link, no target
+    finally:
+        subprocess.run(["umount", "-l", disk], check=True)

@@ -174,8 +174,10 @@ def until_failure(path: Path, dag_id: str) -> Stopped:
     connection = path.with_suffix(".kernel.json")
     info = manager.get_connection_info(session=False)
     info = {k: v.decode() if isinstance(v, bytes) else v for k, v in info.items()}
-    connection.write_text(json.dumps({**info, "kernel_name": kernel_name}))
-    os.chmod(connection, 0o600)
+    # Created readable by its owner only: the file holds the kernel's signing key.
+    with os.fdopen(os.open(connection, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        out.write(json.dumps({**info, "kernel_name": kernel_name}))
+    os.chmod(connection, 0o600)  # an older file of that name keeps its mode through O_TRUNC
     pid = getattr(getattr(manager, "provisioner", None), "pid", None)
     return Stopped(*stopped, connection_file=connection, pid=pid)
 
