@@ -179,12 +179,10 @@ class FFM(keras.Model):
         ``inverse [M, B, F]`` each sample's position in them
         (:func:`~stagebook.recsys.ffm.sparse.dedupe`). Each step gathers its U rows,
         computes the gradient blocks (:meth:`gradient`), sums them per row and
-        applies row-wise AdaGrad to those rows only, with the compiled optimizer's
-        learning rate and accumulators (:mod:`~stagebook.recsys.ffm.sparse`). The
-        M steps run in one compiled loop; Keras donates the state, so the writes
-        are in place. The loss reported is the cross-entropy alone, before each
-        step, weighted by each minibatch's rows (padding weighs 0), like the
-        validation loss.
+        applies row-wise AdaGrad to those rows only (:mod:`~stagebook.recsys.ffm.sparse`).
+        The M steps run in one compiled loop on donated state (writes in place). The loss
+        reported is the cross-entropy before each step, weighted by each minibatch's rows
+        (padding weighs 0), like the validation loss.
         """
         trainable, non_trainable, optimizer_variables, metrics_variables = state
         (rows, inverse), y, weight = keras.utils.unpack_x_y_sample_weight(data)
