@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from papermill.clientwrap import PapermillNotebookClient
@@ -63,6 +64,7 @@ class ProgressManager(NotebookExecutionManager):
         """Count the code cells, then start as papermill does."""
         self.code_cells = [i for i, c in enumerate(self.nb.cells) if c.get("cell_type") == "code"]
         self.started_at: dict[int, float] = {}
+        self.redacted_cells: set[int] = set()  # each logged once, at the save that first redacts it
         super().notebook_start(**kwargs)
 
     def _label(self, cell: Any, cell_index: int | None) -> str | None:
@@ -83,9 +85,9 @@ class ProgressManager(NotebookExecutionManager):
     def save(self, **kwargs: Any) -> None:
         """Save the notebook so far, as papermill does, with every known secret redacted."""
         if self.output_path:
-            name = str(self.output_path).rsplit("/", 1)[-1]
-            logged = self.__dict__.setdefault("redacted_cells", set())
-            write_ipynb(secrets.redacted_notebook(self.nb, name, logged), self.output_path)
+            name = Path(str(self.output_path)).name
+            redacted = secrets.redacted_notebook(self.nb, name, self.redacted_cells)
+            write_ipynb(redacted, self.output_path)
         self.last_save_time = self.now()
 
     def cell_complete(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:

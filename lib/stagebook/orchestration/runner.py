@@ -153,23 +153,23 @@ class StageRunner:
 
         where = f"stage {self.stage} ({self.phase}, ds {values['ds']}, try {values['try_number']})"
 
-        def failed(message: str, ename: str, retryable: bool) -> StageFailed:
+        def outcome(message: str, ename: str, retryable: bool) -> StageFailed:
             return StageFailed(message, ename=ename, report=str(report), retryable=retryable)
 
         if stopping.requested():  # stagebook run stops for good; a worker's try is retried
             message = f"{where} {stopping.reason()}\nReport: {report}"
             if stopping.ends_run():
-                return failed(
+                return outcome(
                     f"{message}\n(not retried: the run was stopped)", "Interrupted", False
                 )
-            return failed(message, "Interrupted", True)
+            return outcome(message, "Interrupted", True)
         if isinstance(exc, CellTimeoutError | DeadKernelError):
             cell = tries.last_started_cell(output) if output.exists() else None
             what = {
                 CellTimeoutError: "ran past pipeline.cell_timeout_s",
                 DeadKernelError: "lost its kernel (killed, or out of memory)",
             }[type(exc)]
-            return failed(
+            return outcome(
                 f"{where}: cell {cell} {what}: {exc}\nReport: {report}",
                 exc.__class__.__name__,
                 True,
@@ -179,8 +179,8 @@ class StageRunner:
         message = f"{where} raised {exc.ename}: {secrets.redacted(exc.evalue)}\nReport: {report}"
         # the kernel said if a retry helps (stagebook.failures); one that said nothing is retried
         if failures.retryable_in(output) is not False:
-            return failed(message, exc.ename, True)
-        return failed(
+            return outcome(message, exc.ename, True)
+        return outcome(
             f"{message}\n(not retried: another try cannot fix {exc.ename})", exc.ename, False
         )
 
