@@ -1,5 +1,5 @@
 # Stagebook: two commands do all the set-up on a fresh machine.
-#   make demo   set up, then run the nightly pipeline for the latest complete date
+#   make demo   set up, then run every pipeline for its latest complete date
 #   make test   set up, then run the tests
 # Both are idempotent.
 
@@ -21,7 +21,7 @@ export STAGEBOOK_UV := $(UV)
 .PHONY: help setup services demo serve cluster cluster-down cluster-restore test lint format clean bench-ffm bench-pipeline
 
 help:
-	@echo "make demo   set up and run the pipeline for the latest complete date (reports in var/reports)"
+	@echo "make demo   set up and run every pipeline for its latest complete date (reports in var/reports)"
 	@echo "make serve  serve Airflow (scheduler included) and the reports UI on http://127.0.0.1:8080"
 	@echo "make cluster       converge ansible/inventories/local: PostgreSQL, RabbitMQ, Celery, 2 schedulers"
 	@echo "make cluster-down  stop every process that make cluster started"
@@ -45,8 +45,11 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 setup: $(VENV)/.synced
 	$(PY) -m stagebook.orchestration.cli setup
 
+PIPELINES := $(notdir $(patsubst %/pipeline.py,%,$(wildcard pipelines/*/pipeline.py)))
+
 demo: setup
-	$(PY) -m stagebook.orchestration.cli run --latest
+	@set -e; for pipeline in $(PIPELINES); do \
+	  $(PY) -m stagebook.orchestration.cli run --latest --pipeline $$pipeline; done
 
 serve: setup
 	$(PY) -m stagebook.orchestration.cli serve

@@ -61,8 +61,8 @@ HISTORY = REPO / "benchmarks" / "results" / "ffm-runs.json"  # the goals of ever
 def prepare(folder: Path) -> None:
     """Write each data set's encoded split to ``folder/<name>.npz``."""
     sys.path.insert(0, str(REPO / "lib"))
+    from recsys import data, features
     from stagebook import params
-    from stagebook.recsys import data, features
 
     day = dt.date(2019, 11, 20)
     synth = params.load().data.model_copy(
@@ -91,9 +91,9 @@ def prepare(folder: Path) -> None:
 
 
 def scored(path: Path, tag: str) -> dict:
-    """Return the test logloss and AUC of ``tag``'s predictions, by stagebook.recsys.metrics."""
+    """Return the test logloss and AUC of ``tag``'s predictions, by recsys.metrics."""
     sys.path.insert(0, str(REPO / "lib"))
-    from stagebook.recsys import metrics
+    from recsys import metrics
 
     _, y, n, _, _ = load(path)
     prob = np.load(predictions(path, tag))
@@ -106,8 +106,8 @@ def scored(path: Path, tag: str) -> dict:
 def run_stagebook(path: Path, scale: int, phase: str | None) -> dict:
     """Train on the benchmark's protocol, or with ``phase``'s own train params."""
     sys.path.insert(0, str(REPO / "lib"))
+    from recsys import ffm
     from stagebook import params
-    from stagebook.recsys import ffm
 
     x, y, n, n_features, _ = load(path, scale)
     if phase:
@@ -143,7 +143,7 @@ def run_stagebook(path: Path, scale: int, phase: str | None) -> dict:
 
 def run_scorer(impl: str, path: Path) -> dict:
     sys.path.insert(0, str(REPO / "lib"))
-    from stagebook.recsys import scoring
+    from recsys import scoring
 
     n_users, n_items, top = 10_000, 1_000, 10
     x, _, _, n_features, n_user_fields = load(path)
@@ -160,7 +160,7 @@ def run_scorer(impl: str, path: Path) -> dict:
         for _ in scoring.top_k(weights, users, items, n_user_fields, top, block=1024):
             pass
     else:
-        from stagebook.recsys.ffm import FFM
+        from recsys.ffm import FFM
 
         model = FFM(n_features, x.shape[1], K)
         model.set_weights([weights["bias"], weights["linear"], weights["factors"]])

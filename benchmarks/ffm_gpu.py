@@ -5,7 +5,7 @@
 The same :meth:`FFM.train_step` (lazy AdaGrad) as ``make bench-ffm``, on the
 same data file (``ffm.py`` writes it: ``synthetic.npz``) and vocabulary
 scales. What differs is who drives it: the minibatches (deduplicated once,
-:class:`~stagebook.recsys.ffm.fit.Blocks`) are copied to the device once, and
+:class:`~recsys.ffm.fit.Blocks`) are copied to the device once, and
 each epoch is one compiled loop over the blocks, in a new order each epoch, the
 model's state donated; Keras's ``fit`` would copy each block from the host and
 return to Python between blocks. Never run by ``make test``; nothing in the
@@ -30,7 +30,7 @@ from ffm_references import K, load  # noqa: E402
 
 
 def ffm_only() -> None:
-    """Make ``stagebook.recsys.ffm`` importable without the rest of Stagebook.
+    """Make ``recsys.ffm`` importable without the rest of Stagebook.
 
     An accelerator machine has JAX and Keras, not Stagebook's whole
     environment (Airflow, pydantic, ...), which ``import stagebook`` would pull
@@ -38,7 +38,7 @@ def ffm_only() -> None:
     """
     import types
 
-    for name in ("stagebook", "stagebook.recsys"):
+    for name in ("stagebook", "recsys"):
         package = types.ModuleType(name)
         package.__path__ = [str(REPO / "lib" / Path(*name.split(".")))]
         sys.modules.setdefault(name, package)
@@ -48,8 +48,8 @@ def train(path: Path, scale: int, batch: int, epochs: int) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from stagebook.recsys import ffm, metrics
-    from stagebook.recsys.ffm.fit import Blocks
+    from recsys import ffm, metrics
+    from recsys.ffm.fit import Blocks
 
     x, y, n, n_features, _ = load(path, scale)
     start = time.perf_counter()

@@ -30,7 +30,7 @@ LR, BATCH, INIT = 0.1, 4096, 0.1
 
 
 def main() -> None:
-    from stagebook.recsys import data, features, ffm, metrics
+    from recsys import data, features, ffm, metrics
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", default="1,2,3")

@@ -30,8 +30,8 @@ def measure(events: int, days: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="stagebook-landing-") as home:
         os.environ["STAGEBOOK_HOME"] = home
         try:
+            from recsys import data, tables
             from stagebook import dates, params
-            from stagebook.recsys import data, tables
 
             p = params.load("prod")
             source = p.data.model_copy(update={"source": "synthetic", "events_per_day": events})

@@ -268,19 +268,22 @@ def overhead(scale: str, events_per_day: int | None, repeats: int) -> dict:
         params = _params(Path(tmp) / "params", changes)
         # land the raw data once, outside both timings (both read the same landed days)
         landed = Path(tmp) / "landed"
-        base = _env(landed, STAGEBOOK_PARAMS=str(params))
+        base = _env(landed, STAGEBOOK_PARAMS_RECOMMENDATIONS=str(params))
         _stagebook(base, "run", "--ds", DS, "--phases", "prod", "--only", "input_tables")
         plains, ours = [], []
         for n in range(repeats):
             homes = {name: Path(tmp) / f"{name}-{n}" for name in ("plain", "stagebook")}
             for home in homes.values():
                 home.mkdir()
-                if (landed / "raw").exists():
-                    shutil.copytree(landed / "raw", home / "raw")
-            env = _env(homes["plain"], STAGEBOOK_PARAMS=str(params))
+                if (landed / "data" / "recommendations" / "raw").exists():
+                    shutil.copytree(
+                        landed / "data" / "recommendations" / "raw",
+                        home / "data" / "recommendations" / "raw",
+                    )
+            env = _env(homes["plain"], STAGEBOOK_PARAMS_RECOMMENDATIONS=str(params))
             took, plain_stages = _plain_python(homes["plain"], env)
             plains.append((took, plain_stages))
-            env = _env(homes["stagebook"], STAGEBOOK_PARAMS=str(params))
+            env = _env(homes["stagebook"], STAGEBOOK_PARAMS_RECOMMENDATIONS=str(params))
             _stagebook(env, "setup")  # the metastore exists before the timing, as on a deployment
             took = _stagebook(env, "run", "--ds", DS, "--phases", "prod")
             tasks = {
@@ -316,7 +319,7 @@ def scaling(scales: list[int]) -> dict:
                 Path(tmp) / "params", {"data.source": "synthetic", "data.events_per_day": events}
             )
             home = Path(tmp) / "home"
-            env = _env(home, STAGEBOOK_PARAMS=str(params))
+            env = _env(home, STAGEBOOK_PARAMS_RECOMMENDATIONS=str(params))
             _stagebook(env, "setup")
             # a run the validation gate refuses still measured every stage before it
             wall = _stagebook(env, "run", "--ds", DS, "--phases", "prod", check=False)

@@ -22,7 +22,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "lib")]
 
-from stagebook.recsys import redis_sink, sinks  # noqa: E402
+from recsys import redis_sink, sinks  # noqa: E402
 from tests.support.servers import redis_process  # noqa: E402
 
 USERS, TOP_K = 150_000, 10

@@ -20,6 +20,7 @@ import pendulum
 from airflow.sdk import DAG, Asset, task
 
 DAG_ID = "recommendations_consumer"
+PRODUCER = "recommendation_pipeline"
 RECOMMENDATIONS = Asset("stagebook://recommendations/prod")
 START = pendulum.datetime(2019, 11, 1, tz="Asia/Tokyo")
 
@@ -36,7 +37,10 @@ with DAG(
     @task(inlets=[RECOMMENDATIONS])
     def receive(**context: Any) -> dict[str, Any]:
         """Return the batch the newest event describes, ``verified`` against the outbox."""
-        from stagebook.recsys import lineage
+        from recsys import lineage
+        from stagebook import pipelines
+
+        pipelines.enter(PRODUCER)  # the outbox is in the producing pipeline's data area
 
         found = list(context["triggering_asset_events"].get(RECOMMENDATIONS, []))
         found = found or list(context["inlet_events"][RECOMMENDATIONS])

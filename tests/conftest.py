@@ -14,7 +14,10 @@ from pathlib import Path
 _ROOT = Path(tempfile.mkdtemp(prefix="stagebook-tests-"))
 os.environ["STAGEBOOK_HOME"] = str(_ROOT / "home")
 os.environ["AIRFLOW_HOME"] = str(_ROOT / "airflow")
-os.environ.pop("STAGEBOOK_PARAMS", None)
+for _name in [n for n in os.environ if n.startswith("STAGEBOOK_PARAMS")] + ["STAGEBOOK_PIPELINES"]:
+    os.environ.pop(_name, None)
+# The recommendation pipeline unless a test names another (and restores this).
+os.environ["STAGEBOOK_PIPELINE"] = "recommendations"
 
 from stagebook.orchestration import environment  # noqa: E402
 

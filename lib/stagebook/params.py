@@ -1,8 +1,10 @@
-"""The only loader of ``params/``: ``common.yaml`` merged with one file per phase.
+"""The only loader of a pipeline's ``params/``: ``common.yaml`` merged with one file per phase.
 
-``common.yaml`` states every key and its default, and names the schema that
-validates them (``schema: package.module:Class``, a subclass of :class:`Params`);
-a phase file overrides any key. Every mistake is reported with the file and the
+The framework's ``defaults.yaml`` holds the sections every pipeline has;
+``common.yaml`` is merged over it, states every key of the pipeline's own
+sections and its default, and names the schema that validates them
+(``schema: package.module:Class``, a subclass of :class:`Params`); a phase file
+overrides any key. A pipeline without ``params/`` runs with the defaults alone. Every mistake is reported with the file and the
 dotted key it is in, e.g. ``params/prod.yaml: train.base_lr: Input should be
 greater than 0``. The base schema is :mod:`stagebook.schema`; what a run's conf
 may override is checked by :mod:`stagebook.runconf`.
@@ -27,6 +29,7 @@ log = logging.getLogger("stagebook.params")
 
 COMMON = "common"
 SCHEMA = "schema"
+DEFAULTS = Path(__file__).with_name("defaults.yaml")
 
 
 def known_phases(folder: Path | None = None) -> list[str]:
@@ -88,10 +91,14 @@ def load(
     """
     folder = folder or settings.params_dir()
     common_path = folder / f"{COMMON}.yaml"
-    common = paramfiles.read(common_path)
-    schema = _schema(common, common_path)
     origins: dict[tuple, str] = {}
-    merged = paramfiles.merge({}, common, str(common_path), origins)
+    merged = paramfiles.merge({}, paramfiles.read(DEFAULTS), str(DEFAULTS), origins)
+    if folder.is_dir():
+        common = paramfiles.read(common_path)
+        schema = _schema(common, common_path)
+        merged = paramfiles.merge(merged, common, str(common_path), origins)
+    else:
+        schema = Params
     if phase is not None:
         phases = known_phases(folder)
         if phase not in phases:

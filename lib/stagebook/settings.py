@@ -1,11 +1,15 @@
-"""Where a Stagebook project keeps its files: the project root and the archive.
+"""Where a Stagebook project keeps its files: the project root, its pipelines, the archive.
 
-``STAGEBOOK_ROOT`` is the project (``dags/``, ``notebooks/``, ``params/``,
-``plugins/``): by default the checkout this package lives in, else the current
-folder, so a non-editable install works from its project folder or with the
-variable set. ``STAGEBOOK_HOME`` is the archive (default ``<root>/var``),
-``STAGEBOOK_PARAMS`` the params folder (default ``<root>/params``). Each is read
-on every call, so tests and the CLI can point them elsewhere.
+``STAGEBOOK_ROOT`` is the project (``dags/``, ``pipelines/``, ``plugins/``): by
+default the checkout this package lives in, else the current folder, so a
+non-editable install works from its project folder or with the variable set.
+``STAGEBOOK_PIPELINES`` lists more folders of pipelines (``os.pathsep`` between
+them) after ``<root>/pipelines``. ``STAGEBOOK_PIPELINE`` names the pipeline a
+process works for (the operator sets it for a stage's kernel); unset, it is the
+one whose folder holds the current directory, or the project's only one.
+``STAGEBOOK_HOME`` is the archive (default ``<root>/var``), and
+``STAGEBOOK_PARAMS_<NAME>`` a params folder that replaces pipeline NAME's own.
+Each is read on every call, so tests and the CLI can point them elsewhere.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 KERNEL_NAME = "stagebook"
+PIPELINE = "STAGEBOOK_PIPELINE"
+PIPELINES = "STAGEBOOK_PIPELINES"
+DECLARATION = "pipeline.py"
 _CHECKOUT = Path(__file__).resolve().parents[2]  # lib/stagebook/ -> the repository
 
 
@@ -24,7 +31,7 @@ def root() -> Path:
     configured = os.environ.get("STAGEBOOK_ROOT")
     if configured:
         return Path(configured).resolve()
-    if (_CHECKOUT / "notebooks").is_dir() and (_CHECKOUT / "params").is_dir():
+    if (_CHECKOUT / "pipelines").is_dir() and (_CHECKOUT / "dags").is_dir():
         return _CHECKOUT
     return Path.cwd().resolve()
 
@@ -34,14 +41,71 @@ def home() -> Path:
     return Path(os.environ.get("STAGEBOOK_HOME") or root() / "var").resolve()
 
 
-def params_dir() -> Path:
-    """Return the params folder, ``$STAGEBOOK_PARAMS`` or ``<root>/params``."""
-    return Path(os.environ.get("STAGEBOOK_PARAMS") or root() / "params").resolve()
+def pipeline_roots() -> list[Path]:
+    """Return the folders that hold pipeline folders: ``<root>/pipelines``, then ``$STAGEBOOK_PIPELINES``."""
+    extra = [Path(p).resolve() for p in os.environ.get(PIPELINES, "").split(os.pathsep) if p]
+    return [root() / "pipelines", *extra]
 
 
-def notebooks_dir() -> Path:
-    """Return the folder of the stage notebooks."""
-    return root() / "notebooks"
+def pipeline_folders() -> list[Path]:
+    """Return every pipeline folder (one with a ``pipeline.py``), in the order of their roots."""
+    return [
+        folder
+        for base in pipeline_roots()
+        if base.is_dir()
+        for folder in sorted(base.iterdir())
+        if (folder / DECLARATION).is_file()
+    ]
+
+
+def pipeline_name() -> str:
+    """Return the current pipeline's name: ``$STAGEBOOK_PIPELINE``, the folder in use, or the only one.
+
+    Raises:
+        PipelineError: when the project has no pipeline, or several and none is chosen.
+    """
+    from stagebook.errors import PipelineError
+
+    chosen = os.environ.get(PIPELINE)
+    if chosen:
+        return chosen
+    folders = pipeline_folders()
+    here = Path.cwd().resolve()
+    inside = [f.name for f in folders if here == f or f in here.parents]
+    if inside or len(folders) == 1:
+        return (inside or [folders[0].name])[0]
+    if not folders:
+        raise PipelineError(
+            f"no pipeline in {', '.join(map(str, pipeline_roots()))}: a pipeline is a folder "
+            f"with a {DECLARATION}"
+        )
+    names = ", ".join(sorted(f.name for f in folders))
+    raise PipelineError(f"several pipelines ({names}): name one with --pipeline NAME")
+
+
+def params_dir(pipeline: str | None = None) -> Path:
+    """Return a pipeline's params folder: ``$STAGEBOOK_PARAMS_<NAME>`` or its folder's ``params/``."""
+    from stagebook import pipelines
+
+    name = pipeline or pipeline_name()
+    configured = os.environ.get(f"STAGEBOOK_PARAMS_{name.upper()}")
+    if configured:
+        return Path(configured).resolve()
+    return pipelines.folder(name) / "params"
+
+
+def notebooks_dir(pipeline: str | None = None) -> Path:
+    """Return the folder of a pipeline's stage notebooks (default: the current pipeline's)."""
+    from stagebook import pipelines
+
+    return pipelines.folder(pipeline or pipeline_name()) / "notebooks"
+
+
+@contextlib.contextmanager
+def using(pipeline: str) -> Iterator[None]:
+    """Make ``pipeline`` the current one for a block (a kernel started in it inherits it)."""
+    with environ({PIPELINE: pipeline}):
+        yield
 
 
 def dags_dir() -> Path:

@@ -1,9 +1,10 @@
 """The archive layout, and atomic writes into it: every archive path is built here.
 
 ```
-<name>/ds=YYYY-MM-DD/...            a pipeline's dataset of one date      Paths.dated(name)
-<name>/<phase>/ds=YYYY-MM-DD/...    ... of one date and phase             Paths.phased(name)
-<part>/<part>/...                   any other folder of the pipeline      Paths.folder(*parts)
+data/<pipeline>/                    a pipeline's data area                Paths.data
+  <name>/ds=YYYY-MM-DD/...          a pipeline's dataset of one date      Paths.dated(name)
+  <name>/<phase>/ds=YYYY-MM-DD/...  ... of one date and phase             Paths.phased(name)
+  <part>/<part>/...                 any other folder of the pipeline      Paths.folder(*parts)
 runs/<dag_id>/ds=YYYY-MM-DD.lock
 replays/<dag_id>/<ds>/<phase>/<run>/<NN-stage>.try<N>.ipynb
 reports/<dag_id>/<ds>/<phase>/<run>/<NN-stage>.try<N>.ipynb, .html, .json
@@ -60,6 +61,7 @@ class Paths:
     home: Path
     ds: dt.date
     phase: str
+    pipeline: str = dataclasses.field(default_factory=settings.pipeline_name)
 
     def on(self, ds: dt.date) -> Self:
         """Return the paths of the same phase (and the same class) for another date."""
@@ -67,11 +69,8 @@ class Paths:
 
     @property
     def data(self) -> Path:
-        """Return the root of the pipeline's datasets: the home, for now.
-
-        The one place a per-pipeline data area would be chosen.
-        """
-        return self.home
+        """Return the root of the pipeline's datasets: ``<home>/data/<pipeline>``."""
+        return data_area(self.pipeline, self.home)
 
     def folder(self, *parts: str) -> Path:
         """Return the folder ``parts`` of the pipeline's data: ``<data>/<part>/<part>...``."""
@@ -84,6 +83,11 @@ class Paths:
     def phased(self, name: str, date: dt.date | None = None) -> Path:
         """Return dataset ``name`` of the phase and ``date``: ``<data>/<name>/<phase>/ds=<d>``."""
         return self.dated(name, self.phase, date=date)
+
+
+def data_area(pipeline: str, home: Path | None = None) -> Path:
+    """Return the folder of pipeline ``pipeline``'s datasets: each pipeline has its own."""
+    return (home or settings.home()) / "data" / pipeline
 
 
 def paths(ds: dt.date, phase: str, home: Path | None = None) -> Paths:

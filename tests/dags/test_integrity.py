@@ -60,7 +60,7 @@ def test_dag_file_does_not_import_papermill_or_tensorflow():
         " if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code, str(settings.dags_dir() / "recommendation_pipeline.py")],
+        [sys.executable, "-c", code, str(settings.dags_dir() / "pipelines.py")],
         capture_output=True,
         text=True,
     )
@@ -68,7 +68,7 @@ def test_dag_file_does_not_import_papermill_or_tensorflow():
 
 
 def _import_errors(folder: Path) -> str:
-    env = {**os.environ, "STAGEBOOK_PARAMS": str(folder)}
+    env = {**os.environ, "STAGEBOOK_PARAMS_RECOMMENDATIONS": str(folder)}
     airflow = Path(sys.executable).with_name("airflow")
     result = subprocess.run(
         [str(airflow), "dags", "list-import-errors", "-l", "-o", "plain"],
@@ -90,7 +90,7 @@ def test_finding_10_a_malformed_phase_file_does_not_take_the_other_phases_down(
 ):
     folder = params_copy(tmp_path / "params")
     (folder / "beta.yaml").write_text("train:\n  k: many\n")
-    monkeypatch.setenv("STAGEBOOK_PARAMS", str(folder))
+    monkeypatch.setenv("STAGEBOOK_PARAMS_RECOMMENDATIONS", str(folder))
     bag = DagBag(dag_folder=str(settings.dags_dir()))
     assert bag.import_errors == {}
     tasks = set(bag.dags[DAG_ID].task_ids)

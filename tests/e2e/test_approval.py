@@ -25,10 +25,10 @@ from airflow.utils.session import create_session
 from sqlalchemy import select
 from sqlalchemy.orm import configure_mappers
 
+from recsys import paths as datasets
 from stagebook.errors import ApprovalError
 from stagebook.orchestration import answers, approval, cli, lineage
-from stagebook.recsys import paths as datasets
-from tests.support import DAG_ID, TINY
+from tests.support import DAG_ID, PIPELINE, TINY
 from tests.support.runs import run_dag, xcom
 
 APPROVED, REJECTED = dt.date(2019, 11, 19), dt.date(2019, 11, 20)
@@ -142,7 +142,9 @@ def test_an_approval_lets_publish_run_and_is_kept_in_the_outbox_metadata(approve
     assert run.states["prod.approve"] == "success" and run.states["prod.publish"] == "success"
     decided = xcom(run.dag_run, "prod.approve", "approval")
     assert decided["decision"] == "approved" and decided["by"] == "reviewer"
-    meta = datasets.outbox_meta(datasets.outbox_file(home / "outbox" / "prod", str(APPROVED)))
+    meta = datasets.outbox_meta(
+        datasets.outbox_file(home / "data" / PIPELINE / "outbox" / "prod", str(APPROVED))
+    )
     kept = json.loads(meta.read_text())["approval"]
     assert (kept["by"], kept["comment"], kept["at"]) == (
         "reviewer",
@@ -154,7 +156,9 @@ def test_an_approval_lets_publish_run_and_is_kept_in_the_outbox_metadata(approve
 def test_a_rejection_skips_publish(rejected, home):
     run, _ = rejected
     assert run.states["prod.approve"] == "success" and run.states["prod.publish"] == "skipped"
-    assert not datasets.outbox_file(home / "outbox" / "prod", str(REJECTED)).exists()
+    assert not datasets.outbox_file(
+        home / "data" / PIPELINE / "outbox" / "prod", str(REJECTED)
+    ).exists()
 
 
 def test_a_hard_breach_fails_validate_and_does_not_wait(approved):

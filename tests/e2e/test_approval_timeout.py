@@ -16,8 +16,8 @@ from airflow.models.taskinstance import TaskInstance
 from airflow.utils.session import create_session
 from sqlalchemy import select
 
-from stagebook.recsys import paths as datasets
-from tests.support import DAG_ID, TINY
+from recsys import paths as datasets
+from tests.support import DAG_ID, PIPELINE, TINY
 from tests.support.runs import run_dag, xcom
 
 DS = dt.date(2019, 11, 20)
@@ -41,7 +41,7 @@ def test_an_unanswered_approval_skips_publish(unanswered, home):
     assert unanswered.states["prod.validate"] == "success", unanswered.out[-3000:]
     assert unanswered.states["prod.approve"] == "success"
     assert unanswered.states["prod.publish"] == "skipped"
-    assert not datasets.outbox_file(home / "outbox" / "prod", str(DS)).exists()
+    assert not datasets.outbox_file(home / "data" / PIPELINE / "outbox" / "prod", str(DS)).exists()
 
 
 def test_airflow_recorded_the_default_answer_by_nobody_after_waiting(unanswered):

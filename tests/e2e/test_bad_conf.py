@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from tests.support import DAG_ID, TINY
+from tests.support import DAG_ID, PIPELINE, TINY
 from tests.support.runs import run_dag
 
 UNKNOWN_PHASE_DS = dt.date(2019, 11, 18)
@@ -29,7 +29,9 @@ def test_finding_10_an_unknown_phase_fails_before_input_tables_does_any_work(unk
     assert got["input_tables"] == "failed" and got["select_phase"] == "upstream_failed"
     assert all(got[t] in {"upstream_failed", "None"} for t in got if "." in t)
     assert got["run_summary"] == "failed"
-    assert not (home / "raw").exists() and not (home / "reports" / DAG_ID).exists()
+    assert (
+        not (home / "data" / PIPELINE / "raw").exists() and not (home / "reports" / DAG_ID).exists()
+    )
 
 
 def test_the_unknown_phase_error_lists_the_known_ones(unknown_phase):

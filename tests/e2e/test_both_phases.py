@@ -5,11 +5,11 @@ import json
 
 import pytest
 
+from recsys import paths as datasets
+from recsys import signature
 from stagebook import notebook, records
 from stagebook.orchestration import links
-from stagebook.recsys import paths as datasets
-from stagebook.recsys import signature
-from tests.support import DAG_ID, TINY
+from tests.support import DAG_ID, PIPELINE, TINY
 from tests.support.runs import injected, outputs_text, reports, run_dag, xcom
 
 DS = dt.date(2019, 11, 20)
@@ -63,7 +63,7 @@ def test_the_report_link_and_the_losses_are_xcoms_of_train(run, home, phase):
 @pytest.mark.parametrize("phase", ["prod", "beta"])
 def test_the_outbox_holds_one_ranked_record_per_user_from_the_trained_model(run, home, phase):
     trained = xcom(run.dag_run, f"{phase}.train", "model_signature")
-    published = datasets.outbox_file(home / "outbox" / phase, str(DS))
+    published = datasets.outbox_file(home / "data" / PIPELINE / "outbox" / phase, str(DS))
     lines = [json.loads(line) for line in published.read_text().splitlines()]
     assert lines and len({r["user_id"] for r in lines}) == len(lines)
     assert all(

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from stagebook.recsys import paths as datasets
-from stagebook.recsys import sinks
-from tests.support import TINY
+from recsys import paths as datasets
+from recsys import sinks
+from tests.support import PIPELINE, TINY
 from tests.support.runs import outputs_text, reports, run_dag, xcom, xcom_or_none
 from tests.support.servers import connection_env
 
@@ -103,7 +103,7 @@ def test_publishing_a_date_again_is_skipped_by_both_sinks(republished, home, red
 
 def assert_both_sinks_hold_each_date_once(home, server):
     outbox = {}
-    for path in sorted((home / "outbox" / "prod").glob("ds=*/records.jsonl")):
+    for path in sorted((home / "data" / PIPELINE / "outbox" / "prod").glob("ds=*/records.jsonl")):
         outbox[path.parent.name] = [json.loads(line) for line in path.read_text().splitlines()]
         meta = json.loads(datasets.outbox_meta(path).read_text())
         assert meta["digest"] == sinks.digest(outbox[path.parent.name])  # of this very publication

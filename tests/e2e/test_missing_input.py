@@ -4,10 +4,10 @@ import datetime as dt
 
 import pytest
 
+from recsys.data import source_key
 from stagebook import params
 from stagebook.orchestration import links
-from stagebook.recsys.data import source_key
-from tests.support import DAG_ID, TINY
+from tests.support import DAG_ID, PIPELINE, TINY
 from tests.support.receivers import messages
 from tests.support.runs import outputs_text, reports, run_dag, what, xcom
 
@@ -44,7 +44,13 @@ def test_the_missing_input_is_not_retried_and_its_notebook_is_archived(run, home
 
 def test_the_error_names_the_missing_partition_in_the_report_and_the_log(run, home, archived):
     partition = (
-        home / "raw" / "events" / source_key(params.load(overrides=OVERRIDES).data) / f"date={DS}"
+        home
+        / "data"
+        / PIPELINE
+        / "raw"
+        / "events"
+        / source_key(params.load(overrides=OVERRIDES).data)
+        / f"date={DS}"
     )
     assert "MissingInputError" in outputs_text(archived)
     assert f"no raw events for {DS} at {partition}" in outputs_text(archived)
@@ -52,7 +58,7 @@ def test_the_error_names_the_missing_partition_in_the_report_and_the_log(run, ho
 
 
 def test_nothing_is_published(run, home):
-    assert not (home / "outbox").exists()
+    assert not (home / "data" / PIPELINE / "outbox").exists()
 
 
 def test_each_channel_gets_the_stage_failure_the_run_failure_and_the_summary(

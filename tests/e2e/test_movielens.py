@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from stagebook.recsys import paths as datasets
-from stagebook.recsys import signature as signatures
+from recsys import paths as datasets
+from recsys import signature as signatures
+from tests.support import PIPELINE
 from tests.support.runs import reports, run_dag, xcom
 
 DS = dt.date(2019, 11, 19)
@@ -35,8 +36,12 @@ def test_prod_succeeds_and_beta_is_skipped(run, home):
 def test_the_model_folder_and_the_outbox_carry_the_signature(run, home):
     signature = xcom(run.dag_run, "prod.train", "model_signature")
     assert signatures.parse(signature)["ds"] == "20191119"
-    assert (home / "models" / "prod" / signature / "signature.json").exists()
-    lines = datasets.outbox_file(home / "outbox" / "prod", str(DS)).read_text().splitlines()
+    assert (home / "data" / PIPELINE / "models" / "prod" / signature / "signature.json").exists()
+    lines = (
+        datasets.outbox_file(home / "data" / PIPELINE / "outbox" / "prod", str(DS))
+        .read_text()
+        .splitlines()
+    )
     first = json.loads(lines[0])
     assert first["model_signature"] == signature and first["ds"] == str(DS)
     assert len(lines) == xcom(run.dag_run, "prod.validate", "validation")["users"]

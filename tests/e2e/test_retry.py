@@ -6,7 +6,7 @@ import json
 import pytest
 
 from stagebook import records
-from tests.support import TINY
+from tests.support import PIPELINE, TINY
 from tests.support.receivers import messages
 from tests.support.runs import injected, outputs_text, reports, run_dag, what, xcom
 
@@ -53,7 +53,9 @@ def test_inference_uses_the_model_of_the_second_try(run, folder, home):
     assert signature == records.read_records(folder / "20-train.try2.ipynb")["model_signature"]
     assert xcom(run.dag_run, "prod.inference", "model_signature") == signature
     assert f'model_signature = "{signature}"' in injected(folder / "30-inference.try1.ipynb")
-    described = json.loads((home / "models" / "prod" / signature / "signature.json").read_text())
+    described = json.loads(
+        (home / "data" / PIPELINE / "models" / "prod" / signature / "signature.json").read_text()
+    )
     assert described["try_number"] == 2
     assert described["metrics"]["learning_rate"] == pytest.approx(0.01)
     assert {"keras", "jax", "numpy"} <= set(described["libraries"])

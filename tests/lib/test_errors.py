@@ -1,7 +1,7 @@
 import pytest
 
+from recsys import errors as app_errors
 from stagebook import errors
-from stagebook.recsys import errors as app_errors
 
 
 class AppSpecific(errors.MissingInputError):

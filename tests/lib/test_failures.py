@@ -7,10 +7,10 @@ import pendulum
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
+from recsys.errors import InvalidLossError, ValidationFailed
 from stagebook import errors, failures, settings, storage
 from stagebook.errors import StageFailed
 from stagebook.orchestration.operators import StageNotebookOperator
-from stagebook.recsys.errors import InvalidLossError, ValidationFailed
 from tests.support.stages import stage_notebook
 
 STAGE = "64-fails"
@@ -71,7 +71,7 @@ def test_install_outside_a_kernel_does_nothing():
 def execute(root, monkeypatch, cells):
     """Run stage ``64-fails`` (``cells`` after the parameters) through the operator."""
     stage_notebook(root, STAGE, cells)
-    monkeypatch.setenv("STAGEBOOK_PARAMS", str(settings.params_dir()))
+    monkeypatch.setenv("STAGEBOOK_PARAMS_RECOMMENDATIONS", str(settings.params_dir()))
     monkeypatch.setenv("STAGEBOOK_ROOT", str(root))
     context = {
         "ti": SimpleNamespace(try_number=1, xcom_pull=lambda **_: None),

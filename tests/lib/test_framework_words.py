@@ -8,7 +8,8 @@ import pytest
 import stagebook
 
 CORE = Path(stagebook.__file__).parent
-FLOORS = sorted([*CORE.glob("*.py"), *(CORE / "orchestration").glob("*.py")])
+SOURCES = {".py", ".yaml", ".html", ".css", ".js", ".md", ".txt"}
+FLOORS = sorted(p for p in CORE.rglob("*") if p.suffix in SOURCES and "__pycache__" not in p.parts)
 WORDS = re.compile(
     r"recsys|recommendation|ffm|model_signature|outbox|movielens|asia/tokyo|20-train|40-validate",
     re.IGNORECASE,

@@ -90,10 +90,10 @@ def test_common_yaml_names_the_schema_that_validates_it(folder):
     assert type(params.load(folder=folder)).__name__ == "RecsysParams"
     common = folder / "common.yaml"
     text = common.read_text()
-    common.write_text(text.replace("stagebook.recsys.params:RecsysParams", "nowhere:Nothing"))
+    common.write_text(text.replace("recsys.params:RecsysParams", "nowhere:Nothing"))
     with pytest.raises(ParamsError, match="common.yaml: schema: cannot import 'nowhere:Nothing'"):
         params.load(folder=folder)
-    common.write_text(text.replace("stagebook.recsys.params:RecsysParams", "pathlib:Path"))
+    common.write_text(text.replace("recsys.params:RecsysParams", "pathlib:Path"))
     with pytest.raises(ParamsError, match="is not a subclass of stagebook.params.Params"):
         params.load(folder=folder)
 

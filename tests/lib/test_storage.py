@@ -48,9 +48,13 @@ def test_tries_are_listed_in_number_order_for_their_stage_only(tmp_path):
     ]
 
 
-def test_a_dataset_path_is_built_from_the_home_its_name_the_phase_and_the_date(tmp_path):
+def test_a_dataset_path_is_built_from_the_home_its_name_the_phase_and_the_date(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("STAGEBOOK_PIPELINE", "scoring")
     paths = storage.paths(DS, "beta", tmp_path)
-    assert paths.data == tmp_path
+    assert paths.data == tmp_path / "data" / "scoring"  # each pipeline has its own data area
+    tmp_path = paths.data
     assert paths.dated("scores") == tmp_path / "scores/ds=2019-11-20"
     assert paths.phased("scores") == tmp_path / "scores/beta/ds=2019-11-20"
     assert (
@@ -71,7 +75,8 @@ def test_a_pipeline_declares_its_datasets_and_files_in_subclasses(tmp_path):
         def scores(self):
             return self.phased("scores")
 
-    paths = ScorePaths(tmp_path, DS, "prod")
+    paths = ScorePaths(tmp_path, DS, "prod", "scoring")
+    tmp_path = tmp_path / "data" / "scoring"
     later = paths.on(DS + dt.timedelta(days=1))
     assert isinstance(later, ScorePaths)
     assert Files.SCORES.of(later.scores) == tmp_path / "scores/prod/ds=2019-11-21/scores.parquet"

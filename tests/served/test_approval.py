@@ -25,8 +25,8 @@ from airflow.models.taskinstance import TaskInstance
 from airflow.utils.session import create_session
 from sqlalchemy import select
 
-from stagebook.recsys import paths as datasets
-from tests.support import DAG_ID, TINY, browsers
+from recsys import paths as datasets
+from tests.support import DAG_ID, PIPELINE, TINY, browsers
 from tests.support.runs import states, xcom
 from tests.support.servers import served, stop
 
@@ -138,4 +138,4 @@ def test_approving_in_the_ui_lets_the_waiting_run_publish(browser, server, waiti
         "admin",
         COMMENT,
     )
-    assert datasets.outbox_file(home / "outbox" / "prod", str(DS)).exists()
+    assert datasets.outbox_file(home / "data" / PIPELINE / "outbox" / "prod", str(DS)).exists()

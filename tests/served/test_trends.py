@@ -18,7 +18,7 @@ import nbformat
 import pytest
 
 from stagebook import cards, reports, sidecars, storage
-from stagebook.orchestration.metrics import Metric
+from stagebook.metrics import Metric
 from tests.support import DAG_ID, browsers
 from tests.support.servers import served
 

@@ -15,6 +15,7 @@ import yaml
 from stagebook import settings
 
 DAG_ID = "recommendation_pipeline"
+PIPELINE = "recommendations"  # its folder
 
 # Tiny synthetic data: fast enough to run every stage of both phases in a test.
 TINY = {
@@ -44,7 +45,7 @@ def params_copy(folder: Path, values: Mapping[str, Any] = ()) -> Path:
     """
     common = folder / "common.yaml"
     if not common.exists():
-        shutil.copytree(settings.params_dir(), folder, dirs_exist_ok=True)
+        shutil.copytree(settings.params_dir(PIPELINE), folder, dirs_exist_ok=True)
     data = yaml.safe_load(common.read_text())
     for key, value in dict(values).items():
         section, name = key.split(".", 1)

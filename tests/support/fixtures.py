@@ -70,12 +70,12 @@ def module_params(module_env, tmp_path_factory):
     """The project's params copied for a module's runs: call it with dotted values to set.
 
     Notification, sink and pipeline settings come only from the params files, never
-    from a run's conf, so a test sets them here (``STAGEBOOK_PARAMS`` points at the copy).
+    from a run's conf, so a test sets them here (``STAGEBOOK_PARAMS_RECOMMENDATIONS`` points at the copy).
     """
     patch, _ = module_env
     folder = tmp_path_factory.mktemp("params")
     params_copy(folder)
-    patch.setenv("STAGEBOOK_PARAMS", str(folder))
+    patch.setenv("STAGEBOOK_PARAMS_RECOMMENDATIONS", str(folder))
     return lambda values: params_copy(folder, values)
 
 

@@ -8,6 +8,7 @@ in the middle of a stage, run two at once, or look for a secret everywhere.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from stagebook import settings
 from tests.support.stages import stage_notebook
 
 DAG_ID = "tiny_pipeline"
@@ -25,28 +27,20 @@ CONNECTION = (
 )
 WAITING = "started: print('waiting'"  # the waiting cell's progress line, in the CLI's output
 
-DAG = f'''"""A test's own pipeline: one stage that waits, then the run summary."""
+DECLARATION = f'''"""A test's own pipeline: one stage that waits, then the run summary."""
 
-from datetime import timedelta
+from stagebook.declaration import Pipeline, Stage
 
-import pendulum
-from airflow.sdk import DAG
-
-from stagebook.orchestration.operators import RunSummaryOperator, StageNotebookOperator
-
-with DAG(
-    dag_id="{DAG_ID}",
+PIPELINE = Pipeline(
     schedule=None,
-    start_date=pendulum.datetime(2019, 11, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    tags=["test"],
-    default_args={{"retries": 1, "retry_delay": timedelta(seconds=300)}},
-):
-    wait = StageNotebookOperator(
-        task_id="wait", stage="{STAGE}", records=("leak",), connections=("leaky",)
-    )
-    wait >> RunSummaryOperator(task_id="run_summary")
+    timezone="UTC",
+    start="2019-11-01",
+    tags=("test",),
+    stages=(
+        # the connection id is a params value, as every stage's is: notifications' webhook here
+        Stage("wait", "{STAGE}", records=("leak",), connections=("notifications.webhook_conn_id",)),
+    ),
+)
 '''
 
 CELLS = [
@@ -75,11 +69,11 @@ PARAMS = {
         "email_conn_id": "stagebook_smtp",
         "email_to": [],
         "email_from": "stagebook@localhost",
-        "webhook_conn_id": "stagebook_webhook",
+        "webhook_conn_id": "leaky",  # the stage's connection (the log channel alone sends)
         "timeout_s": 5,
     },
     "pipeline": {
-        "phases": ["prod"],
+        "phases": [],
         "retries": 1,
         "retry_delay_s": 300,
         "cell_timeout_s": 600,
@@ -91,13 +85,14 @@ PARAMS = {
 
 
 def write(root: Path) -> Path:
-    """Write the project under ``root``; return it."""
+    """Write the project under ``root`` (the dags folder's loader, one pipeline); return it."""
     (root / "dags").mkdir(parents=True)
-    (root / "dags" / f"{DAG_ID}.py").write_text(DAG)
-    (root / "params").mkdir()
-    (root / "params" / "common.yaml").write_text(yaml.safe_dump(PARAMS))
-    (root / "params" / "prod.yaml").write_text("pipeline:\n  retries: 1\n")
-    stage_notebook(root, STAGE, CELLS)
+    shutil.copy(settings.dags_dir() / "pipelines.py", root / "dags")
+    folder = root / "pipelines" / DAG_ID
+    stage_notebook(root, STAGE, CELLS, pipeline=DAG_ID)
+    (folder / "pipeline.py").write_text(DECLARATION)
+    (folder / "params").mkdir()
+    (folder / "params" / "common.yaml").write_text(yaml.safe_dump(PARAMS))
     return root
 
 

@@ -6,15 +6,25 @@ from pathlib import Path
 
 import nbformat
 
+from tests.support import PIPELINE
+
 # the injected values a test passes to StageNotebookOperator.run
 VALUES = {"ds": "2019-11-20", "phase": "common", "try_number": 1, "run_id": "m", "overrides": {}}
 
 
-def stage_notebook(root: Path, stage: str, cells: list[str]) -> Path:
-    """Write ``<root>/notebooks/<stage>.ipynb``: a parameters cell, then ``cells``.
+DECLARATION = """from stagebook.declaration import Pipeline, Stage
 
-    A cell starting with ``# markdown`` is a Markdown cell (the rest of it); the
-    others are code. Returns the notebook's path.
+PIPELINE = Pipeline(schedule=None, timezone="UTC", start="2019-11-01", stages=(Stage("t", "{stage}"),))
+"""
+
+
+def stage_notebook(root: Path, stage: str, cells: list[str], pipeline: str = PIPELINE) -> Path:
+    """Write ``<root>/pipelines/<pipeline>/notebooks/<stage>.ipynb``: a parameters cell, then ``cells``.
+
+    The pipeline's folder gets a declaration of one stage (the first notebook
+    written) if it has none, so that the folder is a pipeline. A cell starting
+    with ``# markdown`` is a Markdown cell (the rest of it); the others are code.
+    Returns the notebook's path.
     """
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "stagebook", "display_name": "s", "language": "python"}
@@ -28,7 +38,10 @@ def stage_notebook(root: Path, stage: str, cells: list[str]) -> Path:
         else nbformat.v4.new_code_cell(c)
         for c in cells
     ]
-    path = root / "notebooks" / f"{stage}.ipynb"
+    folder = root / "pipelines" / pipeline
+    path = folder / "notebooks" / f"{stage}.ipynb"
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
+    if not (folder / "pipeline.py").exists():
+        (folder / "pipeline.py").write_text(DECLARATION.format(stage=stage))
     return path

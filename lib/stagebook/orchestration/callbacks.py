@@ -16,7 +16,7 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
-from stagebook import params
+from stagebook import params, pipelines
 from stagebook.errors import ParamsError
 from stagebook.schema import NotificationParams
 
@@ -32,6 +32,8 @@ def notification_params(phase: str, context: Mapping[str, Any]) -> NotificationP
     """
     conf = getattr(context.get("dag_run"), "conf", None) or {}
     phase_or_common = None if phase == "common" else phase
+    if context.get("dag") is not None:  # a DAG callback runs where no task made it current
+        pipelines.enter(context["dag"].dag_id)
     try:
         merged = params.load(phase_or_common, dict(conf.get("overrides") or {}))
     except ParamsError as exc:

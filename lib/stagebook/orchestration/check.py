@@ -18,8 +18,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from stagebook import notebook, paramfiles, params, settings
-from stagebook.errors import NotebookContractError, ParamsError
+from stagebook import notebook, paramfiles, params, pipelines, settings
+from stagebook.errors import NotebookContractError, ParamsError, PipelineError
 
 SECRET_KEY = re.compile(r"password|passwd|secret|token|api_?key|private_?key|credential", re.I)
 
@@ -161,14 +161,30 @@ def dag_problems(known: list[str]) -> tuple[list[str], list[Any], bool]:
     return found, list(bag.dags.values()), not bag.import_errors
 
 
-def problems() -> list[str]:
-    """Return every problem of the project, each naming its file and cell or key."""
+def problems(name: str | None = None) -> list[str]:
+    """Return every problem of the project's pipelines (or of pipeline ``name``), each naming its file.
+
+    A folder that is not a pipeline, a stage whose notebook is missing, a
+    declaration that does not hold or a DAG id used twice comes first, alone:
+    nothing else of the project can be checked against a declaration that is not.
+    """
     from jupyter_client.kernelspec import KernelSpecManager
 
-    found = params_problems()
+    try:
+        chosen = [pipelines.get(name)] if name else pipelines.every()
+    except PipelineError as exc:
+        return [str(exc)]
+    found: list[str] = []
+    for pipeline in chosen:
+        with settings.using(pipeline.name):
+            found += params_problems()
     dag_found, dags, every_dag_imported = dag_problems(found)
     found += dag_found
     kernels = set(KernelSpecManager().find_kernel_specs())
-    for stage in notebook.stages():
-        found += notebook_problems(notebook.path(stage), kernels)
-    return found + stage_problems(dags, every_dag_imported=every_dag_imported)
+    for pipeline in chosen:
+        with settings.using(pipeline.name):
+            for stage in notebook.stages():
+                found += notebook_problems(notebook.path(stage), kernels)
+            mine = [dag for dag in dags if dag.dag_id == pipeline.id]
+            found += stage_problems(mine, every_dag_imported=every_dag_imported)
+    return found

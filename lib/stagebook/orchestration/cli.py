@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stagebook import atomic, dates, settings
+from stagebook import atomic, dates, pipelines, settings
 from stagebook.errors import DateError, ParamsError, PipelineError, StagebookError
 from stagebook.orchestration import environment, localrun, runlock, serve
 
@@ -64,40 +64,38 @@ def dag_ids() -> list[str]:
     return sorted(DagBag(dag_folder=str(settings.dags_dir())).dags)
 
 
-def load_dag(dag_id: str | None = None) -> Any:
-    """Return the DAG ``dag_id`` of the dags folder, or its only pipeline when ``dag_id`` is None.
+def load_dag(name: str | None = None) -> Any:
+    """Return the DAG of pipeline ``name`` (its folder's name or its DAG id), made current.
 
-    A pipeline is a DAG that runs stage notebooks (an example consumer DAG is not one).
+    ``name`` None: the project's only pipeline. Another DAG of the dags folder (an
+    example consumer) is found by its id too.
     """
     environment.apply_airflow_environ()
     from airflow.dag_processing.dagbag import DagBag
-
-    from stagebook.orchestration.operators import StageNotebookOperator
 
     bag = DagBag(dag_folder=str(settings.dags_dir()))
     if bag.import_errors:
         raise PipelineError(
             "DAG import errors:\n" + "\n".join(f"{k}: {v}" for k, v in bag.import_errors.items())
         )
-    pipelines = [
-        d for d in bag.dags.values() if any(isinstance(t, StageNotebookOperator) for t in d.tasks)
-    ]
-    if dag_id is None and len(pipelines) == 1:
-        return pipelines[0]
-    if dag_id not in bag.dags:
-        wanted = "several pipelines" if dag_id is None else f"no DAG {dag_id!r}"
+    if name in bag.dags and pipelines.enter(name) is None:
+        return bag.dags[name]
+    pipeline = pipelines.get(name)
+    if pipeline.id not in bag.dags:
         raise PipelineError(
-            f"{settings.dags_dir()}: {wanted}; name one with --dag: {', '.join(sorted(bag.dags))}"
+            f"{settings.dags_dir()}: no DAG {pipeline.id!r} of pipeline {pipeline.name}: "
+            "its files must call stagebook.orchestration.factory.pipeline_dags()"
         )
-    return bag.dags[dag_id]
+    pipelines.enter(pipeline.id)
+    return bag.dags[pipeline.id]
 
 
-def run_check() -> int:
+def run_check(name: str | None) -> int:
     """``stagebook check``: print each problem with its file and cell or key; 1 if any."""
     environment.apply_airflow_environ()
     from stagebook.orchestration import check
 
-    found = check.problems()
+    found = check.problems(name)
     for problem in found:
         print(problem)
     print(f"stagebook check: {len(found)} problem(s)" if found else "stagebook check: no problem")
@@ -125,7 +123,7 @@ def run_approve(args: argparse.Namespace) -> int:
     from stagebook.orchestration import approval
 
     ensure_metastore()
-    dag = load_dag(args.dag)
+    dag = load_dag(args.pipeline)
     approval.answer(
         dag.dag_id,
         args.run_id,
@@ -144,7 +142,7 @@ def run_lineage(args: argparse.Namespace) -> int:
     from stagebook.orchestration import lineage
 
     ensure_metastore()
-    dag = load_dag(args.dag)
+    dag = load_dag(args.pipeline)
     print(lineage.text(lineage.chain(dag, args.ds.isoformat(), args.phase)))
     return 0
 
@@ -165,6 +163,7 @@ def run_replay(args: argparse.Namespace) -> int:
         phase=args.phase,
         stage=args.stage,
         try_number=args.try_number,
+        dag_ids=[pipelines.get(args.pipeline).id] if args.pipeline else None,
     )
     path = replay.write(found)
     stopped = replay.until_failure(path, found.dag_id) if args.until_failure else None
@@ -184,9 +183,15 @@ def parser() -> argparse.ArgumentParser:
     """Return the parser of the ``stagebook`` command."""
     main_parser = argparse.ArgumentParser(prog="stagebook", description=__doc__.split("\n")[0])
     sub = main_parser.add_subparsers(dest="command", required=True)
+    pipeline = {
+        "dest": "pipeline",
+        "metavar": "NAME",
+        "help": "the pipeline: its folder's name or DAG id (optional when there is only one)",
+    }
     sub.add_parser("setup", help="create or upgrade the embedded Airflow database")
     sub.add_parser("env", help="print the environment of the embedded Airflow, for `eval`")
-    sub.add_parser("check", help="check notebooks, params and DAGs before the scheduler does")
+    checked = sub.add_parser("check", help="check pipelines, notebooks, params and DAGs")
+    checked.add_argument("--pipeline", "--dag", **pipeline)
     served = sub.add_parser("serve", help="serve Airflow and the reports here until Ctrl-C")
     served.add_argument("--host", default="127.0.0.1", help="address of the api-server")
     served.add_argument("--port", type=int, default=8080, help="port of the api-server")
@@ -202,17 +207,18 @@ def parser() -> argparse.ArgumentParser:
     approve.add_argument("--reject", action="store_true", help="reject: publish is skipped")
     approve.add_argument("--comment", default="", help="why (kept with the run)")
     approve.add_argument("--user", default=os.environ.get("USER") or "admin", help="who answers")
-    approve.add_argument("--dag", help="the DAG (default: the only pipeline in dags/)")
+    approve.add_argument("--pipeline", "--dag", **pipeline)
     lineage = sub.add_parser("lineage", help="print a published batch's lineage")
     lineage.add_argument("--ds", required=True, **date)
     lineage.add_argument("--phase", required=True, help="e.g. prod")
-    lineage.add_argument("--dag", help="the DAG (default: the only pipeline in dags/)")
+    lineage.add_argument("--pipeline", "--dag", **pipeline)
     replayed = sub.add_parser("replay", help="write a try's notebook with its exact parameters")
     replayed.add_argument("run_id", nargs="?", help="the run, as the Airflow UI shows it")
     replayed.add_argument("task_id", nargs="?", help="the task, e.g. prod.train")
     replayed.add_argument("--ds", **date)
     replayed.add_argument("--phase", help="with --ds and --stage: that date's latest run")
     replayed.add_argument("--stage", help="e.g. 30-score")
+    replayed.add_argument("--pipeline", "--dag", **pipeline)
     replayed.add_argument("--try", dest="try_number", type=int, help="default: the latest try")
     replayed.add_argument(
         "--until-failure",
@@ -223,7 +229,7 @@ def parser() -> argparse.ArgumentParser:
     when = run.add_mutually_exclusive_group(required=True)
     when.add_argument("--ds", type=ds_argument, help="YYYY-MM-DD")
     when.add_argument("--latest", action="store_true", help="the latest complete date with events")
-    run.add_argument("--dag", help="the DAG to run (default: the only DAG in dags/)")
+    run.add_argument("--pipeline", "--dag", **pipeline)
     run.add_argument("--phases", help="comma-separated phases, e.g. beta,prod (default: params)")
     run.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE"
@@ -252,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         setup_airflow()
         return 0
     if args.command == "check":
-        return run_check()
+        return run_check(args.pipeline)
     if args.command == "serve":
         return run_serve(args.host, args.port, args.components)
     commands = {

@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Any
 
-from stagebook import params, runconf, settings, storage
+from stagebook import params, pipelines, runconf, settings, storage
 from stagebook.errors import ParamsError, PipelineError, StagebookError
 from stagebook.orchestration import kernels, runlock, stopping, tasklogs
 
@@ -167,9 +167,10 @@ def command(args: argparse.Namespace) -> int:
     from stagebook.orchestration import cli, metastore
 
     try:
+        pipelines.enter(pipelines.get(args.pipeline).id)  # its params validate the conf
         conf = run_conf(args.phases, args.overrides)
         cli.ensure_metastore()  # before anything imports Airflow
-        dag = cli.load_dag(args.dag)
+        dag = cli.load_dag(args.pipeline)
         skip_pattern(dag, args.only)
         ds = latest_complete_date(dag.timezone.name) if args.latest else args.ds
     except StagebookError as exc:

@@ -54,7 +54,7 @@ class StageNotebookOperator(stopping.Stoppable, BaseOperator):
         lineage: with ``outlets`` (Airflow assets): the records (or injected values)
             each asset event's ``extra`` holds, beside ``ds``, ``phase``, ``run_id``,
             ``try_number`` and ``report_url``.
-        trends: the stage's trend metrics (:class:`stagebook.orchestration.metrics.Metric`),
+        trends: the stage's trend metrics (:class:`stagebook.metrics.Metric`),
             kept in each try's sidecar for the trends page.
         summary: ``(label, dotted record key)`` rows of the report's card, kept in
             each try's sidecar; none: the card lists the records that are a number or a text.

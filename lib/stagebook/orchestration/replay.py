@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from stagebook import storage
+from stagebook import pipelines, storage
 from stagebook.context import DAG_ID_VARIABLE
 from stagebook.errors import ReplayError
 from stagebook.orchestration import review, secrets
@@ -30,15 +30,16 @@ def find(
     stage: str | None = None,
     try_number: int | None = None,
     home: Path | None = None,
+    dag_ids: list[str] | None = None,
 ) -> review.Try:
     """Return the archived try of ``task_id`` in ``run_id`` (or of ``stage`` in ds and phase's latest run).
 
-    The latest try unless ``try_number`` is given.
+    The latest try unless ``try_number`` is given; of the DAGs ``dag_ids`` only, if given.
 
     Raises:
         ReplayError: naming the run, task, date, stage or try the archive does not hold.
     """
-    found = review.tries(home=home)
+    found = review.tries(dag_ids, home=home)
     if run_id is not None:
         runs = [t for t in found if t.info.get("run_id") == run_id]
         if not runs:
@@ -147,6 +148,7 @@ def until_failure(path: Path, dag_id: str) -> Stopped:
 
     from stagebook import notebook
 
+    pipelines.enter(dag_id)  # the kernel reads that pipeline's params and data
     nb = nbformat.read(path, as_version=4)
     kernel_name = notebook.kernel_name(path) or "python3"
     manager = KernelManager(kernel_name=kernel_name)

@@ -164,7 +164,17 @@ def after_task() -> None:
 
 
 class Stoppable:
-    """Mixin of every Stagebook operator: Airflow's ``on_kill`` (SIGTERM) stops the run."""
+    """Mixin of every Stagebook operator: Airflow's ``on_kill`` (SIGTERM) stops the run.
+
+    Before the task runs, its DAG's pipeline becomes the process's current one
+    (:func:`stagebook.pipelines.enter`): its params, notebooks and data area.
+    """
+
+    def pre_execute(self, context: Any) -> None:
+        """Make the task's pipeline current (Airflow calls this before ``execute``, and on resuming)."""
+        from stagebook import pipelines
+
+        pipelines.enter(context["dag"].dag_id)
 
     def on_kill(self) -> None:
         """Interrupt the running stage (Airflow calls this when the task is told to stop)."""

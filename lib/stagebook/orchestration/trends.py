@@ -3,7 +3,7 @@
 Read from the tries' sidecars only (:mod:`stagebook.orchestration.review`), as the
 index is. For each date and phase the latest run counts; in it, each stage's
 latest try. Which metrics a stage has is data too: its latest try's sidecar
-keeps the trends its stage declared (:mod:`stagebook.orchestration.metrics`),
+keeps the trends its stage declared (:mod:`stagebook.metrics`),
 and every stage has its duration. The charts are drawn by
 :mod:`stagebook.orchestration.charts`; two runs are compared by
 :mod:`stagebook.orchestration.comparison`.
@@ -16,9 +16,9 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 
-from stagebook import sidecars
-from stagebook.orchestration import comparison, metrics, review
-from stagebook.orchestration.metrics import Metric
+from stagebook import metrics, sidecars
+from stagebook.metrics import Metric
+from stagebook.orchestration import comparison, review
 
 DAYS = 90
 

@@ -5,8 +5,9 @@ import pytest
 from airflow.sdk import DAG
 
 from stagebook import params
+from stagebook.declaration import Gate, Stage
 from stagebook.orchestration import approval
-from stagebook.orchestration.stages import Gate, Stage
+from stagebook.orchestration.factory import gate_task, stage_task
 
 BREACH = {"check": "js_distance", "value": 0.61234, "threshold": "<= 0.5 (validation.soft.max_js)"}
 AT = dt.datetime(2019, 11, 21, 1, 2, 3, tzinfo=dt.UTC)
@@ -78,8 +79,8 @@ TIMEOUT = "validation.approval_timeout_s"  # a key the project's params have
 def _gate(gate: Gate):
     merged = params.load("prod")
     with DAG("gated", schedule=None, start_date=pendulum.datetime(2019, 11, 1, tz="UTC")):
-        task = gate.operator("prod", merged)
-        task >> Stage("ship", "40-ship").operator("prod", merged)
+        task = gate_task(gate, "prod", merged)
+        task >> stage_task(Stage("ship", "40-ship"), "prod", merged)
     return task
 
 

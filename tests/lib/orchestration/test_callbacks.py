@@ -21,7 +21,9 @@ def webhook(monkeypatch):
 def webhook_params(tmp_path, monkeypatch):
     """Params files whose only channel is the webhook, for failures only."""
     values = {"notifications.channels": ["webhook"], "notifications.events": ["failure"]}
-    monkeypatch.setenv("STAGEBOOK_PARAMS", str(params_copy(tmp_path / "params", values)))
+    monkeypatch.setenv(
+        "STAGEBOOK_PARAMS_RECOMMENDATIONS", str(params_copy(tmp_path / "params", values))
+    )
 
 
 def test_an_event_switched_off_in_params_sends_nothing(webhook, webhook_params):

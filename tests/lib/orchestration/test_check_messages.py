@@ -17,7 +17,7 @@ def folder(tmp_path, monkeypatch):
     """A copy of ``params/`` that the loader (and the DAG file it parses) reads instead."""
     target = tmp_path / "params"
     shutil.copytree(settings.params_dir(), target)
-    monkeypatch.setenv("STAGEBOOK_PARAMS", str(target))
+    monkeypatch.setenv("STAGEBOOK_PARAMS_RECOMMENDATIONS", str(target))
     return target
 
 
@@ -59,12 +59,12 @@ def test_an_unknown_key_in_common_yaml_is_the_only_problem_shown(folder):
 def test_a_dag_file_that_does_not_import_is_one_line_without_its_notebooks_records(
     tmp_path, monkeypatch
 ):
-    for name in ("notebooks", "params", "dags"):
+    for name in ("pipelines", "dags"):
         shutil.copytree(settings.root() / name, tmp_path / name)
-    dag = tmp_path / "dags" / "recommendation_pipeline.py"
+    dag = tmp_path / "dags" / "pipelines.py"
     dag.write_text(dag.read_text() + "\nraise RuntimeError('a broken DAG file')\n")
     monkeypatch.setenv("STAGEBOOK_ROOT", str(tmp_path))
-    monkeypatch.delenv("STAGEBOOK_PARAMS", raising=False)
+    monkeypatch.delenv("STAGEBOOK_PARAMS_RECOMMENDATIONS", raising=False)
     assert check.problems() == [f"{dag}: DAG import error: RuntimeError: a broken DAG file"]
 
 

@@ -1,13 +1,12 @@
 """The cluster's commands and templates, without converging: vault password, restore, brokers."""
 
-import re
 from pathlib import Path
 
 import jinja2
 import pytest
 import yaml
 
-from stagebook import settings
+from stagebook import pipelines
 from stagebook.orchestration import cluster
 
 PROD = cluster.ansible_dir() / "inventories" / "prod" / "hosts.yml"
@@ -87,9 +86,5 @@ def test_each_inventory_names_the_pipelines_it_unpauses_and_the_role_names_none(
     assert yaml.safe_load(role.read_text())["airflow_unpause_dags"] == []
     group = cluster.ansible_dir() / "inventories" / inventory / "group_vars" / "all" / "main.yml"
     named = yaml.safe_load(group.read_text()).get("airflow_unpause_dags")
-    dag_ids = set(re.findall(r'^DAG_ID = "([^"]+)"$', _dag_sources(), re.MULTILINE))
+    dag_ids = {p.id for p in pipelines.every()}
     assert named and set(named) <= dag_ids, f"{group}: airflow_unpause_dags {named}"
-
-
-def _dag_sources() -> str:
-    return "\n".join(path.read_text() for path in settings.dags_dir().glob("*.py"))

@@ -26,7 +26,7 @@ def imports_notebook(tmp_path, monkeypatch, home):
     stage_notebook(
         tmp_path, "63-imports", [LOOK, "import os.path\n" + IMPORTS.split("\n", 1)[1], IMPORTS]
     )
-    monkeypatch.setenv("STAGEBOOK_PARAMS", str(settings.params_dir()))
+    monkeypatch.setenv("STAGEBOOK_PARAMS_RECOMMENDATIONS", str(settings.params_dir()))
     monkeypatch.setenv("STAGEBOOK_ROOT", str(tmp_path))
     monkeypatch.delenv(kernels.OFF_VARIABLE, raising=False)
     return tmp_path
@@ -41,7 +41,7 @@ def _alive(pid):
 
 
 def test_the_imports_of_a_notebook_are_its_top_level_import_statements(imports_notebook):
-    found = notebook.imports(imports_notebook / "notebooks" / "63-imports.ipynb")
+    found = notebook.imports(notebook.path("63-imports"))
     # the last cell starts with a magic: not Python, skipped
     assert found == [
         "import sys",

@@ -32,11 +32,10 @@ def test_a_malformed_ds_is_not_retried(home):
 
 
 def test_a_notebook_without_parameters_cell_is_not_retried(home, tmp_path, monkeypatch):
-    (tmp_path / "notebooks").mkdir()
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "stagebook", "display_name": "s", "language": "python"}
+    path = stage_notebook(tmp_path, "60-extra", [])
+    nb = nbformat.read(path, as_version=4)
     nb.cells = [nbformat.v4.new_code_cell("ds = '2019-11-20'")]
-    nbformat.write(nb, tmp_path / "notebooks" / "60-extra.ipynb")
+    nbformat.write(nb, path)
     monkeypatch.setenv("STAGEBOOK_ROOT", str(tmp_path))
     op = StageNotebookOperator(task_id="extra", stage="60-extra")
     with pytest.raises(AirflowFailException, match="(?s)0 cells tagged 'parameters'.*not retried"):
@@ -64,7 +63,7 @@ def kernels(tmp_path, monkeypatch, home):
     common = folder / "common.yaml"
     common.write_text(common.read_text().replace("cell_timeout_s: 3600", "cell_timeout_s: 3"))
     monkeypatch.setenv("STAGEBOOK_ROOT", str(tmp_path))
-    monkeypatch.setenv("STAGEBOOK_PARAMS", str(folder))
+    monkeypatch.setenv("STAGEBOOK_PARAMS_RECOMMENDATIONS", str(folder))
     return tmp_path
 
 

@@ -29,7 +29,7 @@ def slow_notebook(tmp_path, monkeypatch, home):
         "64-slow",
         ["# markdown\n# A slow stage", "print('first', 'output')", SLOW, "print('last', 'output')"],
     )
-    monkeypatch.setenv("STAGEBOOK_PARAMS", str(settings.params_dir()))
+    monkeypatch.setenv("STAGEBOOK_PARAMS_RECOMMENDATIONS", str(settings.params_dir()))
     monkeypatch.setenv("STAGEBOOK_ROOT", str(tmp_path))
     monkeypatch.setattr(progress, "AUTOSAVE_S", 1)
     return tmp_path

@@ -17,6 +17,7 @@ from stagebook.orchestration.messages import first_lines
 from stagebook.orchestration.operators import StageNotebookOperator
 from tests.support.receivers import HttpReceiver
 from tests.support.samples import MESSAGE
+from tests.support.stages import stage_notebook
 
 PASSWORD = "Kn0wn-S3cret/P4ss+word"
 FERNET = "FernetKeyOfTheWorker0123456789"
@@ -64,12 +65,14 @@ def leaky(tmp_path_factory):
     )
     parameters.metadata["tags"] = ["parameters"]
     nb.cells = [parameters, *map(nbformat.v4.new_code_cell, CELLS)]
-    nbformat.write(nb, root / "notebooks" / "63-leak.ipynb")
+    nbformat.write(nb, stage_notebook(root, "63-leak", []))
     return root
 
 
 def execute(leaky, home, monkeypatch, fail):
-    monkeypatch.setenv("STAGEBOOK_PARAMS", str(settings.params_dir()))  # the project's own
+    monkeypatch.setenv(
+        "STAGEBOOK_PARAMS_RECOMMENDATIONS", str(settings.params_dir())
+    )  # the project's own
     monkeypatch.setenv("STAGEBOOK_ROOT", str(leaky))
     monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", FERNET)
     conn = {"conn_type": "redis", "host": "127.0.0.1", "port": 6379, "password": PASSWORD}

@@ -4,9 +4,10 @@ import nbformat
 import pytest
 
 from stagebook import dates, params, reports, sidecars, storage
+from stagebook.declaration import Stage
+from stagebook.metrics import Metric
 from stagebook.orchestration import review, trends
-from stagebook.orchestration.metrics import Metric
-from stagebook.orchestration.stages import Stage
+from stagebook.orchestration.factory import stage_task
 from stagebook.records import MIME
 from tests.support.archive import DAG, archived_try
 
@@ -56,7 +57,7 @@ def test_the_try_itself_may_be_declared_its_duration_and_its_tries():
     stage = Stage(
         "score", "30-score", trends=(Metric("tries", "tries"),), summary=(("s", "duration_s"),)
     )
-    assert stage.operator("prod", params.load("prod")).summary == (("s", "duration_s"),)
+    assert stage_task(stage, "prod", params.load("prod")).summary == (("s", "duration_s"),)
 
 
 def _executed(home):
@@ -76,7 +77,7 @@ def _executed(home):
 
 def test_each_try_keeps_its_stages_declaration_for_the_trends_page_and_the_card(home):
     notebook = _executed(home)
-    operator = SCORE.operator("prod", params.load("prod"))
+    operator = stage_task(SCORE, "prod", params.load("prod"))
     operator.runner().describe(notebook, "success", dates.now())
     info = sidecars.read_sidecar(storage.sidecar(notebook))
     assert info["trends"] == [

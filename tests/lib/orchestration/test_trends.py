@@ -3,8 +3,8 @@
 import pytest
 
 from stagebook import sidecars
+from stagebook.metrics import Metric
 from stagebook.orchestration import charts, comparison, review, trends
-from stagebook.orchestration.metrics import Metric
 from tests.support.archive import DAG, app_client, archived_try
 
 # what the stage table declares, as the operator keeps it in each try's sidecar

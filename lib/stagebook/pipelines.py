@@ -1,0 +1,150 @@
+"""The project's pipelines: find their folders, load and check their declarations.
+
+A pipeline is a folder of a pipelines root (:func:`stagebook.settings.pipeline_roots`)
+with a ``pipeline.py`` that declares ``PIPELINE``, a
+:class:`stagebook.declaration.Pipeline`. Its name is the folder's. Every mistake
+is one line naming the folder or file and what to do: a folder without a
+declaration, a stage whose notebook is missing, a declaration that does not
+import or does not hold, two pipelines with one DAG id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from stagebook import settings
+from stagebook.declaration import Pipeline
+from stagebook.errors import PipelineError
+
+ATTRIBUTE = "PIPELINE"
+_loaded: dict[tuple[Path, int], Pipeline] = {}
+
+
+def _stray_folders() -> list[Path]:
+    """Return the folders of the pipelines roots that hold no declaration."""
+    return [
+        child
+        for base in settings.pipeline_roots()
+        if base.is_dir()
+        for child in sorted(base.iterdir())
+        if child.is_dir()
+        and not child.name.startswith((".", "_"))
+        and not (child / settings.DECLARATION).is_file()
+    ]
+
+
+def folder(name: str) -> Path:
+    """Return the folder of pipeline ``name``.
+
+    Raises:
+        PipelineError: naming the pipelines there are, when none is ``name``.
+    """
+    found = [f for f in settings.pipeline_folders() if f.name == name]
+    if found:
+        return found[0]
+    known = ", ".join(f.name for f in settings.pipeline_folders()) or "none"
+    raise PipelineError(f"no pipeline {name!r} (pipelines: {known}); name one with --pipeline")
+
+
+def _import(path: Path) -> object:
+    """Import a declaration file as a module of its own; return its ``PIPELINE``."""
+    module_name = f"stagebook_pipeline_{path.parent.name}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # a declaration's own mistake: named with its file, on one line
+        sys.modules.pop(module_name, None)
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        raise PipelineError(f"{path}: {message}") from None
+    declared = getattr(module, ATTRIBUTE, None)
+    if not isinstance(declared, Pipeline):
+        raise PipelineError(
+            f"{path}: declares no {ATTRIBUTE} = stagebook.declaration.Pipeline(...)"
+        )
+    return dataclasses.replace(declared, description=declared.description or (module.__doc__ or ""))
+
+
+def load(pipeline_folder: Path) -> Pipeline:
+    """Return the declaration of the pipeline in ``pipeline_folder``, checked against its notebooks."""
+    path = pipeline_folder / settings.DECLARATION
+    if not path.is_file():
+        raise PipelineError(
+            f"{pipeline_folder}: no {settings.DECLARATION}; declare "
+            f"{ATTRIBUTE} = Pipeline(...) there, or move the folder out of the pipelines folder"
+        )
+    key = (path.resolve(), path.stat().st_mtime_ns)
+    if key not in _loaded:
+        declared = _import(path)
+        assert isinstance(declared, Pipeline)
+        loaded = dataclasses.replace(declared, name=pipeline_folder.name, folder=pipeline_folder)
+        for stage in loaded.every_stage:
+            if not loaded.notebook(stage.notebook).is_file():
+                raise PipelineError(
+                    f"{path}: stage {stage.task!r} runs notebook {stage.notebook}, but "
+                    f"{loaded.notebook(stage.notebook)} does not exist; add it or fix the name"
+                )
+        _loaded[key] = loaded
+    return _loaded[key]
+
+
+def every() -> list[Pipeline]:
+    """Return every pipeline of the project, checked: each folder declared, each DAG id once.
+
+    Raises:
+        PipelineError: for the first folder that is not a pipeline, or DAG id used twice.
+    """
+    for stray in _stray_folders():
+        load(stray)  # raises, naming the folder
+    found = [load(f) for f in settings.pipeline_folders()]
+    seen: dict[str, Pipeline] = {}
+    for pipeline in found:
+        other = seen.setdefault(pipeline.id, pipeline)
+        if other is not pipeline:
+            raise PipelineError(
+                f"{pipeline.folder}: DAG id {pipeline.id!r} is also {other.folder}'s; "
+                "give one of them another dag_id (or folder name)"
+            )
+    return found
+
+
+def get(name: str | None = None) -> Pipeline:
+    """Return pipeline ``name`` (its folder's name or its DAG id), or the current one.
+
+    Raises:
+        PipelineError: when there is no such pipeline, or several and none is named.
+    """
+    name = name or settings.pipeline_name()
+    pipelines = every()
+    for pipeline in pipelines:
+        if name in (pipeline.name, pipeline.id):
+            return pipeline
+    known = ", ".join(p.name for p in pipelines) or "none"
+    raise PipelineError(f"no pipeline {name!r} (pipelines: {known}); name one with --pipeline")
+
+
+def by_dag_id(dag_id: str) -> Pipeline:
+    """Return the pipeline whose DAG is ``dag_id``."""
+    return get(dag_id)
+
+
+def enter(dag_id: str) -> Pipeline | None:
+    """Make the pipeline of DAG ``dag_id`` this process's current one; return it.
+
+    A task process runs one task, and an in-process run one DAG: each entry point
+    of a task (an operator, a callback) calls this first, so that params,
+    notebooks and data paths are that pipeline's. None, and nothing changed, for
+    a DAG that no pipeline declares (an example consumer).
+    """
+    try:
+        pipeline = by_dag_id(dag_id)
+    except PipelineError:
+        return None
+    os.environ[settings.PIPELINE] = pipeline.name
+    return pipeline

@@ -1,9 +1,0 @@
-"""The recommendation application: one Stagebook pipeline, built on the framework.
-
-Data sources and input tables, field features, the FFM model and its training
-(:mod:`stagebook.recsys.ffm`), exact scoring, inference, the validation gate,
-sinks, model signatures, and where its datasets lie
-(:mod:`stagebook.recsys.paths`). Its params schema is
-:class:`stagebook.recsys.params.RecsysParams`; its DAG is
-``dags/recommendation_pipeline.py``.
-"""
