@@ -43,25 +43,25 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 	touch $@
 
 setup: $(VENV)/.synced
-	$(PY) -m stagebook.orchestration.cli setup
+	$(PY) -m stagebook.orchestration.commands.cli setup
 
 PIPELINES := $(notdir $(patsubst %/pipeline.py,%,$(wildcard pipelines/*/pipeline.py)))
 
 demo: setup
 	@set -e; for pipeline in $(PIPELINES); do \
-	  $(PY) -m stagebook.orchestration.cli run --latest --pipeline $$pipeline; done
+	  $(PY) -m stagebook.orchestration.commands.cli run --latest --pipeline $$pipeline; done
 
 serve: setup
-	$(PY) -m stagebook.orchestration.cli serve
+	$(PY) -m stagebook.orchestration.commands.cli serve
 
 cluster: setup services
-	$(PY) -m stagebook.orchestration.cluster up
+	$(PY) -m stagebook_deploy.cluster up
 
 cluster-down: $(VENV)/.synced
-	$(PY) -m stagebook.orchestration.cluster down
+	$(PY) -m stagebook_deploy.cluster down
 
 cluster-restore: $(VENV)/.synced  ## make cluster-restore BACKUP=var/cluster/postgresql/backups/airflow-YYYYMMDD.dump
-	$(PY) -m stagebook.orchestration.cluster restore $(BACKUP)
+	$(PY) -m stagebook_deploy.cluster restore $(BACKUP)
 
 # Servers the tests start themselves on loopback (and stop by PID): Debian's redis-server,
 # and Debian's chromium for the browser tests (Playwright drives it; `playwright install`
@@ -83,7 +83,7 @@ services:
 	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends postgresql-15 rabbitmq-server supervisor; }; }
 
 test: setup services
-	$(PY) -m stagebook.orchestration.cli check
+	$(PY) -m stagebook.orchestration.commands.cli check
 	$(PY) -m pytest
 
 lint: $(VENV)/.synced

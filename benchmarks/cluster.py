@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "lib")]
 
-from stagebook.orchestration import cluster  # noqa: E402
+from stagebook_deploy import cluster  # noqa: E402
 from tests.support import free_port  # noqa: E402
 
 DS = "2019-11-20"
@@ -70,7 +70,7 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "STAGEBOOK_"))}
     env["STAGEBOOK_HOME"] = str(home)
     out = subprocess.run(
-        [sys.executable, "-m", "stagebook.orchestration.cli", "run", "--ds", DS],
+        [sys.executable, "-m", "stagebook.orchestration.commands.cli", "run", "--ds", DS],
         env=env,
         capture_output=True,
         text=True,

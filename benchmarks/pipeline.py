@@ -73,7 +73,7 @@ NOOP_DAG = f'''
 import pendulum
 from airflow.sdk import DAG, chain
 
-from stagebook.orchestration.operators import StageNotebookOperator
+from stagebook.orchestration.execution.operators import StageNotebookOperator
 
 with DAG("noop_stage", schedule=None, start_date=pendulum.datetime(2019, 1, 1), catchup=False):
     chain(*[

@@ -102,7 +102,7 @@ def main() -> int:
         os.environ["STAGEBOOK_HOME"] = home
         from fastapi.testclient import TestClient
 
-        from stagebook.orchestration import web
+        from stagebook.orchestration.reviewing import web
 
         started = time.perf_counter()
         sidecars = build(Path(home), args.dates)

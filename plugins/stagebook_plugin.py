@@ -2,9 +2,9 @@
 
 from airflow.plugins_manager import AirflowPlugin
 
-from stagebook.orchestration import web
-from stagebook.orchestration.deadline import PublishBy
-from stagebook.orchestration.links import PREFIX, ReportLink
+from stagebook.orchestration.notifying.deadline import PublishBy
+from stagebook.orchestration.reviewing import web
+from stagebook.orchestration.reviewing.links import PREFIX, ReportLink
 
 
 class StagebookPlugin(AirflowPlugin):

@@ -19,7 +19,7 @@ for _name in [n for n in os.environ if n.startswith("STAGEBOOK_PARAMS")] + ["STA
 # The recommendation pipeline unless a test names another (and restores this).
 os.environ["STAGEBOOK_PIPELINE"] = "recommendations"
 
-from stagebook.orchestration import environment  # noqa: E402
+from stagebook.orchestration.commands import environment  # noqa: E402
 
 environment.apply_airflow_environ()
 

@@ -23,7 +23,7 @@ import psutil
 import pytest
 
 from stagebook import settings, storage
-from stagebook.orchestration import cluster
+from stagebook_deploy import cluster
 from tests.support import DAG_ID, free_port, params_copy
 
 DS = "2019-11-20"
@@ -290,7 +290,7 @@ def test_a_backup_restores_into_a_fresh_database_and_the_scheduler_runs_on_it(de
     dump = cluster.backup(where / "manual-backups" / "airflow.dump", where)
     restored = dt.datetime.now(dt.UTC)
     restore = subprocess.run(  # what `make cluster-restore BACKUP=...` runs
-        [sys.executable, "-m", "stagebook.orchestration.cluster", "restore", str(dump)],
+        [sys.executable, "-m", "stagebook_deploy.cluster", "restore", str(dump)],
         capture_output=True,
         text=True,
         env={**os.environ, "STAGEBOOK_CLUSTER_PREFIX": str(where)},

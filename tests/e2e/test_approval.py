@@ -27,7 +27,8 @@ from sqlalchemy.orm import configure_mappers
 
 from recsys import paths as datasets
 from stagebook.errors import ApprovalError
-from stagebook.orchestration import answers, approval, cli, lineage
+from stagebook.orchestration.approving import answers, approval
+from stagebook.orchestration.commands import cli, lineage
 from tests.support import DAG_ID, PIPELINE, TINY
 from tests.support.runs import run_dag, xcom
 

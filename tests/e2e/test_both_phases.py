@@ -8,7 +8,7 @@ import pytest
 from recsys import paths as datasets
 from recsys import signature
 from stagebook import notebook, records
-from stagebook.orchestration import links
+from stagebook.orchestration.reviewing import links
 from tests.support import DAG_ID, PIPELINE, TINY
 from tests.support.runs import injected, outputs_text, reports, run_dag, xcom
 

@@ -6,7 +6,7 @@ import pytest
 
 from recsys.data import source_key
 from stagebook import params
-from stagebook.orchestration import links
+from stagebook.orchestration.reviewing import links
 from tests.support import DAG_ID, PIPELINE, TINY
 from tests.support.receivers import messages
 from tests.support.runs import outputs_text, reports, run_dag, what, xcom

@@ -122,7 +122,7 @@ def test_finding_10_a_success_says_no_retries_left_and_the_summary_names_only_pr
 
 @pytest.fixture(scope="module")
 def replayed(run, folder):
-    from stagebook.orchestration import replay
+    from stagebook.orchestration.commands import replay
 
     found = replay.find(run.dag_run.run_id, "prod.train", try_number=1)
     path = replay.write(found)
@@ -142,7 +142,7 @@ def test_replay_writes_try_1_with_its_exact_injected_parameters(run, folder, rep
 
 
 def test_replay_until_failure_stops_at_the_same_cell_with_the_same_error(folder, replayed):
-    from stagebook.orchestration import replay
+    from stagebook.orchestration.commands import replay
 
     path, stopped = replayed
     archived = replay.failing_cell(folder / "20-train.try1.ipynb")
@@ -179,7 +179,7 @@ def test_the_retry_message_carries_the_replay_command(received, run):
 
 
 def test_replaying_an_unknown_run_or_task_names_it(run, capsys):
-    from stagebook.orchestration import cli
+    from stagebook.orchestration.commands import cli
 
     assert cli.main(["replay", "no-such-run", "prod.train"]) == 2
     assert "unknown run 'no-such-run'" in capsys.readouterr().err

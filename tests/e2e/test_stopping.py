@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from stagebook.orchestration import review
+from stagebook.orchestration.reviewing import review
 from tests.support import project
 
 WAIT_S = 120  # the stage's waiting cell: far longer than any stop may take

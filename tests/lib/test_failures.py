@@ -10,7 +10,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from recsys.errors import InvalidLossError, ValidationFailed
 from stagebook import errors, failures, settings, storage
 from stagebook.errors import StageFailed
-from stagebook.orchestration.operators import StageNotebookOperator
+from stagebook.orchestration.execution.operators import StageNotebookOperator
 from tests.support.stages import stage_notebook
 
 STAGE = "64-fails"

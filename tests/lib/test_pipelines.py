@@ -4,7 +4,7 @@ import pytest
 
 from stagebook import pipelines
 from stagebook.errors import PipelineError
-from stagebook.orchestration import check
+from stagebook.orchestration.commands import check
 from tests.support.stages import stage_notebook
 
 DECLARATION = """

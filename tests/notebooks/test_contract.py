@@ -11,7 +11,7 @@ from tests.support import DAG_ID
 def stage_operators():
     from airflow.dag_processing.dagbag import DagBag
 
-    from stagebook.orchestration.operators import StageNotebookOperator
+    from stagebook.orchestration.execution.operators import StageNotebookOperator
 
     dag = DagBag(dag_folder=str(settings.dags_dir())).dags[DAG_ID]
     return [t for t in dag.tasks if isinstance(t, StageNotebookOperator)]

@@ -76,7 +76,7 @@ def waiting(airflow_db, module_params, tmp_path_factory):
         {"validation.soft": {"min_catalogue_coverage": 0.9}, "validation.approval_timeout_s": 3600}
     )
     sets = [arg for key, value in OVERRIDES.items() for arg in ("--set", f"{key}={value}")]
-    command = [sys.executable, "-m", "stagebook.orchestration.cli", "run", "--ds", str(DS)]
+    command = [sys.executable, "-m", "stagebook.orchestration.commands.cli", "run", "--ds", str(DS)]
     out = tmp_path_factory.mktemp("run") / "out.txt"
     since = dt.datetime.now(dt.UTC)
     with open(out, "wb") as sink:

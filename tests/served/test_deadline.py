@@ -31,7 +31,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import DAG
 
-from stagebook.orchestration.deadline import publish_by
+from stagebook.orchestration.notifying.deadline import publish_by
 
 with DAG(
     dag_id="{dag_id}",
@@ -47,7 +47,7 @@ with DAG(
 PLUGIN_FILE = """
 from airflow.plugins_manager import AirflowPlugin
 
-from stagebook.orchestration.deadline import PublishBy
+from stagebook.orchestration.notifying.deadline import PublishBy
 
 
 class DeadlineProbePlugin(AirflowPlugin):

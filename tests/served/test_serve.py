@@ -29,7 +29,7 @@ def test_it_prints_the_url_and_how_to_log_in(server):
 
 
 def test_a_second_serve_on_the_same_home_says_which_pid_runs(server):
-    command = [sys.executable, "-m", "stagebook.orchestration.cli", "serve", "--port", "1"]
+    command = [sys.executable, "-m", "stagebook.orchestration.commands.cli", "serve", "--port", "1"]
     second = subprocess.run(command, env=server.env, capture_output=True, text=True, timeout=120)
     assert second.returncode == 1
     assert (

@@ -73,7 +73,7 @@ def app_client(readable: set[str] | None = None):
     """
     from fastapi.testclient import TestClient
 
-    from stagebook.orchestration import web
+    from stagebook.orchestration.reviewing import web
 
     app = web.create_app()
     app.dependency_overrides[web.AUTHENTICATED] = lambda: None

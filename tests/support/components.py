@@ -2,7 +2,7 @@
 
 ``stagebook serve`` serves the project's DAGs; a test with a DAG of its own
 (a deadline a few seconds away, say) starts the components it needs here,
-through the same code (:mod:`stagebook.orchestration.serve`), on a fresh
+through the same code (:mod:`stagebook.orchestration.commands.serve`), on a fresh
 Airflow home, and talks to them through the api-server's REST API.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from stagebook import settings
-from stagebook.orchestration import serve
+from stagebook.orchestration.commands import serve
 from tests.support import free_port
 
 

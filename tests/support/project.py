@@ -115,7 +115,7 @@ def environ(root: Path, home: Path, wait_s: float = 0, **more: str) -> dict[str,
 
 def command(*args: str) -> list[str]:
     """Return the ``stagebook`` command line with ``args``."""
-    return [sys.executable, "-m", "stagebook.orchestration.cli", *args]
+    return [sys.executable, "-m", "stagebook.orchestration.commands.cli", *args]
 
 
 def run(env: dict[str, str], *args: str, ds: str = "2019-11-20") -> subprocess.CompletedProcess:

@@ -84,7 +84,7 @@ def captured() -> Iterator[Run]:
 
 def run_dag(ds, conf, only=None) -> Run:
     """Run the real DAG through ``dag.test()`` for business date ``ds``, capturing its output."""
-    from stagebook.orchestration import localrun
+    from stagebook.orchestration.commands import localrun
 
     with captured() as run:
         run.dag_run = localrun.run_dag(ds, conf, only=only)

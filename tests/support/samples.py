@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from stagebook.orchestration.messages import Message
+from stagebook.orchestration.notifying.messages import Message
 
 SIGNATURE = "ffm.TH.201910241414_20191023"
 RECS = pd.DataFrame(  # one date's recommendations: two users, two items each

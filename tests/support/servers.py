@@ -165,7 +165,14 @@ def served(components: str, extra_env: dict[str, str] | None = None) -> Iterator
         Path(env["AIRFLOW_HOME"]) / "passwords.json"
     )
     out = Path(tempfile.mkdtemp(prefix="serve-")) / "out.txt"
-    command = [sys.executable, "-m", "stagebook.orchestration.cli", "serve", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "stagebook.orchestration.commands.cli",
+        "serve",
+        "--port",
+        str(port),
+    ]
     with open(out, "wb") as sink:
         proc = subprocess.Popen(
             [*command, "--components", components], env=env, stdout=sink, stderr=subprocess.STDOUT

@@ -1,6 +1,13 @@
-"""What Airflow imports: operators, notifications, the run summary and the CLI.
+"""The Airflow side of Stagebook, one room per job.
 
-Kept light: a DAG file imports :mod:`stagebook.orchestration.operators` and
-:mod:`stagebook.orchestration.callbacks` at parse time, so papermill, nbconvert,
-pandas and the channels' providers are imported only when a task runs.
+- :mod:`.factory`: a pipeline's declaration in, its DAG out;
+- :mod:`.execution`: running a try (operators, runner, kernels, progress, secrets);
+- :mod:`.reviewing`: the reports app in the Airflow UI (index, trends, compare);
+- :mod:`.notifying`: callbacks, messages, channels, the deadline alert;
+- :mod:`.approving`: the approval gate, its answers and timeouts;
+- :mod:`.commands`: the ``stagebook`` command.
+
+Kept light: a DAG file imports :mod:`.factory`, which imports the operators and
+the callbacks at parse time; papermill, nbconvert, pandas and the channels'
+providers are imported only when a task runs.
 """

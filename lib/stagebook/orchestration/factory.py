@@ -24,12 +24,12 @@ from airflow.sdk import DAG, Asset, BaseOperator, CronDataIntervalTimetable, Tas
 from stagebook import params, pipelines, settings
 from stagebook.declaration import Gate, Pipeline, Stage
 from stagebook.errors import PipelineError
-from stagebook.orchestration import callbacks
-from stagebook.orchestration.operators import (
+from stagebook.orchestration.execution.operators import (
     RunSummaryOperator,
     SelectPhaseOperator,
     StageNotebookOperator,
 )
+from stagebook.orchestration.notifying import callbacks
 
 
 def stage_task(stage: Stage, phase: str, merged: params.Params, **kwargs: Any) -> BaseOperator:
@@ -58,7 +58,7 @@ def stage_task(stage: Stage, phase: str, merged: params.Params, **kwargs: Any) -
 
 def gate_task(gate: Gate, phase: str, merged: params.Params) -> BaseOperator:
     """Return the approval task of ``gate`` for ``phase``."""
-    from stagebook.orchestration.approval import ApprovalGate
+    from stagebook.orchestration.approving.approval import ApprovalGate
 
     group = "" if phase == "common" else f"{phase}."
     return ApprovalGate(
@@ -85,7 +85,7 @@ def tasks_of(
 
 
 def _dag(pipeline: Pipeline, common: params.Params) -> DAG:
-    from stagebook.orchestration.deadline import publish_by
+    from stagebook.orchestration.notifying.deadline import publish_by
 
     deadline = None
     if pipeline.publish_by:

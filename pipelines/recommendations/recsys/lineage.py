@@ -1,6 +1,6 @@
 """What a consumer of the published recommendations receives, checked against the outbox.
 
-The framework's :mod:`stagebook.orchestration.lineage` follows asset events;
+The framework's :mod:`stagebook.orchestration.commands.lineage` follows asset events;
 which sink a batch went to, and where its metadata lies, is this pipeline's.
 """
 

@@ -6,7 +6,7 @@ from airflow.sdk import DAG
 
 from stagebook import params
 from stagebook.declaration import Gate, Stage
-from stagebook.orchestration import approval
+from stagebook.orchestration.approving import approval
 from stagebook.orchestration.factory import gate_task, stage_task
 
 BREACH = {"check": "js_distance", "value": 0.61234, "threshold": "<= 0.5 (validation.soft.max_js)"}

@@ -3,7 +3,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from stagebook.orchestration import callbacks
+from stagebook.orchestration.notifying import callbacks
 from tests.support import params_copy
 from tests.support.receivers import HttpReceiver
 

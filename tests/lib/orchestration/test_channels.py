@@ -6,7 +6,7 @@ import pytest
 
 from stagebook import params
 from stagebook.errors import ParamsError
-from stagebook.orchestration import channels
+from stagebook.orchestration.notifying import channels
 from tests.support import free_port, params_copy
 from tests.support.receivers import HttpReceiver
 from tests.support.samples import MESSAGE

@@ -4,7 +4,7 @@ import shutil
 import pytest
 
 from stagebook import settings
-from stagebook.orchestration import check
+from stagebook.orchestration.commands import check
 
 
 def test_the_project_as_committed_has_no_problem():

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from stagebook import settings
-from stagebook.orchestration import check
+from stagebook.orchestration.commands import check
 
 
 @pytest.fixture

@@ -6,7 +6,14 @@ import sys
 def test_finding_0_a_fresh_archive_gets_its_metastore_and_says_so_in_one_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env["STAGEBOOK_HOME"] = str(tmp_path / "new")
-    command = [sys.executable, "-m", "stagebook.orchestration.cli", "run", "--ds", "2019-11-20"]
+    command = [
+        sys.executable,
+        "-m",
+        "stagebook.orchestration.commands.cli",
+        "run",
+        "--ds",
+        "2019-11-20",
+    ]
     command += ["--only", "run_summary"]  # the others marked success: the metastore is the point
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

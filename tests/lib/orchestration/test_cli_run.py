@@ -24,7 +24,7 @@ TIMEZONE = "Asia/Tokyo"  # the recommendation DAG's
 
 def _cli_run(*args):
     sets = [arg for key, value in TINY.items() for arg in ("--set", f"{key}={value}")]
-    command = [sys.executable, "-m", "stagebook.orchestration.cli", "run", "--ds", str(DS)]
+    command = [sys.executable, "-m", "stagebook.orchestration.commands.cli", "run", "--ds", str(DS)]
     command += ["--phases", "prod", *sets, *args]
     result = subprocess.run(command, capture_output=True, text=True, env=os.environ, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

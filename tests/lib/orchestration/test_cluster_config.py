@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from stagebook import pipelines
-from stagebook.orchestration import cluster
+from stagebook_deploy import cluster
 
 PROD = cluster.ansible_dir() / "inventories" / "prod" / "hosts.yml"
 

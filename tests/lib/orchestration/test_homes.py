@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stagebook.orchestration import environment, serve
+from stagebook.orchestration.commands import environment, serve
 
 STAGEBOOK = Path(sys.executable).with_name("stagebook")
 

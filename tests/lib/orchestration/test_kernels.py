@@ -7,8 +7,9 @@ from types import SimpleNamespace
 import pytest
 
 from stagebook import notebook, settings
-from stagebook.orchestration import cli, kernels
-from stagebook.orchestration.operators import StageNotebookOperator
+from stagebook.orchestration.commands import cli
+from stagebook.orchestration.execution import kernels
+from stagebook.orchestration.execution.operators import StageNotebookOperator
 from tests.support.runs import outputs_text
 from tests.support.stages import VALUES, stage_notebook
 

@@ -1,6 +1,6 @@
 """How the lineage chain finds each earlier step: declared lineage records first, then run, then date."""
 
-from stagebook.orchestration import cli, lineage
+from stagebook.orchestration.commands import cli, lineage
 from tests.support import DAG_ID
 
 

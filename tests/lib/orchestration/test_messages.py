@@ -5,8 +5,8 @@ from urllib.parse import quote
 import pendulum
 
 from stagebook import storage
-from stagebook.orchestration import messages
-from stagebook.orchestration.messages import first_lines
+from stagebook.orchestration.notifying import messages
+from stagebook.orchestration.notifying.messages import first_lines
 from tests.support.samples import MESSAGE
 
 

@@ -11,7 +11,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from stagebook import settings
 from stagebook.errors import StageFailed
-from stagebook.orchestration.operators import StageNotebookOperator
+from stagebook.orchestration.execution.operators import StageNotebookOperator
 from tests.support.stages import stage_notebook
 
 

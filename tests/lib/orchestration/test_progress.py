@@ -7,8 +7,8 @@ import time
 import pytest
 
 from stagebook import settings
-from stagebook.orchestration import progress
-from stagebook.orchestration.operators import StageNotebookOperator
+from stagebook.orchestration.execution import progress
+from stagebook.orchestration.execution.operators import StageNotebookOperator
 from tests.support.stages import VALUES, stage_notebook
 
 SLOW = (

@@ -12,9 +12,10 @@ import pytest
 
 from stagebook import params, settings, storage
 from stagebook.errors import StageFailed
-from stagebook.orchestration import channels, secrets
-from stagebook.orchestration.messages import first_lines
-from stagebook.orchestration.operators import StageNotebookOperator
+from stagebook.orchestration.execution import secrets
+from stagebook.orchestration.execution.operators import StageNotebookOperator
+from stagebook.orchestration.notifying import channels
+from stagebook.orchestration.notifying.messages import first_lines
 from tests.support.receivers import HttpReceiver
 from tests.support.samples import MESSAGE
 from tests.support.stages import stage_notebook

@@ -6,8 +6,8 @@ import pytest
 from stagebook import dates, params, reports, sidecars, storage
 from stagebook.declaration import Stage
 from stagebook.metrics import Metric
-from stagebook.orchestration import review, trends
 from stagebook.orchestration.factory import stage_task
+from stagebook.orchestration.reviewing import review, trends
 from stagebook.records import MIME
 from tests.support.archive import DAG, archived_try
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from stagebook.errors import StageFailed
-from stagebook.orchestration import stopping
-from stagebook.orchestration.operators import StageNotebookOperator
+from stagebook.orchestration.execution import stopping
+from stagebook.orchestration.execution.operators import StageNotebookOperator
 
 VALUES = {"ds": "2019-11-20", "try_number": 1}
 

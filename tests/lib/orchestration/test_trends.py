@@ -4,7 +4,7 @@ import pytest
 
 from stagebook import sidecars
 from stagebook.metrics import Metric
-from stagebook.orchestration import charts, comparison, review, trends
+from stagebook.orchestration.reviewing import charts, comparison, review, trends
 from tests.support.archive import DAG, app_client, archived_try
 
 # what the stage table declares, as the operator keeps it in each try's sidecar

@@ -1,0 +1,1 @@
+"""Deciding: the approval gate (Airflow's human-in-the-loop), its answers and its timeouts."""

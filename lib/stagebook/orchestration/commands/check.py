@@ -1,0 +1,190 @@
+"""``stagebook check``: what the scheduler would trip on, found before a commit.
+
+Each problem names its file and the cell or key: a notebook's contract
+(parameters cell, kernel, committed outputs, records against the stage table),
+params that fail validation or hold something like a secret, DAG import errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from stagebook import notebook, paramfiles, params, pipelines, settings
+from stagebook.errors import NotebookContractError, ParamsError, PipelineError
+
+SECRET_KEY = re.compile(r"password|passwd|secret|token|api_?key|private_?key|credential", re.I)
+
+
+def entropy(text: str) -> float:
+    """Return the Shannon entropy of ``text`` in bits per character."""
+    counts = Counter(text)
+    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
+
+
+def looks_secret(key: str, value: Any) -> bool:
+    """Tell whether a params value looks like a secret: by its key's name, or a random string."""
+    if value in (None, "", [], {}):
+        return False
+    if SECRET_KEY.search(key):
+        return True
+    text = str(value)
+    random_looking = len(text) >= 20 and " " not in text and entropy(text) >= 4.0
+    return random_looking and any(c.isdigit() for c in text) and any(c.isalpha() for c in text)
+
+
+def _leaves(data: Mapping, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def params_problems() -> list[str]:
+    """Return params files that fail validation, and values that look like secrets.
+
+    Each mistake once, on its own line: a broken ``common.yaml`` fails every phase alike.
+    """
+    found = []
+    for phase in [None, *params.known_phases()]:
+        try:
+            params.load(phase)
+        except ParamsError as exc:
+            found += [line for line in str(exc).splitlines() if line.strip()]
+    for path in sorted(settings.params_dir().glob("*.yaml")):
+        try:
+            data = paramfiles.read(path)
+        except ParamsError:
+            continue  # reported above, with its line and column
+        for key, value in _leaves(data):
+            if looks_secret(key, value):
+                found.append(
+                    f"{path}: {key}: looks like a secret; keep it in an Airflow connection, "
+                    "never in params (they are written into every archived notebook)"
+                )
+    return list(dict.fromkeys(found))
+
+
+def notebook_problems(path: Path, kernels: set[str]) -> list[str]:
+    """Return a notebook's committed outputs, missing kernel and parameters cell problems."""
+    nb = json.loads(path.read_text())
+    found = [
+        f"{path}: cell {number}: committed output; strip it (nbstripout) and commit again"
+        for number, cell in enumerate(nb.get("cells", []), start=1)
+        if cell.get("cell_type") == "code" and (cell.get("outputs") or cell.get("execution_count"))
+    ]
+    kernel = nb.get("metadata", {}).get("kernelspec", {}).get("name")
+    if kernel and kernel not in kernels:
+        found.append(f"{path}: kernel {kernel!r} is not installed; installed: {sorted(kernels)}")
+    try:
+        notebook.parameters(path)
+        notebook.recorded(path)
+    except NotebookContractError as exc:
+        found.append(str(exc))
+    return found
+
+
+def stage_problems(dags: list[Any], *, every_dag_imported: bool = True) -> list[str]:
+    """Return where a DAG's stage table and its notebooks disagree.
+
+    A notebook no task runs must record nothing, but only if ``every_dag_imported``:
+    the stage table of a DAG file that did not import is unknown, and comparing
+    against nothing would report every record of its notebooks.
+    """
+    from stagebook.orchestration.execution.operators import StageNotebookOperator
+
+    found = []
+    staged = set()
+    for dag in dags:
+        for task in dag.tasks:
+            if not isinstance(task, StageNotebookOperator):
+                continue
+            path = notebook.path(task.stage)
+            staged.add(task.stage)
+            if not path.exists():
+                found.append(f"{path}: task {dag.dag_id}.{task.task_id} runs it, it does not exist")
+                continue
+            try:
+                declared = set(notebook.parameters(path))
+            except NotebookContractError:
+                continue  # reported with the notebook
+            injected = task.injected_names
+            if declared != injected:
+                found.append(
+                    f"{path}: parameters cell declares {sorted(declared)}, task "
+                    f"{dag.dag_id}.{task.task_id} injects {sorted(injected)}"
+                )
+            found += notebook.record_problems(path, task.records)
+    for stage in sorted(set(notebook.stages()) - staged) if every_dag_imported else ():
+        found += notebook.record_problems(notebook.path(stage), ())
+    return sorted(set(found))
+
+
+@contextlib.contextmanager
+def _quietly() -> Iterator[None]:
+    """Silence what importing the DAG files logs (tracebacks): each import error gets one line."""
+    loggers = [logging.getLogger(name) for name in ("airflow.dag_processing", "stagebook.params")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # Airflow's structlog writes to stdout
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def dag_problems(known: list[str]) -> tuple[list[str], list[Any], bool]:
+    """Return the DAG files' import errors, the DAGs that imported, and whether all did.
+
+    An import error that only repeats a problem in ``known`` (a DAG file reads
+    ``common.yaml`` when it is parsed) is that problem, already reported.
+    """
+    from airflow.dag_processing.dagbag import DagBag
+
+    with _quietly():
+        bag = DagBag(dag_folder=str(settings.dags_dir()))
+    found = []
+    for path, error in sorted(bag.import_errors.items()):
+        if not any(problem in error for problem in known):
+            found.append(f"{path}: DAG import error: {error.strip().splitlines()[-1]}")
+    return found, list(bag.dags.values()), not bag.import_errors
+
+
+def problems(name: str | None = None) -> list[str]:
+    """Return every problem of the project's pipelines (or of pipeline ``name``), each naming its file.
+
+    A folder that is not a pipeline, a stage whose notebook is missing, a
+    declaration that does not hold or a DAG id used twice comes first, alone:
+    nothing else of the project can be checked against a declaration that is not.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    try:
+        chosen = [pipelines.get(name)] if name else pipelines.every()
+    except PipelineError as exc:
+        return [str(exc)]
+    found: list[str] = []
+    for pipeline in chosen:
+        with settings.using(pipeline.name):
+            found += params_problems()
+    dag_found, dags, every_dag_imported = dag_problems(found)
+    found += dag_found
+    kernels = set(KernelSpecManager().find_kernel_specs())
+    for pipeline in chosen:
+        with settings.using(pipeline.name):
+            for stage in notebook.stages():
+                found += notebook_problems(notebook.path(stage), kernels)
+            mine = [dag for dag in dags if dag.dag_id == pipeline.id]
+            found += stage_problems(mine, every_dag_imported=every_dag_imported)
+    return found

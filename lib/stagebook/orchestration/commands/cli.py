@@ -1,0 +1,279 @@
+"""The ``stagebook`` command: set up, check, run, serve, approve, trace and replay a pipeline.
+
+Example::
+
+    stagebook run --ds 2019-11-20 --phases beta --set train.epochs=2
+
+The phases and overrides travel in the run's conf, which the DAG validates and
+merges over the params files exactly as for a run triggered by hand
+(:mod:`stagebook.orchestration.commands.localrun`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from stagebook import atomic, dates, pipelines, settings
+from stagebook.errors import DateError, ParamsError, PipelineError, StagebookError
+from stagebook.orchestration.commands import environment, localrun, serve
+from stagebook.orchestration.execution import runlock
+
+
+def migrate() -> None:
+    """Create or upgrade the embedded Airflow's metadata database (idempotent)."""
+    environment.apply_airflow_environ()
+    airflow = Path(sys.executable).with_name("airflow")
+    subprocess.run([str(airflow), "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
+
+
+def setup_airflow() -> None:
+    """``stagebook setup``: migrate the metadata database and say where it is."""
+    migrate()
+    print(f"stagebook: Airflow metadata database ready in {os.environ['AIRFLOW_HOME']}")
+
+
+def ensure_metastore() -> None:
+    """Create the metastore when it does not exist yet, then settle runs whose process is gone.
+
+    Each says so in one line. Two first commands on a new home migrate it once.
+    """
+    environment.apply_airflow_environ()
+    from airflow import settings as airflow_settings
+    from sqlalchemy import inspect
+
+    home = Path(os.environ["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    with atomic.locked(home / ".stagebook-migrate.lock"):
+        if not inspect(airflow_settings.engine).has_table("dag"):
+            migrate()
+            print(f"stagebook: created the Airflow metastore in {home}")
+    for line in runlock.sweep():
+        print(f"stagebook: {line}", flush=True)
+
+
+def dag_ids() -> list[str]:
+    """Return the ids of the DAGs in the dags folder."""
+    environment.apply_airflow_environ()
+    from airflow.dag_processing.dagbag import DagBag
+
+    return sorted(DagBag(dag_folder=str(settings.dags_dir())).dags)
+
+
+def load_dag(name: str | None = None) -> Any:
+    """Return the DAG of pipeline ``name`` (its folder's name or its DAG id), made current.
+
+    ``name`` None: the project's only pipeline. Another DAG of the dags folder (an
+    example consumer) is found by its id too.
+    """
+    environment.apply_airflow_environ()
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(settings.dags_dir()))
+    if bag.import_errors:
+        raise PipelineError(
+            "DAG import errors:\n" + "\n".join(f"{k}: {v}" for k, v in bag.import_errors.items())
+        )
+    if name in bag.dags and pipelines.enter(name) is None:
+        return bag.dags[name]
+    pipeline = pipelines.get(name)
+    if pipeline.id not in bag.dags:
+        raise PipelineError(
+            f"{settings.dags_dir()}: no DAG {pipeline.id!r} of pipeline {pipeline.name}: "
+            "its files must call stagebook.orchestration.factory.pipeline_dags()"
+        )
+    pipelines.enter(pipeline.id)
+    return bag.dags[pipeline.id]
+
+
+def run_check(name: str | None) -> int:
+    """``stagebook check``: print each problem with its file and cell or key; 1 if any."""
+    environment.apply_airflow_environ()
+    from stagebook.orchestration.commands import check
+
+    found = check.problems(name)
+    for problem in found:
+        print(problem)
+    print(f"stagebook check: {len(found)} problem(s)" if found else "stagebook check: no problem")
+    return 1 if found else 0
+
+
+def run_serve(host: str, port: int, components: str) -> int:
+    """``stagebook serve``: run the embedded Airflow and the reports app until stopped."""
+    wanted = [c.strip() for c in components.split(",") if c.strip()]
+    unknown = sorted(set(wanted) - set(serve.COMPONENTS))
+    if unknown or not wanted:
+        print(
+            f"stagebook: --components: choose among {', '.join(serve.COMPONENTS)}", file=sys.stderr
+        )
+        return 2
+    try:
+        return serve.serve(host, port, wanted)
+    except serve.AlreadyServing as exc:
+        print(f"stagebook: {exc}", file=sys.stderr)
+        return 1
+
+
+def run_approve(args: argparse.Namespace) -> int:
+    """``stagebook approve``: answer a waiting approval through Airflow's HITL API."""
+    from stagebook.orchestration.approving import approval
+
+    ensure_metastore()
+    dag = load_dag(args.pipeline)
+    approval.answer(
+        dag.dag_id,
+        args.run_id,
+        args.task_id,
+        approve=not args.reject,
+        comment=args.comment,
+        user=args.user,
+    )
+    verb = "rejected" if args.reject else "approved"
+    print(f"stagebook: {verb} {args.task_id} in run {args.run_id} as {args.user}")
+    return 0
+
+
+def run_lineage(args: argparse.Namespace) -> int:
+    """``stagebook lineage``: print the chain from a published batch back to its raw partitions."""
+    from stagebook.orchestration.commands import lineage
+
+    ensure_metastore()
+    dag = load_dag(args.pipeline)
+    print(lineage.text(lineage.chain(dag, args.ds.isoformat(), args.phase)))
+    return 0
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    """``stagebook replay``: write a try's notebook with its exact parameters (and run it to its failure)."""
+    environment.apply_airflow_environ()
+    from stagebook.orchestration.commands import replay
+
+    if args.run_id is None and None in (args.ds, args.phase, args.stage):
+        raise ParamsError("stagebook replay: give RUN_ID TASK_ID, or --ds, --phase and --stage")
+    if args.run_id is not None and args.task_id is None:
+        raise ParamsError("stagebook replay: give the task id after the run id, e.g. prod.train")
+    found = replay.find(
+        args.run_id,
+        args.task_id,
+        ds=args.ds.isoformat() if args.ds else None,
+        phase=args.phase,
+        stage=args.stage,
+        try_number=args.try_number,
+        dag_ids=[pipelines.get(args.pipeline).id] if args.pipeline else None,
+    )
+    path = replay.write(found)
+    stopped = replay.until_failure(path, found.dag_id) if args.until_failure else None
+    print(replay.message(path, stopped))
+    return 0
+
+
+def ds_argument(value: str) -> Any:
+    """Parse ``--ds`` for argparse, which then prints the date's own one-line error."""
+    try:
+        return dates.parse_ds(value, where="--ds")
+    except DateError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--ds: ")) from None
+
+
+def parser() -> argparse.ArgumentParser:
+    """Return the parser of the ``stagebook`` command."""
+    main_parser = argparse.ArgumentParser(prog="stagebook", description=__doc__.split("\n")[0])
+    sub = main_parser.add_subparsers(dest="command", required=True)
+    pipeline = {
+        "dest": "pipeline",
+        "metavar": "NAME",
+        "help": "the pipeline: its folder's name or DAG id (optional when there is only one)",
+    }
+    sub.add_parser("setup", help="create or upgrade the embedded Airflow database")
+    sub.add_parser("env", help="print the environment of the embedded Airflow, for `eval`")
+    checked = sub.add_parser("check", help="check pipelines, notebooks, params and DAGs")
+    checked.add_argument("--pipeline", "--dag", **pipeline)
+    served = sub.add_parser("serve", help="serve Airflow and the reports here until Ctrl-C")
+    served.add_argument("--host", default="127.0.0.1", help="address of the api-server")
+    served.add_argument("--port", type=int, default=8080, help="port of the api-server")
+    served.add_argument(
+        "--components",
+        default=",".join(serve.COMPONENTS),
+        help="comma-separated Airflow components to run (default: all four)",
+    )
+    date = {"type": ds_argument, "metavar": "YYYY-MM-DD"}
+    approve = sub.add_parser("approve", help="answer a waiting approval (<phase>.approve)")
+    approve.add_argument("run_id", help="the run, as the Airflow UI shows it")
+    approve.add_argument("task_id", help="the approval task, e.g. prod.approve")
+    approve.add_argument("--reject", action="store_true", help="reject: publish is skipped")
+    approve.add_argument("--comment", default="", help="why (kept with the run)")
+    approve.add_argument("--user", default=os.environ.get("USER") or "admin", help="who answers")
+    approve.add_argument("--pipeline", "--dag", **pipeline)
+    lineage = sub.add_parser("lineage", help="print a published batch's lineage")
+    lineage.add_argument("--ds", required=True, **date)
+    lineage.add_argument("--phase", required=True, help="e.g. prod")
+    lineage.add_argument("--pipeline", "--dag", **pipeline)
+    replayed = sub.add_parser("replay", help="write a try's notebook with its exact parameters")
+    replayed.add_argument("run_id", nargs="?", help="the run, as the Airflow UI shows it")
+    replayed.add_argument("task_id", nargs="?", help="the task, e.g. prod.train")
+    replayed.add_argument("--ds", **date)
+    replayed.add_argument("--phase", help="with --ds and --stage: that date's latest run")
+    replayed.add_argument("--stage", help="e.g. 30-score")
+    replayed.add_argument("--pipeline", "--dag", **pipeline)
+    replayed.add_argument("--try", dest="try_number", type=int, help="default: the latest try")
+    replayed.add_argument(
+        "--until-failure",
+        action="store_true",
+        help="run it up to its failing cell, and keep the kernel for Jupyter",
+    )
+    run = sub.add_parser("run", help="run the pipeline for one business date")
+    when = run.add_mutually_exclusive_group(required=True)
+    when.add_argument("--ds", type=ds_argument, help="YYYY-MM-DD")
+    when.add_argument("--latest", action="store_true", help="the latest complete date with events")
+    run.add_argument("--pipeline", "--dag", **pipeline)
+    run.add_argument("--phases", help="comma-separated phases, e.g. beta,prod (default: params)")
+    run.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE"
+    )
+    run.add_argument(
+        "--only",
+        metavar="REGEX",
+        help=r"run only the matching task ids, mark the others success (e.g. 'prod\.publish')",
+    )
+    return main_parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``stagebook`` command."""
+    try:  # before anything imports airflow: it fixes its home on first import (~/airflow)
+        environment.apply_airflow_environ()
+    except StagebookError as exc:
+        print(f"stagebook: {exc}", file=sys.stderr)
+        return 2
+    args = parser().parse_args(argv)
+    if args.command == "env":
+        for key, value in environment.airflow_environ().items():
+            print(f"export {key}={shlex.quote(value)}")
+        return 0
+    if args.command == "setup":
+        setup_airflow()
+        return 0
+    if args.command == "check":
+        return run_check(args.pipeline)
+    if args.command == "serve":
+        return run_serve(args.host, args.port, args.components)
+    commands = {
+        "approve": run_approve,
+        "lineage": run_lineage,
+        "replay": run_replay,
+        "run": localrun.command,
+    }
+    try:
+        return commands[args.command](args)
+    except StagebookError as exc:
+        print(f"stagebook: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
