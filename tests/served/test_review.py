@@ -76,6 +76,25 @@ def test_a_user_without_access_to_the_dag_gets_403_and_an_index_without_it(serve
     assert DAG_ID in server.get("/stagebook/", server.token("viewer"))[1]
 
 
+def test_the_index_and_trends_show_each_pipeline_to_whom_may_read_its_dag(server, runs, home):
+    archived_try(
+        home,
+        dag_id="weather",
+        ds=str(DS),
+        phase="common",
+        stage="20-backtest",
+        records={"backtest": {"mae_model": 2.1}},
+        duration_s=3.0,  # every stage's trend: its duration
+    )
+    everything = server.get("/stagebook/", server.token("viewer"))[1]
+    assert "weather" in everything and DAG_ID in everything
+    forecaster = server.token("forecaster")
+    status, body, _ = server.get("/stagebook/", forecaster)
+    assert status == 200 and "weather" in body and DAG_ID not in body
+    assert server.get("/stagebook/trends/weather", forecaster)[0] == 200
+    assert server.get(f"/stagebook/trends/{DAG_ID}", forecaster)[0] == 403
+
+
 @pytest.mark.parametrize(
     "path",
     [

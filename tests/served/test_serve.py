@@ -1,10 +1,12 @@
 """``stagebook serve`` on a fresh home: every component, the schedule really runs, one per home."""
 
+import json
 import os
 import subprocess
 import sys
 import time
 
+import pendulum
 import psutil
 import pytest
 
@@ -24,7 +26,7 @@ def server(tmp_path_factory):
 def test_it_prints_the_url_and_how_to_log_in(server):
     out = server.out.read_text()
     assert f"reports: {server.base}/stagebook/" in out
-    assert "log in as admin, viewer, outsider; passwords in" in out
+    assert "log in as admin, viewer, outsider, forecaster; passwords in" in out
     assert f"  viewer: {server.passwords()['viewer']}" in out
 
 
@@ -38,13 +40,23 @@ def test_a_second_serve_on_the_same_home_says_which_pid_runs(server):
     )
 
 
-def test_the_dag_is_unpaused_and_the_scheduler_creates_the_next_scheduled_run(server):
+@pytest.mark.parametrize(
+    ("dag_id", "timezone", "hour"),
+    [(DAG_ID, "Asia/Tokyo", 10), ("weather", "America/Los_Angeles", 6)],
+)
+def test_each_pipeline_is_unpaused_in_its_timezone_and_the_scheduler_creates_its_run(
+    server, dag_id, timezone, hour
+):
     admin = server.token("admin")
-    status, body, _ = server.get(f"/api/v2/dags/{DAG_ID}", admin)
-    assert status == 200 and '"is_paused":false' in body
+    status, body, _ = server.get(f"/api/v2/dags/{dag_id}/details", admin)
+    details = json.loads(body)
+    assert status == 200 and details["is_paused"] is False
+    # Airflow 3 serializes dates in UTC: each schedule's time of day is its own zone's
+    interval_end = pendulum.parse(details["next_dagrun_data_interval_end"]).in_tz(timezone)
+    assert (interval_end.hour, interval_end.minute) == (hour, 0), body
     deadline = time.monotonic() + 240
     while '"run_type":"scheduled"' not in (
-        body := server.get(f"/api/v2/dags/{DAG_ID}/dagRuns", admin)[1]
+        body := server.get(f"/api/v2/dags/{dag_id}/dagRuns", admin)[1]
     ):
         assert time.monotonic() < deadline, body
         time.sleep(2)

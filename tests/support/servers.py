@@ -143,15 +143,17 @@ def stop(proc: subprocess.Popen, sig: signal.Signals, wait_s: float = 60) -> Non
             proc.wait()
 
 
-USERS = "admin:admin,viewer:viewer,outsider:viewer"
+USERS = "admin:admin,viewer:viewer,outsider:viewer,forecaster:viewer"
 
 
 @contextlib.contextmanager
 def served(components: str, extra_env: dict[str, str] | None = None) -> Iterator[Served]:
     """Run ``stagebook serve`` on a free loopback port until the block ends, then SIGTERM its PID.
 
-    Users admin and viewer, and ``outsider`` (a viewer whom the auth manager of
-    ``tests.support.auth`` refuses every DAG); all-admins mode off.
+    Users admin and viewer, ``outsider`` (a viewer whom the auth manager of
+    ``tests.support.auth`` refuses every DAG) and ``forecaster`` (who may read the
+    weather pipeline's only); all-admins mode off. Every pipeline is served: none
+    is the current one.
     """
     port = free_port()
     env = {
@@ -161,6 +163,7 @@ def served(components: str, extra_env: dict[str, str] | None = None) -> Iterator
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": USERS,
         **(extra_env or {}),
     }
+    env.pop("STAGEBOOK_PIPELINE", None)
     env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] = str(
         Path(env["AIRFLOW_HOME"]) / "passwords.json"
     )
