@@ -24,7 +24,7 @@ import pytest
 
 from stagebook import settings, storage
 from stagebook_deploy import cluster
-from tests.support import DAG_ID, free_port, params_copy
+from tests.support import DAG_ID, PIPELINE, free_port, params_copy
 
 DS = "2019-11-20"
 EXAMPLE_PASSWORD = cluster.ansible_dir() / cluster.VAULT_EXAMPLE
@@ -85,7 +85,11 @@ def deployed():
         "airflow_api_port": free_port(),
         "airflow_scheduler_health_port": free_port(),
     }
-    extra = {**ports, "stagebook_params": str(params), "airflow_task_heartbeat_timeout_s": 20}
+    extra = {
+        **ports,
+        "stagebook_params": {PIPELINE: str(params)},
+        "airflow_task_heartbeat_timeout_s": 20,
+    }
     os.environ["STAGEBOOK_CLUSTER_PREFIX"] = str(where)
     os.environ.setdefault(
         "STAGEBOOK_UV", shutil.which("uv") or str(settings.root() / ".tools" / "bin" / "uv")
