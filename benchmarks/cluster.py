@@ -58,7 +58,11 @@ def main() -> None:
             figures[name] = round(time.monotonic() - started, 1)
             assert result.returncode == 0, result.stdout[-3000:]
             figures[name.replace("_s", "_changed")] = cluster.recap(result.stdout).get("changed")
-        api = cluster.Client(f"http://127.0.0.1:{extra['airflow_api_port']}", where / "airflow")
+        api = cluster.Client(
+            f"http://127.0.0.1:{extra['airflow_api_port']}",
+            where / "airflow",
+            "recommendation_pipeline",
+        )
         run_id = api.trigger({"ds": DS})
         assert api.wait(run_id) == "success", api.tis(run_id)
         run = api.run(run_id)
@@ -70,7 +74,16 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "STAGEBOOK_"))}
     env["STAGEBOOK_HOME"] = str(home)
     out = subprocess.run(
-        [sys.executable, "-m", "stagebook.orchestration.commands.cli", "run", "--ds", DS],
+        [
+            sys.executable,
+            "-m",
+            "stagebook.orchestration.commands.cli",
+            "run",
+            "--ds",
+            DS,
+            "--pipeline",
+            "recommendations",
+        ],
         env=env,
         capture_output=True,
         text=True,

@@ -31,12 +31,13 @@ def measure(events: int, days: int) -> dict:
         os.environ["STAGEBOOK_HOME"] = home
         try:
             from recsys import data, tables
-            from stagebook import dates, params
+            from stagebook import dates, params, settings
 
-            p = params.load("prod")
+            with settings.using("recommendations"):  # the pipeline measured
+                p = params.load("prod")
             source = p.data.model_copy(update={"source": "synthetic", "events_per_day": events})
             ds = source.anchor_date
-            paths = p.paths(ds, "common", Path(home))
+            paths = p.paths(ds, "common", Path(home))  # its pipeline: from the class's own
             started = time.perf_counter()
             files, missing = data.land_window(source, paths, dates.window(ds, days))
             landed = time.perf_counter() - started

@@ -68,18 +68,16 @@ SPLIT = [  # the sidecar's timings, in the order a try spends them
 
 NOOPS = 4  # no-op stages one after the other in one run: the first pays the process's warm-up
 
-NOOP_DAG = f'''
+NOOP_PIPELINE = f'''
 """No-op stages in a row: what every stage costs before its own work."""
-import pendulum
-from airflow.sdk import DAG, chain
+from stagebook.declaration import Pipeline, Stage
 
-from stagebook.orchestration.execution.operators import StageNotebookOperator
-
-with DAG("noop_stage", schedule=None, start_date=pendulum.datetime(2019, 1, 1), catchup=False):
-    chain(*[
-        StageNotebookOperator(task_id=f"noop_{{n}}", stage=f"9{{n}}-noop", phase="common")
-        for n in range(1, {NOOPS} + 1)
-    ])
+PIPELINE = Pipeline(
+    schedule=None,
+    timezone="UTC",
+    start="2019-01-01",
+    stages=tuple(Stage(f"noop_{{n}}", f"9{{n}}-noop") for n in range(1, {NOOPS} + 1)),
+)
 '''
 
 
@@ -121,7 +119,13 @@ def _noop_notebook(stage: str) -> dict:
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
     kept = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "STAGEBOOK_"))}
-    return {**kept, "STAGEBOOK_HOME": str(home), "MPLBACKEND": "Agg", **extra}
+    return {
+        **kept,
+        "STAGEBOOK_HOME": str(home),
+        "STAGEBOOK_PIPELINE": "recommendations",  # the pipeline measured, unless ``extra`` says
+        "MPLBACKEND": "Agg",
+        **extra,
+    }
 
 
 def _stagebook(env: dict[str, str], *args: str, check: bool = True) -> float:
@@ -175,20 +179,26 @@ def fixed_cost(repeats: int) -> dict:
     """
     with tempfile.TemporaryDirectory(prefix="stagebook-noop-") as tmp:
         root = Path(tmp) / "root"
-        (root / "dags").mkdir(parents=True)
-        (root / "notebooks").mkdir()
+        folder = root / "pipelines" / "noop_stage"  # a pipeline: a declaration, its notebooks
+        (folder / "notebooks").mkdir(parents=True)
+        (root / "dags").mkdir()
         (root / "plugins").mkdir()
-        (root / "params").symlink_to(ROOT / "params")
-        (root / "dags" / "noop_stage.py").write_text(NOOP_DAG)
+        shutil.copy(ROOT / "dags" / "pipelines.py", root / "dags")
+        (folder / "pipeline.py").write_text(NOOP_PIPELINE)
         for n in range(1, NOOPS + 1):
             stage = f"9{n}-noop"
-            (root / "notebooks" / f"{stage}.ipynb").write_text(json.dumps(_noop_notebook(stage)))
+            (folder / "notebooks" / f"{stage}.ipynb").write_text(json.dumps(_noop_notebook(stage)))
         rows: dict[str, tuple[list[dict], list[dict]]] = {}
         for mode, warm in (("warm", "1"), ("cold", "0")):
             home = Path(tmp) / mode
-            env = _env(home, STAGEBOOK_ROOT=str(root), STAGEBOOK_WARM_KERNELS=warm)
+            env = _env(
+                home,
+                STAGEBOOK_ROOT=str(root),
+                STAGEBOOK_PIPELINE="noop_stage",
+                STAGEBOOK_WARM_KERNELS=warm,
+            )
             for _ in range(repeats):
-                _stagebook(env, "run", "--dag", "noop_stage", "--ds", DS)
+                _stagebook(env, "run", "--pipeline", "noop_stage", "--ds", DS)
             durations = _task_seconds(home)
             first, later = rows.setdefault(mode, ([], []))
             for sidecar in _sidecars(home):
@@ -225,7 +235,7 @@ import json, sys, time
 took = {{}}
 for stage, phase in {[(s, "common" if s.startswith("00") else "prod") for s in PHASES]!r}:
     began = time.perf_counter()
-    nb = json.load(open({str(ROOT / "notebooks")!r} + "/" + stage + ".ipynb"))
+    nb = json.load(open({str(ROOT / "pipelines" / "recommendations" / "notebooks")!r} + "/" + stage + ".ipynb"))
     scope = {{}}
     for cell in nb["cells"]:
         if cell["cell_type"] != "code":

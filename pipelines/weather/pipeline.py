@@ -60,7 +60,7 @@ PIPELINE = Pipeline(
     timezone="America/Los_Angeles",
     start="2015-06-01",
     tags=("weather",),
-    publish_by=("08:00", 0),  # the forecast of ds + 1 is read that morning
+    publish_by=("08:00", 1),  # the morning after ds: the forecast of ds + 1 is read then
     stages=(
         Stage(
             "observe",

@@ -2,8 +2,8 @@
 
 One module, one converge of ``ansible/inventories/local`` into a temporary
 prefix (the path ``make cluster`` takes), then the proofs in order: a run that
-survives a SIGKILLed scheduler on both workers at once, a converge that changes
-nothing, ansible-lint's production profile, a run whose worker is SIGKILLed
+survives a SIGKILLed scheduler on both workers at once, a run of the second
+pipeline (weather) on the workers, a converge that changes nothing, ansible-lint's production profile, a run whose worker is SIGKILLed
 mid-stage, and a teardown that leaves no process behind.
 """
 
@@ -27,6 +27,7 @@ from stagebook_deploy import cluster
 from tests.support import DAG_ID, PIPELINE, free_port, params_copy
 
 DS = "2019-11-20"
+WEATHER_DS = "2015-11-30"
 EXAMPLE_PASSWORD = cluster.ansible_dir() / cluster.VAULT_EXAMPLE
 pytestmark = pytest.mark.longest
 
@@ -176,6 +177,17 @@ def test_a_run_survives_a_killed_scheduler_and_uses_both_workers_in_parallel(dep
         (p, b) for p in span("prod") for b in span("beta") if p[0] < b[1] and b[0] < p[1]
     ]
     assert overlapping, "prod and beta never ran at the same time"
+
+
+def test_the_weather_pipeline_runs_on_the_celery_workers_too(deployed):
+    where = deployed["where"]
+    api = cluster.Client(deployed["api"].base, where / "airflow", "weather")
+    run_id = api.trigger({"ds": WEATHER_DS})
+    assert api.wait(run_id) == "success", api.tis(run_id)
+    hosts = {ti["hostname"] for ti in api.tis(run_id) if ti["hostname"]}
+    assert hosts and all("airflow-worker-" in host for host in hosts), hosts
+    outbox = storage.data_area("weather", where / "home") / "outbox" / f"ds={WEATHER_DS}"
+    assert (outbox / "forecast.jsonl").read_text().strip()
 
 
 def test_converging_again_changes_nothing(deployed):

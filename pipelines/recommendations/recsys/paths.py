@@ -1,7 +1,7 @@
 """The recommendation pipeline's datasets: declared here, built by :mod:`stagebook.storage`.
 
-Under the pipeline's data root (:attr:`stagebook.storage.Paths.data`, today the
-archive's home, ``STAGEBOOK_HOME``):
+Under the pipeline's data area (:attr:`stagebook.storage.Paths.data`:
+``<STAGEBOOK_HOME>/data/<pipeline>/``):
 
 ```
 raw/events/<source-key>/date=YYYY-MM-DD/part-0.parquet

@@ -180,6 +180,24 @@ def ds_argument(value: str) -> Any:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--ds: ")) from None
 
 
+def add_run(sub: Any, pipeline: dict[str, str]) -> None:
+    """Add ``stagebook run`` to the subcommands ``sub``."""
+    run = sub.add_parser("run", help="run a pipeline for one business date")
+    when = run.add_mutually_exclusive_group(required=True)
+    when.add_argument("--ds", type=ds_argument, help="YYYY-MM-DD")
+    when.add_argument("--latest", action="store_true", help="the latest complete date with events")
+    run.add_argument("--pipeline", "--dag", **pipeline)
+    run.add_argument("--phases", help="comma-separated phases, e.g. beta,prod (default: params)")
+    run.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE"
+    )
+    run.add_argument(
+        "--only",
+        metavar="REGEX",
+        help=r"run only the matching task ids, mark the others success (e.g. 'prod\.publish')",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     """Return the parser of the ``stagebook`` command."""
     main_parser = argparse.ArgumentParser(prog="stagebook", description=__doc__.split("\n")[0])
@@ -226,20 +244,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run it up to its failing cell, and keep the kernel for Jupyter",
     )
-    run = sub.add_parser("run", help="run the pipeline for one business date")
-    when = run.add_mutually_exclusive_group(required=True)
-    when.add_argument("--ds", type=ds_argument, help="YYYY-MM-DD")
-    when.add_argument("--latest", action="store_true", help="the latest complete date with events")
-    run.add_argument("--pipeline", "--dag", **pipeline)
-    run.add_argument("--phases", help="comma-separated phases, e.g. beta,prod (default: params)")
-    run.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE"
-    )
-    run.add_argument(
-        "--only",
-        metavar="REGEX",
-        help=r"run only the matching task ids, mark the others success (e.g. 'prod\.publish')",
-    )
+    add_run(sub, pipeline)
     return main_parser
 
 

@@ -31,7 +31,7 @@ from airflow.sdk.definitions.deadline import (
     DeadlineAlert,
 )
 
-from stagebook import dates
+from stagebook import dates, pipelines
 
 log = logging.getLogger("stagebook.notify")
 
@@ -174,24 +174,32 @@ def untimed(dag: Any) -> Iterator[None]:
         dag.deadline = saved
 
 
+def _phase_of(task_id: str) -> str:
+    """Return the phase of a task: its group, or ``common`` for a task outside the phases."""
+    return task_id.split(".", 1)[0] if "." in task_id else "common"
+
+
 def unpublished(
     states: Mapping[str, Any], phases: list[str] | None = None
 ) -> dict[str, list[tuple[str, str]]]:
-    """Return each phase whose ``<phase>.publish`` has not succeeded, with its unfinished tasks.
+    """Return each phase whose ``publish`` task has not succeeded, with its unfinished tasks.
 
-    A phase is one with a ``<phase>.publish`` task, limited to the conf's
-    ``phases`` when given; a phase whose every task was skipped was not chosen.
-    Each pending task comes with its state (``not started`` when it has none).
+    A phase is one with a ``<phase>.publish`` task (``publish`` alone: the phase
+    ``common`` of a pipeline without phases), limited to the conf's ``phases`` when
+    given; a phase whose every task was skipped was not chosen. Each pending task
+    comes with its state (``not started`` when it has none).
     """
     shown = {
         task: str(state).removeprefix("TaskInstanceState.") if state else "not started"
         for task, state in states.items()
     }
-    found = {task.removesuffix(".publish") for task in shown if task.endswith(".publish")}
+    found = {_phase_of(task) for task in shown if task.rsplit(".", 1)[-1] == "publish"}
+    wanted = found if phases is None else found & {*phases, "common"}
     out = {}
-    for phase in sorted(found if phases is None else found & set(phases)):
-        tasks = {t: s for t, s in shown.items() if t.startswith(f"{phase}.")}
-        if shown[f"{phase}.publish"] == "success" or all(s == "skipped" for s in tasks.values()):
+    for phase in sorted(wanted):
+        tasks = {t: s for t, s in shown.items() if _phase_of(t) == phase}
+        publish = "publish" if phase == "common" else f"{phase}.publish"
+        if shown[publish] == "success" or all(s == "skipped" for s in tasks.values()):
             continue
         waiting = [(t, s) for t, s in tasks.items() if s != "success"]
         # what is under way or stuck first; the tasks still to start after it
@@ -247,7 +255,9 @@ def _send(context: Mapping[str, Any], states: Mapping[str, Any], reference: Publ
     message = missed_message(context, states, reference)
     if message is None:
         return "every phase published; nothing to say"
-    conf = (context.get("dag_run") or {}).get("conf") or {}
+    dag_run = context.get("dag_run") or {}
+    pipelines.enter(str(dag_run.get("dag_id")))  # the triggerer serves every pipeline
+    conf = dag_run.get("conf") or {}
     config = callbacks.notification_params("common", {"dag_run": SimpleNamespace(conf=dict(conf))})
     return f"{message.subject}: {channels.send(message, config)}"
 
