@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field
 
 from recsys import paths as datasets
+from stagebook import limits
 from stagebook.params import Params, Section
 
 Share = Annotated[float, Field(ge=0, le=1)]  # a share of users, items or slots, 0 to 1
@@ -65,12 +66,8 @@ class InferenceParams(Section):
     mode: Literal["model", "popular"]
 
 
-class SoftLimits(Section):
-    """Soft limits of the gate: a breach of these alone waits for a reviewer's approval.
-
-    Each is optional (None: no soft limit for that check) and must be stricter
-    than its hard limit of the same name in ``validation:``.
-    """
+class SoftLimits(limits.SoftLimits):
+    """``validation.soft``: the gate's optional soft limits, each stricter than its hard one."""
 
     max_duplicates: int | None = Field(default=None, ge=0, le=1_000_000)
     min_user_coverage: Share | None = None
@@ -79,7 +76,7 @@ class SoftLimits(Section):
     max_js: float | None = Field(default=None, gt=0, le=1)
 
 
-class ValidationParams(Section):
+class ValidationParams(limits.Limits):
     """Thresholds of the validation gate: hard limits fail the phase, soft ones wait for approval."""
 
     max_duplicates: int = Field(ge=0, le=1_000_000)
@@ -92,22 +89,6 @@ class ValidationParams(Section):
     soft: SoftLimits = SoftLimits()
     # Unanswered this long, an approval is a rejection (at most a week).
     approval_timeout_s: int = Field(default=86_400, ge=1, le=7 * 86_400)
-
-    @field_validator("soft")
-    @classmethod
-    def _soft_inside_hard(cls, soft: SoftLimits, info: ValidationInfo) -> SoftLimits:
-        for name in SoftLimits.model_fields:
-            limit, hard = getattr(soft, name), info.data.get(name)
-            if limit is None or hard is None:
-                continue
-            stricter = limit <= hard if name.startswith("max_") else limit >= hard
-            if not stricter:
-                bound = "at most" if name.startswith("max_") else "at least"
-                raise ValueError(
-                    f"soft.{name} = {limit} must be {bound} the hard limit {name} = {hard}: "
-                    "a soft limit is breached before the hard one"
-                )
-        return soft
 
 
 class PublishParams(Section):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,8 +25,10 @@ from scipy.spatial.distance import jensenshannon
 
 from recsys import inference
 from recsys.errors import NotValidated
+from recsys.params import ValidationParams
 from recsys.paths import File, RecsysPaths
-from stagebook import atomic
+from stagebook import atomic, limits
+from stagebook.limits import Breach
 
 
 def score_stats(recs: pd.DataFrame) -> dict[str, float | int]:
@@ -100,83 +101,47 @@ def drift(today: pd.Series, base: pd.Series, smoothing: float) -> dict[str, floa
     }
 
 
-@dataclass(frozen=True)
-class Breach:
-    """One failed check: its metric, value and threshold."""
-
-    check: str
-    value: float | int | None
-    threshold: str
-
-    def __str__(self) -> str:
-        return f"{self.check} = {self.value} (threshold {self.threshold})"
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the breach as JSON-ready data (the ``soft_breaches`` record)."""
-        return {"check": self.check, "value": self.value, "threshold": self.threshold}
-
-
-def checks(metrics: dict, thresholds) -> list[dict[str, Any]]:
+def checks(metrics: Mapping[str, Any], thresholds: ValidationParams) -> list[dict[str, Any]]:
     """Return every check of the gate on ``metrics``: its value, limits and whether it passed.
 
-    ``thresholds``: a ``ValidationParams``. ``passed`` is against the hard limit;
-    a check with a soft limit (``validation.soft``) also has ``soft_threshold``
-    and ``soft_passed``. Drift is checked only against a baseline (``drift_days``
-    > 0). Each check is JSON-ready, for the ``checks`` record the report's card shows.
+    ``passed`` is against the hard limit; a check with a soft limit
+    (``validation.soft``) also has ``soft_threshold`` and ``soft_passed``. A
+    missing metric passes its limit. Drift is checked only against a baseline
+    (``drift_days`` > 0). Each check is JSON-ready, for the ``checks`` record the
+    report's card shows.
     """
-    found: list[dict[str, Any]] = []
 
-    def check(name: str, ok: bool, threshold: str) -> dict[str, Any]:
-        row = {"check": name, "value": metrics.get(name), "threshold": threshold, "passed": ok}
-        found.append(row)
-        return row
+    def none(name: str, threshold: str) -> dict[str, Any]:
+        return limits.row(name, metrics.get(name), threshold, not metrics.get(name))
 
-    def limit(name: str, key: str, most: bool) -> None:
-        value, hard = metrics.get(name), getattr(thresholds, key)
-        soft = getattr(thresholds.soft, key)
-
-        def within(bound: float) -> bool:
-            return value is None or (value <= bound if most else value >= bound)
-
-        sign = "<=" if most else ">="
-        row = check(name, within(hard), f"{sign} {hard} (validation.{key})")
-        if soft is not None:
-            row["soft_threshold"] = f"{sign} {soft} (validation.soft.{key})"
-            row["soft_passed"] = within(soft)
-
-    check("rows", metrics.get("rows", 1) != 0, ">= 1")
-    check("non_finite_scores", not metrics.get("non_finite_scores"), "<= 0 (always)")
-    check(
-        "other_signatures",
-        not metrics.get("other_signatures"),
-        "<= 0 (rows must come from the model train recorded)",
-    )
-    limit("duplicate_pairs", "max_duplicates", most=True)
-    limit("duplicate_users", "max_duplicates", most=True)
-    limit("user_coverage", "min_user_coverage", most=False)
-    limit("catalogue_coverage", "min_catalogue_coverage", most=False)
+    found = [
+        limits.row("rows", metrics.get("rows"), ">= 1", metrics.get("rows", 1) != 0),
+        none("non_finite_scores", "<= 0 (always)"),
+        none("other_signatures", "<= 0 (rows must come from the model train recorded)"),
+    ]
+    # (metric, key of its limit in validation: and validation.soft)
+    bounded = [
+        ("duplicate_pairs", "max_duplicates"),
+        ("duplicate_users", "max_duplicates"),
+        ("user_coverage", "min_user_coverage"),
+        ("catalogue_coverage", "min_catalogue_coverage"),
+    ]
     if metrics.get("drift_days", 0) > 0:
-        limit("kl_divergence", "max_kl", most=True)
-        limit("js_distance", "max_js", most=True)
-    return found
+        bounded += [("kl_divergence", "max_kl"), ("js_distance", "max_js")]
+    return found + [
+        limits.limited(name, metrics.get(name), thresholds, key, missing_passes=True)
+        for name, key in bounded
+    ]
 
 
-def breaches(metrics: dict, thresholds) -> list[Breach]:
+def breaches(metrics: Mapping[str, Any], thresholds: ValidationParams) -> list[Breach]:
     """Return every check of ``metrics`` that breaches a hard limit of ``thresholds``."""
-    return [
-        Breach(c["check"], c["value"], c["threshold"])
-        for c in checks(metrics, thresholds)
-        if not c["passed"]
-    ]
+    return limits.breaches(checks(metrics, thresholds))
 
 
-def soft_breaches(metrics: dict, thresholds) -> list[Breach]:
+def soft_breaches(metrics: Mapping[str, Any], thresholds: ValidationParams) -> list[Breach]:
     """Return every check within its hard limit that breaches its soft limit (``validation.soft``)."""
-    return [
-        Breach(c["check"], c["value"], c["soft_threshold"])
-        for c in checks(metrics, thresholds)
-        if c["passed"] and c.get("soft_passed") is False
-    ]
+    return limits.soft_breaches(checks(metrics, thresholds))
 
 
 def history(paths: RecsysPaths, days: int) -> dict[dt.date, pd.Series]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from stagebook import limits
 from stagebook.params import Params, Section
 from weather import paths as datasets
 
@@ -37,40 +38,20 @@ class BacktestParams(Section):
     days: int = Field(ge=1, le=365)
 
 
-class SoftLimits(Section):
-    """Soft limits: a breach of these alone waits for a reviewer's approval.
-
-    Each is optional (None: no soft limit for that check) and must be stricter
-    than its hard limit of the same name in ``validation:``.
-    """
+class SoftLimits(limits.SoftLimits):
+    """``validation.soft``: the skill and the error past which a reviewer decides (each optional)."""
 
     min_skill: float | None = Field(default=None, ge=-10, le=1)
     max_mae: float | None = Field(default=None, gt=0, le=50)
 
 
-class ValidationParams(Section):
+class ValidationParams(limits.Limits):
     """Thresholds of the gate: hard limits fail validate, soft ones wait for approval."""
 
     min_skill: float = Field(ge=-10, le=1)
     max_mae: float = Field(gt=0, le=50)
     soft: SoftLimits = SoftLimits()
     approval_timeout_s: int = Field(default=86_400, ge=1, le=7 * 86_400)
-
-    @field_validator("soft")
-    @classmethod
-    def _soft_inside_hard(cls, soft: SoftLimits, info: ValidationInfo) -> SoftLimits:
-        for name in SoftLimits.model_fields:
-            limit, hard = getattr(soft, name), info.data.get(name)
-            if limit is None or hard is None:
-                continue
-            most = name.startswith("max_")
-            if not (limit <= hard if most else limit >= hard):
-                bound = "at most" if most else "at least"
-                raise ValueError(
-                    f"soft.{name} = {limit} must be {bound} the hard limit {name} = {hard}: "
-                    "a soft limit is breached before the hard one"
-                )
-        return soft
 
 
 class WeatherParams(Params):

@@ -11,29 +11,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from stagebook import atomic
+from stagebook import atomic, limits
+from stagebook.limits import Breach
 from weather.errors import NotValidated
 from weather.params import ValidationParams
 from weather.paths import File, WeatherPaths
-
-
-@dataclass(frozen=True)
-class Breach:
-    """One failed check: its name, value and threshold."""
-
-    check: str
-    value: float | int | None
-    threshold: str
-
-    def __str__(self) -> str:
-        return f"{self.check} = {self.value} (threshold {self.threshold})"
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the breach as JSON-ready data (an item of the ``soft_breaches`` record)."""
-        return {"check": self.check, "value": self.value, "threshold": self.threshold}
 
 
 def gate_metrics(backtest: Mapping[str, Any], forecast: float) -> dict[str, Any]:
@@ -44,52 +28,32 @@ def gate_metrics(backtest: Mapping[str, Any], forecast: float) -> dict[str, Any]
     }
 
 
-# The limited checks: (metric, key of its limit in validation: and validation.soft, at most?)
-LIMITS = (("skill", "min_skill", False), ("mae_model", "max_mae", True))
+# The limited checks: (metric, key of its limit in validation: and validation.soft)
+LIMITS = (("skill", "min_skill"), ("mae_model", "max_mae"))
 
 
-def checks(metrics: Mapping[str, Any], limits: ValidationParams) -> list[dict[str, Any]]:
+def checks(metrics: Mapping[str, Any], thresholds: ValidationParams) -> list[dict[str, Any]]:
     """Return every check on ``metrics``: its value, limits and whether it passed.
 
     ``passed`` is against the hard limit; a check with a soft limit also has
     ``soft_threshold`` and ``soft_passed``. A missing value fails.
     """
     days, forecast = metrics.get("days"), metrics.get("forecast_temp_max")
-    found = [
-        _row("days", days, ">= 1 (backtested days)", (days or 0) >= 1),
-        _row("forecast_temp_max", forecast, "a finite number (always)", forecast is not None),
+    return [
+        limits.row("days", days, ">= 1 (backtested days)", (days or 0) >= 1),
+        limits.row("forecast_temp_max", forecast, "a finite number (always)", forecast is not None),
+        *(limits.limited(name, metrics.get(name), thresholds, key) for name, key in LIMITS),
     ]
-    for name, key, most in LIMITS:
-        value, sign = metrics.get(name), "<=" if most else ">="
-        hard, soft = getattr(limits, key), getattr(limits.soft, key)
-        row = _row(name, value, f"{sign} {hard} (validation.{key})", _within(value, hard, most))
-        if soft is not None:
-            row["soft_threshold"] = f"{sign} {soft} (validation.soft.{key})"
-            row["soft_passed"] = _within(value, soft, most)
-        found.append(row)
-    return found
-
-
-def _within(value: float | None, bound: float, most: bool) -> bool:
-    return value is not None and (value <= bound if most else value >= bound)
-
-
-def _row(check: str, value: Any, threshold: str, passed: bool) -> dict[str, Any]:
-    return {"check": check, "value": value, "threshold": threshold, "passed": passed}
 
 
 def breaches(rows: Sequence[Mapping[str, Any]]) -> list[Breach]:
     """Return the checks of ``rows`` (from :func:`checks`) that breach their hard limit."""
-    return [Breach(r["check"], r["value"], r["threshold"]) for r in rows if not r["passed"]]
+    return limits.breaches(rows)
 
 
 def soft_breaches(rows: Sequence[Mapping[str, Any]]) -> list[Breach]:
     """Return the checks of ``rows`` within their hard limit that breach their soft limit."""
-    return [
-        Breach(r["check"], r["value"], r["soft_threshold"])
-        for r in rows
-        if r["passed"] and r.get("soft_passed") is False
-    ]
+    return limits.soft_breaches(rows)
 
 
 def passed(paths: WeatherPaths, digest: str, run_id: str, soft: Sequence[Breach] = ()) -> None:
