@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -30,6 +31,20 @@ from stagebook.metrics import Metric
 __all__ = ["Gate", "Metric", "Pipeline", "Stage"]
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+PUBLISH = "publish"  # the task a publish_by deadline waits for
+
+
+def _check_pulls(table: tuple[Stage | Gate, ...]) -> None:
+    """Raise ``ValueError`` naming a pull whose task does not run earlier in the same table."""
+    earlier: set[str] = set()
+    for stage in table:
+        for name, task in getattr(stage, "pulls", {}).items():
+            if task not in earlier:
+                raise ValueError(
+                    f"stage {stage.task}: pulls {name!r} from {task!r}, which is not a stage "
+                    "before it in the same table (stages, or phase_stages); fix the task id"
+                )
+        earlier.add(stage.task)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,11 +170,26 @@ class Pipeline:
             ) from None
         if not self.stages:
             raise ValueError("stages is empty; declare at least one Stage")
-        if self.publish_by is not None and not (
-            len(self.publish_by) == 2 and _HHMM.match(str(self.publish_by[0]))
-        ):
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+            raise ValueError(
+                f"timezone {self.timezone!r} is not an IANA zone; write e.g. 'Europe/Paris'"
+            ) from None
+        self._check_deadline()
+        for table in (self.stages, self.phase_stages):
+            _check_pulls(table)
+
+    def _check_deadline(self) -> None:
+        if self.publish_by is None:
+            return
+        if not (len(self.publish_by) == 2 and _HHMM.match(str(self.publish_by[0]))):
             raise ValueError(
                 f"publish_by {self.publish_by!r}: write it as ('HH:MM', days after ds)"
+            )
+        if PUBLISH not in {s.task for s in (*self.stages, *self.phase_stages)}:
+            raise ValueError(
+                f"publish_by needs a stage whose task is {PUBLISH!r}: the deadline waits for it"
             )
 
     @property
@@ -176,9 +206,3 @@ class Pipeline:
         """Return the committed notebook of stage ``stage`` (``NN-name``)."""
         assert self.folder is not None, "a declaration is loaded by stagebook.pipelines"
         return self.folder / "notebooks" / f"{stage}.ipynb"
-
-    @property
-    def params_dir(self) -> Path:
-        """Return the pipeline's params folder (it may not exist: the base schema's defaults)."""
-        assert self.folder is not None, "a declaration is loaded by stagebook.pipelines"
-        return self.folder / "params"

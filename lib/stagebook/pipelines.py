@@ -79,38 +79,43 @@ def load(pipeline_folder: Path) -> Pipeline:
             f"{pipeline_folder}: no {settings.DECLARATION}; declare "
             f"{ATTRIBUTE} = Pipeline(...) there, or move the folder out of the pipelines folder"
         )
-    key = (path.resolve(), path.stat().st_mtime_ns)
+    stat = path.stat()
+    key = (path.resolve(), stat.st_mtime_ns, stat.st_size, stat.st_ino)
     if key not in _loaded:
         declared = _import(path)
         assert isinstance(declared, Pipeline)
-        loaded = dataclasses.replace(declared, name=pipeline_folder.name, folder=pipeline_folder)
-        for stage in loaded.every_stage:
-            if not loaded.notebook(stage.notebook).is_file():
-                raise PipelineError(
-                    f"{path}: stage {stage.task!r} runs notebook {stage.notebook}, but "
-                    f"{loaded.notebook(stage.notebook)} does not exist; add it or fix the name"
-                )
-        _loaded[key] = loaded
-    return _loaded[key]
+        _loaded[key] = dataclasses.replace(
+            declared, name=pipeline_folder.name, folder=pipeline_folder
+        )
+    loaded = _loaded[key]
+    for stage in loaded.every_stage:  # every time: a notebook may have gone since
+        if not loaded.notebook(stage.notebook).is_file():
+            raise PipelineError(
+                f"{path}: stage {stage.task!r} runs notebook {stage.notebook}, but "
+                f"{loaded.notebook(stage.notebook)} does not exist; add it or fix the name"
+            )
+    return loaded
 
 
 def every() -> list[Pipeline]:
     """Return every pipeline of the project, checked: each folder declared, each DAG id once.
 
     Raises:
-        PipelineError: for the first folder that is not a pipeline, or DAG id used twice.
+        PipelineError: for the first folder that is not a pipeline, or a DAG id or
+            folder name used twice.
     """
     for stray in _stray_folders():
         load(stray)  # raises, naming the folder
     found = [load(f) for f in settings.pipeline_folders()]
     seen: dict[str, Pipeline] = {}
     for pipeline in found:
-        other = seen.setdefault(pipeline.id, pipeline)
-        if other is not pipeline:
-            raise PipelineError(
-                f"{pipeline.folder}: DAG id {pipeline.id!r} is also {other.folder}'s; "
-                "give one of them another dag_id (or folder name)"
-            )
+        for what, value in (("DAG id", pipeline.id), ("folder name", pipeline.name)):
+            other = seen.setdefault(f"{what} {value}", pipeline)
+            if other is not pipeline:
+                raise PipelineError(
+                    f"{pipeline.folder}: {what} {value!r} is also {other.folder}'s; "
+                    "rename one folder, or give one of them another dag_id"
+                )
     return found
 
 
@@ -141,10 +146,12 @@ def enter(dag_id: str) -> Pipeline | None:
     of a task (an operator, a callback) calls this first, so that params,
     notebooks and data paths are that pipeline's. None, and nothing changed, for
     a DAG that no pipeline declares (an example consumer).
+
+    Raises:
+        PipelineError: when the project's pipelines cannot be loaded (one line).
     """
-    try:
-        pipeline = by_dag_id(dag_id)
-    except PipelineError:
-        return None
-    os.environ[settings.PIPELINE] = pipeline.name
-    return pipeline
+    for pipeline in every():
+        if pipeline.id == dag_id:
+            os.environ[settings.PIPELINE] = pipeline.name
+            return pipeline
+    return None

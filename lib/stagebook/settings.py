@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -88,10 +89,19 @@ def params_dir(pipeline: str | None = None) -> Path:
     from stagebook import pipelines
 
     name = pipeline or pipeline_name()
-    configured = os.environ.get(f"STAGEBOOK_PARAMS_{name.upper()}")
+    configured = os.environ.get(params_variable(name))
     if configured:
         return Path(configured).resolve()
     return pipelines.folder(name) / "params"
+
+
+def params_variable(pipeline: str) -> str:
+    """Return the variable that replaces pipeline ``pipeline``'s params folder: ``STAGEBOOK_PARAMS_<NAME>``.
+
+    ``<NAME>`` is the name in capitals, every character that a variable's name
+    cannot hold (``-``, ``.``) an underscore.
+    """
+    return "STAGEBOOK_PARAMS_" + re.sub(r"\W", "_", pipeline.upper())
 
 
 def notebooks_dir(pipeline: str | None = None) -> Path:

@@ -4,7 +4,7 @@ import pytest
 
 from stagebook import pipelines
 from stagebook.errors import PipelineError
-from stagebook.orchestration.commands import check
+from stagebook.orchestration.commands import check, cli
 from tests.support.stages import stage_notebook
 
 DECLARATION = """
@@ -47,13 +47,16 @@ def test_a_pipeline_is_its_folder_named_after_it_with_its_declaration(project):
     assert pipelines.get("sales") is pipeline and pipelines.get() is pipeline
 
 
-def test_a_folder_without_a_declaration_is_named_and_nothing_runs(project):
+def test_a_folder_without_a_declaration_is_named_and_nothing_runs(project, capsys):
     stray = project.parent / "forecasts"
     (stray / "notebooks").mkdir(parents=True)
     with pytest.raises(PipelineError, match=f"^{stray}: no pipeline.py; declare PIPELINE"):
         pipelines.every()
     (line,) = check.problems()
     assert line.startswith(f"{stray}: no pipeline.py")
+    assert cli.main(["run", "--pipeline", "sales", "--ds", "2019-11-20"]) == 2  # nothing runs
+    (said,) = capsys.readouterr().err.splitlines()
+    assert said.startswith(f"stagebook: {stray}: no pipeline.py")
 
 
 def test_a_stage_whose_notebook_is_missing_is_named(project):
@@ -70,6 +73,16 @@ def test_two_pipelines_with_one_dag_id_are_refused_naming_both(project):
     for stage in ("01-a", "02-b"):
         stage_notebook(project.parent.parent, stage, [], pipeline="sales_copy")
     with pytest.raises(PipelineError, match=f"^{other}: DAG id 'sales' is also {project}'s"):
+        pipelines.every()
+
+
+def test_one_folder_name_in_two_pipelines_roots_is_refused(project, tmp_path, monkeypatch):
+    elsewhere = tmp_path / "elsewhere"
+    copy = declare(elsewhere, "sales", dag_id='dag_id="sales_elsewhere",')
+    for stage in ("01-a", "02-b"):
+        stage_notebook(elsewhere, stage, [], pipeline="sales")
+    monkeypatch.setenv("STAGEBOOK_PIPELINES", str(elsewhere / "pipelines"))
+    with pytest.raises(PipelineError, match=f"^{copy}: folder name 'sales' is also {project}'s"):
         pipelines.every()
 
 

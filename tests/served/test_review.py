@@ -76,22 +76,32 @@ def test_a_user_without_access_to_the_dag_gets_403_and_an_index_without_it(serve
     assert DAG_ID in server.get("/stagebook/", server.token("viewer"))[1]
 
 
-def test_the_index_and_trends_show_each_pipeline_to_whom_may_read_its_dag(server, runs, home):
-    archived_try(
-        home,
-        dag_id="weather",
-        ds=str(DS),
-        phase="common",
-        stage="20-backtest",
-        records={"backtest": {"mae_model": 2.1}},
-        duration_s=3.0,  # every stage's trend: its duration
-    )
+@pytest.fixture(scope="module")
+def weather_try(runs, home):
+    """Tries of the second pipeline on two dates, beside the first's runs (no params kept)."""
+    for day, mae in ((DS - dt.timedelta(days=1), 2.4), (DS, 2.1)):
+        found = archived_try(
+            home,
+            dag_id="weather",
+            ds=str(day),
+            run_id=f"scheduled__{day}T14:00:00+00:00",
+            phase="common",
+            stage="20-backtest",
+            records={"backtest": {"mae_model": mae}},
+            duration_s=3.0,  # every stage's trend: its duration
+        )
+    return found
+
+
+def test_the_index_and_trends_show_each_pipeline_to_whom_may_read_its_dag(server, weather_try):
     everything = server.get("/stagebook/", server.token("viewer"))[1]
     assert "weather" in everything and DAG_ID in everything
     forecaster = server.token("forecaster")
     status, body, _ = server.get("/stagebook/", forecaster)
     assert status == 200 and "weather" in body and DAG_ID not in body
     assert server.get("/stagebook/trends/weather", forecaster)[0] == 200
+    status, body, _ = server.get("/stagebook/compare?dag_id=weather", forecaster)
+    assert status == 200 and "backtest.mae_model" in body, body[-2000:]
     assert server.get(f"/stagebook/trends/{DAG_ID}", forecaster)[0] == 403
 
 
@@ -184,3 +194,21 @@ def test_a_script_in_a_report_does_not_run(browser, server, hostile, tmp_path):
     assert not [url for url in asked if "pwned" in url], asked
     assert page.title() != "pwned"
     page.close()
+
+
+def test_in_the_browser_each_reviewer_sees_the_pipelines_they_may_read(
+    browser, server, weather_try, tmp_path
+):
+    for user, shown, hidden in (
+        ("viewer", ["weather", DAG_ID], []),
+        ("forecaster", ["weather"], [DAG_ID]),
+    ):
+        page = _logged_in(browser, server, user)
+        page.goto(f"{server.base}/plugin/stagebook")
+        index = _frame(page, r"^http://[^/]+/stagebook/$")
+        for dag_id in shown:
+            index.get_by_text(dag_id).first.wait_for()
+        text = index.locator("body").inner_text()
+        assert not [dag_id for dag_id in hidden if dag_id in text], text
+        page.screenshot(path=tmp_path / f"index-{user}.png")
+        page.close()

@@ -1,9 +1,9 @@
-from stagebook import notebook, params, pipelines
+from stagebook import notebook, params, pipelines, settings
 
 
 def test_each_notebook_declares_what_its_stage_injects_and_records_what_it_declares():
     weather = pipelines.get("weather")
-    assert weather.phase_stages == () and params.known_phases(weather.params_dir) == []
+    assert weather.phase_stages == () and params.known_phases(settings.params_dir("weather")) == []
     assert [s.notebook for s in weather.every_stage] == [
         "00-observe",
         "10-train",

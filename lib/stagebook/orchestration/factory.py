@@ -23,13 +23,25 @@ from airflow.sdk import DAG, Asset, BaseOperator, CronDataIntervalTimetable, Tas
 
 from stagebook import params, pipelines, settings
 from stagebook.declaration import Gate, Pipeline, Stage
-from stagebook.errors import PipelineError
+from stagebook.errors import ParamsError, PipelineError
 from stagebook.orchestration.execution.operators import (
     RunSummaryOperator,
     SelectPhaseOperator,
     StageNotebookOperator,
 )
 from stagebook.orchestration.notifying import callbacks
+
+
+def _value(merged: params.Params, key: str, task: str) -> Any:
+    """Return the params value a declaration names, or a one-line error naming both."""
+    try:
+        return params.value(merged, key)
+    except ParamsError:
+        pipeline = settings.pipeline_name()
+        raise PipelineError(
+            f"{pipelines.folder(pipeline) / settings.DECLARATION}: task {task!r} names params key "
+            f"{key!r}, which {settings.params_dir(pipeline)}/common.yaml does not have"
+        ) from None
 
 
 def stage_task(stage: Stage, phase: str, merged: params.Params, **kwargs: Any) -> BaseOperator:
@@ -45,7 +57,7 @@ def stage_task(stage: Stage, phase: str, merged: params.Params, **kwargs: Any) -
         phase=phase,
         records=stage.records,
         pull={name: f"{group}{task}" for name, task in stage.pulls.items()},
-        connections=[params.value(merged, key) for key in stage.connections],
+        connections=[_value(merged, key, stage.task) for key in stage.connections],
         figure=stage.figure,
         optional=stage.optional,
         outlets=[Asset(stage.outlet.format(phase=phase))] if stage.outlet else [],
@@ -66,7 +78,7 @@ def gate_task(gate: Gate, phase: str, merged: params.Params) -> BaseOperator:
         phase=phase,
         checks_task=f"{group}{gate.checks.task}",
         checks_stage=gate.checks.notebook,
-        timeout_s=params.value(merged, gate.timeout),
+        timeout_s=_value(merged, gate.timeout, gate.task),
         timeout_key=gate.timeout,
         **{k: v for k, v in (("subject", gate.subject), ("what", gate.what)) if v},
     )

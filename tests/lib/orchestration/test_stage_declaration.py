@@ -9,7 +9,8 @@ from stagebook.metrics import Metric
 from stagebook.orchestration.factory import stage_task
 from stagebook.orchestration.reviewing import review, trends
 from stagebook.records import MIME
-from tests.support.archive import DAG, archived_try
+from tests.support import DAG_ID as DAG
+from tests.support.archive import archived_try
 
 SCORE = Stage(
     "score",
@@ -62,7 +63,7 @@ def test_the_try_itself_may_be_declared_its_duration_and_its_tries():
 
 def _executed(home):
     """Archive a try of 30-score whose notebook recorded ``RECORDS``, as papermill leaves it."""
-    notebook = archived_try(home, stage="30-score")
+    notebook = archived_try(home, dag_id=DAG, stage="30-score")  # a pipeline's: its params
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("stagebook.record(...)")
     cell.outputs = [

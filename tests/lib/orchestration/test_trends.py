@@ -1,11 +1,18 @@
 """Trends and comparisons, computed from the tries' sidecars alone."""
 
+import functools
+
 import pytest
 
 from stagebook import sidecars
 from stagebook.metrics import Metric
 from stagebook.orchestration.reviewing import charts, comparison, review, trends
-from tests.support.archive import DAG, app_client, archived_try
+from tests.support import DAG_ID as DAG
+from tests.support.archive import app_client
+from tests.support.archive import archived_try as archived_try_of_any_dag
+
+# a pipeline's DAG: a try whose sidecar kept no params compares with its pipeline's files
+archived_try = functools.partial(archived_try_of_any_dag, dag_id=DAG)
 
 # what the stage table declares, as the operator keeps it in each try's sidecar
 TRAIN = (Metric("test AUC", "metrics.test_auc"), Metric("train tries", "tries"))
@@ -137,7 +144,7 @@ def client(archive):
 
 
 def test_the_trends_and_compare_pages_are_served_under_the_app_policy(client):
-    page = client.get("/stagebook/trends/dag_a")
+    page = client.get(f"/stagebook/trends/{DAG}")
     assert page.status_code == 200
     assert "script-src" not in page.headers["content-security-policy"]
     assert "<svg" in page.text and "<script" not in page.text

@@ -75,9 +75,12 @@ def load_dag(name: str | None = None) -> Any:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(settings.dags_dir()))
-    if bag.import_errors:
+    if bag.import_errors:  # the last line of each: the error itself, not Airflow's traceback
         raise PipelineError(
-            "DAG import errors:\n" + "\n".join(f"{k}: {v}" for k, v in bag.import_errors.items())
+            "; ".join(
+                f"{path}: DAG import error: {error.strip().splitlines()[-1]}"
+                for path, error in sorted(bag.import_errors.items())
+            )
         )
     if name in bag.dags and pipelines.enter(name) is None:
         return bag.dags[name]
@@ -166,6 +169,7 @@ def run_replay(args: argparse.Namespace) -> int:
         try_number=args.try_number,
         dag_ids=[pipelines.get(args.pipeline).id] if args.pipeline else None,
     )
+    pipelines.enter(found.dag_id)  # its kernel, and the notebook opened in Jupyter, read it
     path = replay.write(found)
     stopped = replay.until_failure(path, found.dag_id) if args.until_failure else None
     print(replay.message(path, stopped))

@@ -109,7 +109,9 @@ def chain(dag: Any, ds: str, phase: str) -> list[Step]:
         raise LineageError(
             f"no published batch of {phase} for {ds}: no event of the asset {uri} (task "
             f"{task_id}) has ds {ds}; dates it has: {', '.join(dates) or 'none'}. Publish "
-            f"that date first (stagebook run --ds {ds} --phases {phase})"
+            f"that date first (stagebook run --pipeline {dag.dag_id} --ds {ds}"
+            + ("" if phase == "common" else f" --phases {phase}")
+            + ")"
         )
     steps = [dataclasses.replace(batches[0], task_id=batches[0].task_id or task_id)]
     for task_id, uri, lineage in earlier:

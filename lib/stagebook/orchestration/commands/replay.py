@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from stagebook import pipelines, storage
+from stagebook import pipelines, settings, storage
 from stagebook.context import DAG_ID_VARIABLE
 from stagebook.errors import ReplayError
 from stagebook.orchestration.execution import secrets
@@ -49,6 +49,11 @@ def find(
                 "(copy the run id from the Airflow UI or the failure message)"
             )
         tries = [t for t in runs if t.info.get("task_id") == task_id]
+        dags = sorted({t.dag_id for t in tries})
+        if len(dags) > 1:  # two pipelines on one schedule share their scheduled run ids
+            raise ReplayError(
+                f"run {run_id!r} has task {task_id!r} in {', '.join(dags)}: name one with --pipeline"
+            )
         if not tries:
             tasks = sorted({str(t.info.get("task_id")) for t in runs})
             raise ReplayError(
@@ -189,7 +194,10 @@ def message(path: Path, stopped: Stopped | None) -> str:
     """Return what ``stagebook replay`` prints: the notebook, and where it stopped."""
     lines = [f"replay notebook: {path}"]
     if stopped is None:
-        lines.append(f"open it in Jupyter: .venv/bin/jupyter lab {path}")
+        pipeline = os.environ.get(settings.PIPELINE, "")  # its pipeline: find() made it current
+        lines.append(
+            f"open it in Jupyter: STAGEBOOK_PIPELINE={pipeline} .venv/bin/jupyter lab {path}"
+        )
         return "\n".join(lines)
     if stopped.cell is None:
         lines.append("every cell ran without an error")

@@ -31,7 +31,8 @@ from airflow.sdk.definitions.deadline import (
     DeadlineAlert,
 )
 
-from stagebook import dates, pipelines
+from stagebook import dates, pipelines, settings
+from stagebook.declaration import PUBLISH
 
 log = logging.getLogger("stagebook.notify")
 
@@ -193,12 +194,12 @@ def unpublished(
         task: str(state).removeprefix("TaskInstanceState.") if state else "not started"
         for task, state in states.items()
     }
-    found = {_phase_of(task) for task in shown if task.rsplit(".", 1)[-1] == "publish"}
+    found = {_phase_of(task) for task in shown if task.rsplit(".", 1)[-1] == PUBLISH}
     wanted = found if phases is None else found & {*phases, "common"}
     out = {}
     for phase in sorted(wanted):
         tasks = {t: s for t, s in shown.items() if _phase_of(t) == phase}
-        publish = "publish" if phase == "common" else f"{phase}.publish"
+        publish = PUBLISH if phase == "common" else f"{phase}.{PUBLISH}"
         if shown[publish] == "success" or all(s == "skipped" for s in tasks.values()):
             continue
         waiting = [(t, s) for t, s in tasks.items() if s != "success"]
@@ -256,9 +257,12 @@ def _send(context: Mapping[str, Any], states: Mapping[str, Any], reference: Publ
     if message is None:
         return "every phase published; nothing to say"
     dag_run = context.get("dag_run") or {}
-    pipelines.enter(str(dag_run.get("dag_id")))  # the triggerer serves every pipeline
     conf = dag_run.get("conf") or {}
-    config = callbacks.notification_params("common", {"dag_run": SimpleNamespace(conf=dict(conf))})
+    pipeline = pipelines.by_dag_id(str(dag_run.get("dag_id")))  # a triggerer serves them all
+    with settings.using(pipeline.name):
+        config = callbacks.notification_params(
+            "common", {"dag_run": SimpleNamespace(conf=dict(conf))}
+        )
     return f"{message.subject}: {channels.send(message, config)}"
 
 

@@ -103,13 +103,13 @@ def outcome(task: Any, ti: Any) -> str | None:
         return None
 
 
-def replay_command(run_id: str, task_id: str, try_number: int) -> str:
+def replay_command(run_id: str, task_id: str, try_number: int, dag_id: str) -> str:
     """Return the command that writes a failed try's notebook, run up to its failing cell."""
     import shlex
 
     return (
         f"stagebook replay {shlex.quote(run_id)} {shlex.quote(task_id)} "
-        f"--try {try_number} --until-failure"
+        f"--pipeline {shlex.quote(dag_id)} --try {try_number} --until-failure"
     )
 
 
@@ -167,7 +167,7 @@ def task_message(context: Mapping[str, Any], event: str) -> Message:
         report_url=(report_url(ti, ti.task_id, try_number, report) if stage else None)
         or index_url(),
         note=outcome(task, ti),
-        replay=replay_command(ti.run_id, ti.task_id, try_number)
+        replay=replay_command(ti.run_id, ti.task_id, try_number, ti.dag_id)
         if stage and event in ("failure", "retry")
         else None,
     )

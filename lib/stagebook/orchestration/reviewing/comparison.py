@@ -10,10 +10,11 @@ import dataclasses
 import functools
 import json
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
-from stagebook import params, reports, settings
-from stagebook.errors import ParamsError
+from stagebook import params, pipelines, reports, settings
+from stagebook.errors import ParamsError, StagebookError
 from stagebook.orchestration.reviewing import review
 
 
@@ -57,20 +58,26 @@ def merged_params(t: review.Try | None) -> dict[str, Any]:
     if isinstance(t.info.get("params"), Mapping):
         return reports.flatten(t.info["params"])
     overrides = (t.info.get("parameters") or {}).get("overrides") or {}
-    return dict(_merged(t.phase, json.dumps(overrides, sort_keys=True), _params_version()))
+    try:  # an older try's sidecar keeps no params: its pipeline's files, as they are now
+        folder = settings.params_dir(pipelines.by_dag_id(t.dag_id).name)
+    except StagebookError:
+        return {}  # a DAG no pipeline declares any more
+    version = _params_version(folder)
+    return dict(_merged(str(folder), t.phase, json.dumps(overrides, sort_keys=True), version))
 
 
-def _params_version() -> tuple[tuple[str, int], ...]:
+def _params_version(folder: Path) -> tuple[tuple[str, int], ...]:
     """Return the params files' names and mtimes: a changed file is read again."""
-    folder = settings.params_dir()
     return tuple(sorted((f.name, f.stat().st_mtime_ns) for f in folder.glob("*.yaml")))
 
 
 @functools.lru_cache(maxsize=64)
-def _merged(phase: str, overrides: str, version: tuple) -> tuple[tuple[str, Any], ...]:
+def _merged(folder: str, phase: str, overrides: str, version: tuple) -> tuple[tuple[str, Any], ...]:
     """Return a phase's params under ``overrides`` (JSON), flattened; ``version``: the files'."""
     try:
-        loaded = params.load(None if phase == "common" else phase, json.loads(overrides) or None)
+        loaded = params.load(
+            None if phase == "common" else phase, json.loads(overrides) or None, Path(folder)
+        )
     except ParamsError:
         return ()
     return tuple(reports.flatten(loaded.model_dump(mode="json")).items())
