@@ -175,7 +175,7 @@ def test_the_retry_message_carries_the_replay_command(received, run):
     assert f"replay: stagebook replay {run.dag_run.run_id}" in retry["text"] or (
         "replay: stagebook replay '" in retry["text"]
     )
-    assert "prod.train --try 1 --until-failure" in retry["text"]
+    assert "prod.train --pipeline recommendation_pipeline --try 1 --until-failure" in retry["text"]
 
 
 def test_replaying_an_unknown_run_or_task_names_it(run, capsys):

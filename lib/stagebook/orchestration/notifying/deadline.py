@@ -258,8 +258,10 @@ def _send(context: Mapping[str, Any], states: Mapping[str, Any], reference: Publ
         return "every phase published; nothing to say"
     dag_run = context.get("dag_run") or {}
     conf = dag_run.get("conf") or {}
-    pipeline = pipelines.by_dag_id(str(dag_run.get("dag_id")))  # a triggerer serves them all
-    with settings.using(pipeline.name):
+    # A triggerer serves every pipeline: the run's own, or (a DAG file of its own that
+    # declares publish_by) the current one's params.
+    declared = [p for p in pipelines.every() if p.id == dag_run.get("dag_id")]
+    with settings.using(declared[0].name) if declared else contextlib.nullcontext():
         config = callbacks.notification_params(
             "common", {"dag_run": SimpleNamespace(conf=dict(conf))}
         )
