@@ -24,16 +24,14 @@ ATTRIBUTE = "PIPELINE"
 _loaded: dict[tuple[Path, int], Pipeline] = {}
 
 
-def _stray_folders() -> list[Path]:
-    """Return the folders of the pipelines roots that hold no declaration."""
+def _candidates() -> list[Path]:
+    """Return every folder of the pipelines roots (a hidden or ``_`` one aside), roots in order."""
     return [
         child
         for base in settings.pipeline_roots()
         if base.is_dir()
         for child in sorted(base.iterdir())
-        if child.is_dir()
-        and not child.name.startswith((".", "_"))
-        and not (child / settings.DECLARATION).is_file()
+        if child.is_dir() and not child.name.startswith((".", "_"))
     ]
 
 
@@ -97,26 +95,43 @@ def load(pipeline_folder: Path) -> Pipeline:
     return loaded
 
 
+def survey() -> list[tuple[Path, Pipeline | PipelineError]]:
+    """Return each folder of the pipelines roots with its pipeline, or what keeps it from being one.
+
+    What keeps it: no declaration, a declaration that does not import or hold, a
+    missing notebook, or a DAG id or folder name that an earlier folder has.
+    """
+    found: list[tuple[Path, Pipeline | PipelineError]] = []
+    seen: dict[str, Pipeline] = {}
+    for candidate in _candidates():
+        try:
+            pipeline = load(candidate)
+        except PipelineError as exc:
+            found.append((candidate, exc))
+            continue
+        clashes = [
+            PipelineError(
+                f"{pipeline.folder}: {what} {value!r} is also {other.folder}'s; "
+                "rename one folder, or give one of them another dag_id"
+            )
+            for what, value in (("DAG id", pipeline.id), ("folder name", pipeline.name))
+            if (other := seen.setdefault(f"{what} {value}", pipeline)) is not pipeline
+        ]
+        found.append((candidate, clashes[0] if clashes else pipeline))
+    return found
+
+
 def every() -> list[Pipeline]:
     """Return every pipeline of the project, checked: each folder declared, each DAG id once.
 
     Raises:
-        PipelineError: for the first folder that is not a pipeline, or a DAG id or
-            folder name used twice.
+        PipelineError: for the first folder that is not a pipeline (:func:`survey`).
     """
-    for stray in _stray_folders():
-        load(stray)  # raises, naming the folder
-    found = [load(f) for f in settings.pipeline_folders()]
-    seen: dict[str, Pipeline] = {}
-    for pipeline in found:
-        for what, value in (("DAG id", pipeline.id), ("folder name", pipeline.name)):
-            other = seen.setdefault(f"{what} {value}", pipeline)
-            if other is not pipeline:
-                raise PipelineError(
-                    f"{pipeline.folder}: {what} {value!r} is also {other.folder}'s; "
-                    "rename one folder, or give one of them another dag_id"
-                )
-    return found
+    found = survey()
+    for _, item in found:
+        if isinstance(item, PipelineError):
+            raise item
+    return [item for _, item in found if isinstance(item, Pipeline)]
 
 
 def get(name: str | None = None) -> Pipeline:

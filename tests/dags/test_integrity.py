@@ -1,8 +1,6 @@
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
@@ -67,22 +65,15 @@ def test_dag_file_does_not_import_papermill_or_tensorflow():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def _import_errors(folder: Path) -> str:
-    env = {**os.environ, "STAGEBOOK_PARAMS_RECOMMENDATIONS": str(folder)}
-    airflow = Path(sys.executable).with_name("airflow")
-    result = subprocess.run(
-        [str(airflow), "dags", "list-import-errors", "-l", "-o", "plain"],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    return result.stdout + result.stderr
-
-
-def test_a_malformed_common_yaml_is_an_import_error_naming_file_and_key(tmp_path, airflow_db):
+def test_a_malformed_common_yaml_stands_in_its_pipeline_naming_file_and_key(tmp_path, monkeypatch):
     folder = params_copy(tmp_path / "params", {"train.k": "many"})
-    output = _import_errors(folder)
-    assert f"{folder / 'common.yaml'}: train.k" in output, output
+    monkeypatch.setenv("STAGEBOOK_PARAMS_RECOMMENDATIONS", str(folder))
+    bag = DagBag(dag_folder=str(settings.dags_dir()))
+    assert bag.import_errors == {}  # the other pipelines are built and run on
+    stand_in = bag.dags[DAG_ID]
+    assert "broken" in stand_in.tags and stand_in.task_ids == ["cannot_be_built"]
+    assert f"{folder / 'common.yaml'}: train.k" in stand_in.description
+    assert "broken" not in bag.dags["weather"].tags
 
 
 def test_finding_10_a_malformed_phase_file_does_not_take_the_other_phases_down(

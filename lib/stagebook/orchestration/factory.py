@@ -108,6 +108,9 @@ def _dag(pipeline: Pipeline, common: params.Params) -> DAG:
     )
     return DAG(
         dag_id=pipeline.id,
+        # dags/pipelines.py puts each DAG in its globals; one left half-built by a
+        # mistake must not register itself beside the stand-in of its pipeline
+        auto_register=False,
         doc_md=pipeline.description,
         schedule=schedule or None,
         start_date=pendulum.parse(pipeline.start, tz=pipeline.timezone),
@@ -159,6 +162,57 @@ def pipeline_dag(pipeline: Pipeline) -> DAG:
     return dag
 
 
+BROKEN = "broken"  # the tag of a stand-in; its description is the problem
+
+
+def stand_in_dag(dag_id: str, problem: str) -> DAG:
+    """Return the DAG that stands in for a pipeline that cannot be built: never scheduled.
+
+    Its page says what is wrong, in one line, and its only task fails with it, so
+    that the pipeline is seen broken in the UI while the others run on.
+    """
+    from airflow.sdk import task
+
+    with DAG(
+        dag_id=dag_id,
+        description=problem,
+        doc_md=f"**This pipeline cannot be built:** {problem}\n\n"
+        "Fix it (`stagebook check` names the problem); the other pipelines run on.",
+        schedule=None,
+        start_date=pendulum.datetime(2019, 1, 1, tz="UTC"),
+        catchup=False,
+        tags=["stagebook", BROKEN],
+        auto_register=False,
+    ) as dag:
+
+        @task(task_id="cannot_be_built", retries=0)
+        def cannot_be_built() -> None:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(problem)
+
+        cannot_be_built()
+    return dag
+
+
 def pipeline_dags() -> dict[str, DAG]:
-    """Return the DAG of every pipeline of the project, by DAG id (what ``dags/`` loads)."""
-    return {pipeline.id: pipeline_dag(pipeline) for pipeline in pipelines.every()}
+    """Return the DAG of every pipeline of the project, by DAG id (what ``dags/`` loads).
+
+    One pipeline that cannot be built does not take the others down (Airflow
+    would mark every DAG of the loader's file stale): a stand-in of its folder's
+    name (:func:`stand_in_dag`) shows its problem; ``stagebook check`` and
+    ``stagebook run`` refuse it in one line.
+    """
+    dags = {}
+    for folder, found in pipelines.survey():
+        if isinstance(found, PipelineError):
+            dag = stand_in_dag(folder.name, str(found))
+        else:
+            try:
+                dag = pipeline_dag(found)
+            except Exception as exc:  # its params, phases or schedule: named, never a traceback
+                problem = " ".join(str(exc).split()) or type(exc).__name__
+                named = problem if str(found.folder) in problem else f"{found.folder}: {problem}"
+                dag = stand_in_dag(found.id, named)
+        dags.setdefault(dag.dag_id, dag)
+    return dags

@@ -74,6 +74,8 @@ def load_dag(name: str | None = None) -> Any:
     environment.apply_airflow_environ()
     from airflow.dag_processing.dagbag import DagBag
 
+    from stagebook.orchestration.factory import BROKEN
+
     bag = DagBag(dag_folder=str(settings.dags_dir()))
     if bag.import_errors:  # the last line of each: the error itself, not Airflow's traceback
         raise PipelineError(
@@ -90,8 +92,11 @@ def load_dag(name: str | None = None) -> Any:
             f"{settings.dags_dir()}: no DAG {pipeline.id!r} of pipeline {pipeline.name}: "
             "its files must call stagebook.orchestration.factory.pipeline_dags()"
         )
+    dag = bag.dags[pipeline.id]
+    if BROKEN in dag.tags:  # a stand-in: the pipeline could not be built
+        raise PipelineError(dag.description)
     pipelines.enter(pipeline.id)
-    return bag.dags[pipeline.id]
+    return dag
 
 
 def run_check(name: str | None) -> int:
