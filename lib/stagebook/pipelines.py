@@ -149,9 +149,13 @@ def get(name: str | None = None) -> Pipeline:
     raise PipelineError(f"no pipeline {name!r} (pipelines: {known}); name one with --pipeline")
 
 
-def by_dag_id(dag_id: str) -> Pipeline:
-    """Return the pipeline whose DAG is ``dag_id``."""
-    return get(dag_id)
+def declaring(dag_id: str) -> Pipeline | None:
+    """Return the pipeline whose DAG is ``dag_id``, or None when no pipeline declares it.
+
+    Raises:
+        PipelineError: when the project's pipelines cannot be loaded (one line).
+    """
+    return next((p for p in every() if p.id == dag_id), None)
 
 
 def enter(dag_id: str) -> Pipeline | None:
@@ -165,8 +169,7 @@ def enter(dag_id: str) -> Pipeline | None:
     Raises:
         PipelineError: when the project's pipelines cannot be loaded (one line).
     """
-    for pipeline in every():
-        if pipeline.id == dag_id:
-            os.environ[settings.PIPELINE] = pipeline.name
-            return pipeline
-    return None
+    pipeline = declaring(dag_id)
+    if pipeline is not None:
+        os.environ[settings.PIPELINE] = pipeline.name
+    return pipeline

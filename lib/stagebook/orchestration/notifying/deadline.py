@@ -260,8 +260,8 @@ def _send(context: Mapping[str, Any], states: Mapping[str, Any], reference: Publ
     conf = dag_run.get("conf") or {}
     # A triggerer serves every pipeline: the run's own, or (a DAG file of its own that
     # declares publish_by) the current one's params.
-    declared = [p for p in pipelines.every() if p.id == dag_run.get("dag_id")]
-    with settings.using(declared[0].name) if declared else contextlib.nullcontext():
+    declared = pipelines.declaring(str(dag_run.get("dag_id")))
+    with settings.using(declared.name) if declared else contextlib.nullcontext():
         config = callbacks.notification_params(
             "common", {"dag_run": SimpleNamespace(conf=dict(conf))}
         )

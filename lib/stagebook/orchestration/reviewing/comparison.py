@@ -59,9 +59,12 @@ def merged_params(t: review.Try | None) -> dict[str, Any]:
         return reports.flatten(t.info["params"])
     overrides = (t.info.get("parameters") or {}).get("overrides") or {}
     try:  # an older try's sidecar keeps no params: its pipeline's files, as they are now
-        folder = settings.params_dir(pipelines.by_dag_id(t.dag_id).name)
+        pipeline = pipelines.declaring(t.dag_id)
     except StagebookError:
-        return {}  # a DAG no pipeline declares any more
+        return {}  # the project's pipelines cannot be loaded: `stagebook check` says why
+    if pipeline is None:
+        return {}  # a DAG no pipeline declares (any more)
+    folder = settings.params_dir(pipeline.name)
     version = _params_version(folder)
     return dict(_merged(str(folder), t.phase, json.dumps(overrides, sort_keys=True), version))
 
