@@ -28,7 +28,7 @@ from sqlalchemy.orm import configure_mappers
 from recsys import paths as datasets
 from stagebook.errors import ApprovalError
 from stagebook.orchestration.approving import answers, approval
-from stagebook.orchestration.commands import cli, lineage
+from stagebook.orchestration.commands import cli, dags, lineage
 from tests.support import DAG_ID, PIPELINE, TINY
 from tests.support.runs import run_dag, xcom
 
@@ -54,7 +54,7 @@ def setup(airflow_db, home, module_params):
     _airflow("dags", "unpause", CONSUMER)
     # What the reviewer's thread imports is imported here first: two threads importing
     # Airflow's models at once can deadlock on the import lock.
-    cli.load_dag()
+    dags.load_dag()
     answers.client("reviewer")
     configure_mappers()
     return folder
@@ -230,7 +230,7 @@ def test_the_example_consumer_is_queued_by_the_event_and_receives_the_batch(appr
             select(AssetDagRunQueue).where(AssetDagRunQueue.target_dag_id == CONSUMER)
         ).all()
     assert queued, "publishing did not queue a run of the consumer"
-    consumer = cli.load_dag(CONSUMER)
+    consumer = dags.load_dag(CONSUMER)
     run = consumer.test()
     assert str(run.state) == "success"
     with create_session() as session:

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from stagebook import notebook, settings
-from stagebook.orchestration.commands import cli
+from stagebook.orchestration.commands import dags
 from stagebook.orchestration.execution import kernels
 from stagebook.orchestration.execution.operators import StageNotebookOperator
 from tests.support.runs import outputs_text
@@ -100,7 +100,7 @@ def test_a_spare_that_no_longer_fits_or_that_nobody_took_is_stopped(imports_note
 
 
 def test_a_stage_warms_the_stages_after_it_through_the_phase_branch(airflow_db, home):
-    dag = cli.load_dag()
+    dag = dags.load_dag()
     context = {"dag": dag, "dag_run": SimpleNamespace(conf={"phases": ["beta"]})}
     following = dag.get_task("input_tables").following(context)
     assert [t.task_id for t in following] == ["beta.features"]

@@ -14,89 +14,14 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
-from stagebook import atomic, dates, pipelines, settings
-from stagebook.errors import DateError, ParamsError, PipelineError, StagebookError
+from stagebook import dates, pipelines
+from stagebook.errors import DateError, ParamsError, StagebookError
 from stagebook.orchestration.commands import environment, localrun, serve
-from stagebook.orchestration.execution import runlock
-
-
-def migrate() -> None:
-    """Create or upgrade the embedded Airflow's metadata database (idempotent)."""
-    environment.apply_airflow_environ()
-    airflow = Path(sys.executable).with_name("airflow")
-    subprocess.run([str(airflow), "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
-
-
-def setup_airflow() -> None:
-    """``stagebook setup``: migrate the metadata database and say where it is."""
-    migrate()
-    print(f"stagebook: Airflow metadata database ready in {os.environ['AIRFLOW_HOME']}")
-
-
-def ensure_metastore() -> None:
-    """Create the metastore when it does not exist yet, then settle runs whose process is gone.
-
-    Each says so in one line. Two first commands on a new home migrate it once.
-    """
-    environment.apply_airflow_environ()
-    from airflow import settings as airflow_settings
-    from sqlalchemy import inspect
-
-    home = Path(os.environ["AIRFLOW_HOME"])
-    home.mkdir(parents=True, exist_ok=True)
-    with atomic.locked(home / ".stagebook-migrate.lock"):
-        if not inspect(airflow_settings.engine).has_table("dag"):
-            migrate()
-            print(f"stagebook: created the Airflow metastore in {home}")
-    for line in runlock.sweep():
-        print(f"stagebook: {line}", flush=True)
-
-
-def dag_ids() -> list[str]:
-    """Return the ids of the DAGs in the dags folder."""
-    environment.apply_airflow_environ()
-    from airflow.dag_processing.dagbag import DagBag
-
-    return sorted(DagBag(dag_folder=str(settings.dags_dir())).dags)
-
-
-def load_dag(name: str | None = None) -> Any:
-    """Return the DAG of pipeline ``name`` (its folder's name or its DAG id), made current.
-
-    ``name`` None: the project's only pipeline. Another DAG of the dags folder (an
-    example consumer) is found by its id too.
-    """
-    environment.apply_airflow_environ()
-    from airflow.dag_processing.dagbag import DagBag
-
-    from stagebook.orchestration.factory import BROKEN
-
-    bag = DagBag(dag_folder=str(settings.dags_dir()))
-    if bag.import_errors:  # the last line of each: the error itself, not Airflow's traceback
-        raise PipelineError(
-            "; ".join(
-                f"{path}: DAG import error: {error.strip().splitlines()[-1]}"
-                for path, error in sorted(bag.import_errors.items())
-            )
-        )
-    if name in bag.dags and pipelines.enter(name) is None:
-        return bag.dags[name]
-    pipeline = pipelines.get(name)
-    if pipeline.id not in bag.dags:
-        raise PipelineError(
-            f"{settings.dags_dir()}: no DAG {pipeline.id!r} of pipeline {pipeline.name}: "
-            "its files must call stagebook.orchestration.factory.pipeline_dags()"
-        )
-    dag = bag.dags[pipeline.id]
-    if BROKEN in dag.tags:  # a stand-in: the pipeline could not be built
-        raise PipelineError(dag.description)
-    pipelines.enter(pipeline.id)
-    return dag
+from stagebook.orchestration.commands.dags import load_dag
+from stagebook.orchestration.commands.home import ensure_metastore, setup_airflow
 
 
 def run_check(name: str | None) -> int:

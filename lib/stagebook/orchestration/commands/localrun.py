@@ -115,10 +115,10 @@ def run_dag(
     from airflow.sdk import timezone
 
     from stagebook.orchestration.approving import approval
-    from stagebook.orchestration.commands import cli
+    from stagebook.orchestration.commands import dags
     from stagebook.orchestration.notifying import deadline
 
-    dag = dag or cli.load_dag()
+    dag = dag or dags.load_dag()
     skip = skip_pattern(dag, only)
     logical_date = logical_date or timezone.utcnow()
     # A spare kernel needs its task to run, which --only does not promise.
@@ -166,14 +166,14 @@ def summary(run: Any, ds: dt.date) -> str:
 
 def command(args: argparse.Namespace) -> int:
     """``stagebook run``: run one date, print its summary; return the exit code."""
-    from stagebook.orchestration.commands import cli
+    from stagebook.orchestration.commands import dags, home
     from stagebook.orchestration.execution import metastore
 
     try:
         pipelines.enter(pipelines.get(args.pipeline).id)  # its params validate the conf
         conf = run_conf(args.phases, args.overrides)
-        cli.ensure_metastore()  # before anything imports Airflow
-        dag = cli.load_dag(args.pipeline)
+        home.ensure_metastore()  # before anything imports Airflow
+        dag = dags.load_dag(args.pipeline)
         skip_pattern(dag, args.only)
         ds = latest_complete_date(dag.timezone.name) if args.latest else args.ds
     except StagebookError as exc:

@@ -140,11 +140,11 @@ def _airflow(*args: str, env: dict[str, str]) -> None:
 
 def prepare(env: dict[str, str]) -> list[str]:
     """Migrate the metastore, write every DAG to it, and unpause them; return their ids."""
-    from stagebook.orchestration.commands import cli
+    from stagebook.orchestration.commands import dags
 
     _airflow("db", "migrate", env=env)
     _airflow("dags", "reserialize", env=env)
-    dag_ids = sorted(cli.dag_ids())
+    dag_ids = sorted(dags.dag_ids())
     for dag_id in dag_ids:
         _airflow("dags", "unpause", dag_id, env=env)
     return dag_ids
