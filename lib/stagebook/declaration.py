@@ -107,6 +107,9 @@ class Gate:
             ``Publish the {phase} scores of {ds}?`` (None: ``Publish {phase} of {ds}?``).
         what: what Approve publishes, as the reviewer reads it, e.g. ``these scores``
             (None: ``the results``).
+        approvers: the params key of the users who may answer, e.g.
+            ``checks.approvers`` (a list of Airflow user ids; None or empty: anyone
+            with edit rights on the DAG).
     """
 
     task: str
@@ -114,6 +117,7 @@ class Gate:
     timeout: str
     subject: str | None = None
     what: str | None = None
+    approvers: str | None = None
 
     def __post_init__(self) -> None:
         try:

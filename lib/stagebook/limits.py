@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationInfo, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from stagebook.schema import Section
 
@@ -42,7 +42,12 @@ class Limits(Section):
 
     A subclass declares its limits (``max_*``, ``min_*``), then ``soft`` (its
     :class:`SoftLimits`): declared after them, ``soft`` is validated against them.
+    ``approvers`` names who may answer the approval the soft limits ask for.
     """
+
+    # Airflow user ids (SimpleAuthManager: the user names) who may answer the gate's
+    # approval; Airflow refuses anyone else. Empty: anyone with edit rights on the DAG.
+    approvers: list[str] = Field(default_factory=list)
 
     @field_validator("soft", check_fields=False)
     @classmethod

@@ -133,6 +133,7 @@ PHASE_STAGES = (
         "approve",
         checks=VALIDATE,
         timeout="validation.approval_timeout_s",
+        approvers="validation.approvers",
         subject="Publish the {phase} recommendations of {ds}?",
         what="these recommendations",
     ),

@@ -112,6 +112,7 @@ PIPELINE = Pipeline(
             "approve",
             checks=VALIDATE,
             timeout="validation.approval_timeout_s",
+            approvers="validation.approvers",
             subject="Publish the weather forecast of {ds}?",
             what="this forecast",
         ),

@@ -3,8 +3,9 @@
 One module, two runs of both phases on collapsed days (``inference.mode:
 popular`` recommends the same few items to everyone, so the catalogue coverage
 is low). ``prod`` has a soft limit on it only: its approve task waits, and a
-reviewer answers through Airflow's HITL API from another thread (approve on the
-first date, reject on the second). ``beta`` has it as a hard limit: its
+reviewer (``editor``) answers through the REST HITL endpoint of a real
+api-server on the same metastore, from another thread (approve on the first
+date, reject on the second). ``beta`` has it as a hard limit: its
 validate fails and nothing waits.
 """
 
@@ -27,14 +28,16 @@ from sqlalchemy.orm import configure_mappers
 
 from recsys import paths as datasets
 from stagebook.errors import ApprovalError
-from stagebook.orchestration.approving import answers, approval
-from stagebook.orchestration.commands import cli, dags, lineage
+from stagebook.orchestration.approving import answers
+from stagebook.orchestration.commands import cli, dags, lineage, rest
 from tests.support import DAG_ID, PIPELINE, TINY
 from tests.support.runs import run_dag, xcom
+from tests.support.servers import served
 
 APPROVED, REJECTED = dt.date(2019, 11, 19), dt.date(2019, 11, 20)
 CONF = {"phases": ["prod", "beta"], "overrides": {**TINY, "inference.mode": "popular"}}
 CONSUMER = "recommendations_consumer"
+REVIEWER = "editor"  # a user who may edit the DAG (the pipeline names no approvers)
 
 
 def _airflow(*args):
@@ -55,17 +58,23 @@ def setup(airflow_db, home, module_params):
     # What the reviewer's thread imports is imported here first: two threads importing
     # Airflow's models at once can deadlock on the import lock.
     dags.load_dag()
-    answers.client("reviewer")
     configure_mappers()
     return folder
+
+
+@pytest.fixture(scope="module")
+def reviewer(setup):
+    """The reviewer's session on a real api-server on the module's metastore."""
+    with served("api-server") as server:
+        yield rest.login(server.base, REVIEWER, server.passwords()[REVIEWER])
 
 
 class Reviewer(threading.Thread):
     """Waits until ``prod.approve`` of a run waits, reads what it asks, then answers it."""
 
-    def __init__(self, approve: bool, comment: str) -> None:
+    def __init__(self, airflow: rest.Airflow, approve: bool, comment: str) -> None:
         super().__init__(daemon=True)
-        self.approve, self.comment = approve, comment
+        self.airflow, self.approve, self.comment = airflow, approve, comment
         self.asked: dict = {}
         self.error: BaseException | None = None
 
@@ -87,25 +96,31 @@ class Reviewer(threading.Thread):
                 time.sleep(1)
             else:
                 raise TimeoutError("prod.approve never waited")
-            client = answers.client("reviewer")
-            path = (
-                f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/prod.approve/-1/hitlDetails"
+            path = rest.path(
+                "dags",
+                DAG_ID,
+                "dagRuns",
+                run_id,
+                "taskInstances",
+                "prod.approve",
+                "-1",
+                "hitlDetails",
             )
-            self.asked = {"run_id": run_id, **client.get(path).json()}
-            approval.answer(
+            self.asked = {"run_id": run_id, **self.airflow.get(path)}
+            answers.answer(
+                self.airflow,
                 DAG_ID,
                 run_id,
                 "prod.approve",
                 approve=self.approve,
                 comment=self.comment,
-                user="reviewer",
             )
         except BaseException as exc:  # reported by the test that reads it
             self.error = exc
 
 
-def _reviewed(ds, approve, comment):
-    reviewer = Reviewer(approve, comment)
+def _reviewed(airflow, ds, approve, comment):
+    reviewer = Reviewer(airflow, approve, comment)
     reviewer.start()
     run = run_dag(ds, CONF)
     reviewer.join(60)
@@ -114,13 +129,13 @@ def _reviewed(ds, approve, comment):
 
 
 @pytest.fixture(scope="module")
-def approved(setup):
-    return _reviewed(APPROVED, True, "a quiet Tuesday: fine")
+def approved(setup, reviewer):
+    return _reviewed(reviewer, APPROVED, True, "a quiet Tuesday: fine")
 
 
 @pytest.fixture(scope="module")
-def rejected(approved):
-    return _reviewed(REJECTED, False, "too narrow")
+def rejected(approved, reviewer):
+    return _reviewed(reviewer, REJECTED, False, "too narrow")
 
 
 def test_a_soft_breach_waits_and_asks_with_each_check_the_report_and_the_last_publication(
@@ -142,13 +157,13 @@ def test_an_approval_lets_publish_run_and_is_kept_in_the_outbox_metadata(approve
     run, _ = approved
     assert run.states["prod.approve"] == "success" and run.states["prod.publish"] == "success"
     decided = xcom(run.dag_run, "prod.approve", "approval")
-    assert decided["decision"] == "approved" and decided["by"] == "reviewer"
+    assert decided["decision"] == "approved" and decided["by"] == REVIEWER
     meta = datasets.outbox_meta(
         datasets.outbox_file(home / "data" / PIPELINE / "outbox" / "prod", str(APPROVED))
     )
     kept = json.loads(meta.read_text())["approval"]
     assert (kept["by"], kept["comment"], kept["at"]) == (
-        "reviewer",
+        REVIEWER,
         "a quiet Tuesday: fine",
         decided["at"],
     )
@@ -172,8 +187,8 @@ def test_a_hard_breach_fails_validate_and_does_not_wait(approved):
 @pytest.mark.parametrize(
     ("which", "said"),
     [
-        ("approved", "- prod.approve: success (approved by reviewer at "),
-        ("rejected", "- prod.approve: success (rejected by reviewer at "),
+        ("approved", "- prod.approve: success (approved by editor at "),
+        ("rejected", "- prod.approve: success (rejected by editor at "),
     ],
 )
 def test_the_run_summary_says_who_decided(request, which, said):
@@ -191,18 +206,18 @@ def test_the_approve_tasks_notification_says_publish_was_skipped(rejected):
         for m in run.messages("stagebook.notify")
         if "success: recommendation_pipeline.prod.approve" in m
     ]
-    assert len(sent) == 1 and "note: rejected by reviewer at" in sent[0]
+    assert len(sent) == 1 and "note: rejected by editor at" in sent[0]
     assert "publish skipped" in sent[0]
 
 
-def test_answering_a_run_that_no_longer_waits_names_it(approved):
+def test_answering_a_run_that_no_longer_waits_names_it(approved, reviewer):
     run, _ = approved
     with pytest.raises(
         ApprovalError, match=re.escape(f"prod.approve in run '{run.dag_run.run_id}' is not waiting")
     ):
-        approval.answer(DAG_ID, run.dag_run.run_id, "prod.approve", approve=True, user="reviewer")
+        answers.answer(reviewer, DAG_ID, run.dag_run.run_id, "prod.approve", approve=True)
     with pytest.raises(ApprovalError, match="unknown run 'no-such-run'"):
-        approval.answer(DAG_ID, "no-such-run", "prod.approve", approve=True, user="reviewer")
+        answers.answer(reviewer, DAG_ID, "no-such-run", "prod.approve", approve=True)
 
 
 # --- lineage: the assets the approved run's publish and train updated ----------------------

@@ -10,85 +10,32 @@ it asks and approves, and the waiting run publishes.
 ``STAGEBOOK_SCREENSHOTS=docs`` keeps ``approval.png`` for the README.
 """
 
-import dataclasses
-import datetime as dt
 import signal
 import subprocess
-import sys
-import time
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from airflow.models.dagrun import DagRun
-from airflow.models.taskinstance import TaskInstance
 from airflow.utils.session import create_session
 from sqlalchemy import select
 
 from recsys import paths as datasets
-from tests.support import DAG_ID, PIPELINE, TINY, browsers
+from tests.support import DAG_ID, PIPELINE, approvals, browsers
 from tests.support.runs import states, xcom
 from tests.support.servers import served, stop
 
-DS = dt.date(2019, 11, 20)
-OVERRIDES = {**TINY, "inference.mode": "popular"}
+DS = approvals.DS
 COMMENT = "checked in the browser"
-
-
-@dataclasses.dataclass
-class Waiting:
-    """The ``stagebook run`` process, and its run once ``prod.approve`` waits."""
-
-    proc: subprocess.Popen
-    out: Path
-    run_id: str = ""
-
-    def output(self) -> str:
-        return self.out.read_text(errors="replace")[-5000:]
-
-
-def _waits(run: Waiting, since: dt.datetime, deadline_s: float = 600) -> str:
-    """Return the run id once ``prod.approve`` of a run started ``since`` waits for an answer."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if run.proc.poll() is not None:
-            pytest.fail(f"stagebook run ended before prod.approve waited:\n{run.output()}")
-        with create_session() as session:
-            waiting = session.scalar(
-                select(TaskInstance.run_id)
-                .join(DagRun, DagRun.run_id == TaskInstance.run_id)
-                .where(
-                    TaskInstance.dag_id == DAG_ID,
-                    TaskInstance.task_id == "prod.approve",
-                    TaskInstance.state == "awaiting_input",
-                    DagRun.start_date >= since,
-                )
-            )
-        if waiting:
-            return waiting
-        time.sleep(1)
-    pytest.fail(f"prod.approve did not wait within {deadline_s} s:\n{run.output()}")
 
 
 @pytest.fixture(scope="module")
 def waiting(airflow_db, module_params, tmp_path_factory):
-    module_params(
-        {"validation.soft": {"min_catalogue_coverage": 0.9}, "validation.approval_timeout_s": 3600}
-    )
-    sets = [arg for key, value in OVERRIDES.items() for arg in ("--set", f"{key}={value}")]
-    command = [sys.executable, "-m", "stagebook.orchestration.commands.cli", "run", "--ds", str(DS)]
-    out = tmp_path_factory.mktemp("run") / "out.txt"
-    since = dt.datetime.now(dt.UTC)
-    with open(out, "wb") as sink:
-        proc = subprocess.Popen(
-            [*command, "--phases", "prod", *sets], stdout=sink, stderr=subprocess.STDOUT
-        )
-    run = Waiting(proc, out)
+    module_params(approvals.SOFT)
+    run = approvals.start(tmp_path_factory.mktemp("run") / "out.txt")
     try:
-        run.run_id = _waits(run, since)
         yield run
     finally:
-        stop(proc, signal.SIGINT)  # an interrupt, so that the run's own clean-up runs
+        stop(run.proc, signal.SIGINT)  # an interrupt, so that the run's own clean-up runs
 
 
 @pytest.fixture(scope="module")

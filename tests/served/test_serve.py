@@ -26,7 +26,7 @@ def server(tmp_path_factory):
 def test_it_prints_the_url_and_how_to_log_in(server):
     out = server.out.read_text()
     assert f"reports: {server.base}/stagebook/" in out
-    assert "log in as admin, viewer, outsider, forecaster; passwords in" in out
+    assert "log in as admin, viewer, outsider, forecaster, rita, editor; passwords in" in out
     assert f"  viewer: {server.passwords()['viewer']}" in out
 
 

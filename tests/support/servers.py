@@ -143,7 +143,7 @@ def stop(proc: subprocess.Popen, sig: signal.Signals, wait_s: float = 60) -> Non
             proc.wait()
 
 
-USERS = "admin:admin,viewer:viewer,outsider:viewer,forecaster:viewer"
+USERS = "admin:admin,viewer:viewer,outsider:viewer,forecaster:viewer,rita:user,editor:user"
 
 
 @contextlib.contextmanager
@@ -151,8 +151,9 @@ def served(components: str, extra_env: dict[str, str] | None = None) -> Iterator
     """Run ``stagebook serve`` on a free loopback port until the block ends, then SIGTERM its PID.
 
     Users admin and viewer, ``outsider`` (a viewer whom the auth manager of
-    ``tests.support.auth`` refuses every DAG) and ``forecaster`` (who may read the
-    weather pipeline's only); all-admins mode off. Every pipeline is served: none
+    ``tests.support.auth`` refuses every DAG), ``forecaster`` (who may read the
+    weather pipeline's only), and ``rita`` and ``editor``, who may edit DAGs (role
+    ``user``); all-admins mode off. Every pipeline is served: none
     is the current one.
     """
     port = free_port()

@@ -80,6 +80,12 @@ def gate_task(gate: Gate, phase: str, merged: params.Params) -> BaseOperator:
         checks_stage=gate.checks.notebook,
         timeout_s=_value(merged, gate.timeout, gate.task),
         timeout_key=gate.timeout,
+        # fixed when the DAG is parsed, from the params files: a run's conf cannot change them
+        assigned_users=[
+            {"id": str(name), "name": str(name)}
+            for name in (_value(merged, gate.approvers, gate.task) if gate.approvers else ())
+        ]
+        or None,
         **{k: v for k, v in (("subject", gate.subject), ("what", gate.what)) if v},
     )
 

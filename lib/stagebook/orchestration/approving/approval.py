@@ -6,8 +6,10 @@ recorded no soft breach it succeeds at once; otherwise the task waits in
 ``awaiting_input`` until someone answers in the Airflow UI (Required actions),
 through the HITL API, or with ``stagebook approve`` (:mod:`answers`). Approve
 lets the next task run; Reject skips it. Unanswered within its timeout, the
-scheduler answers with the default, Reject (under ``dag.test()``, the sweep of
-:mod:`timeouts`).
+scheduler answers with the default, Reject (under ``dag.test()``, the same
+sweep of the scheduler, :mod:`timeouts`). A pipeline may name its approvers in params (the
+gate's ``approvers`` key): they become the task's ``assigned_users``, and
+Airflow refuses an answer from anyone else.
 
 What the gate asks is the pipeline's own words: the stage table's ``Gate``
 declares its ``subject`` and ``what`` a publication holds.

@@ -12,14 +12,13 @@ merges over the params files exactly as for a run triggered by hand
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 from typing import Any
 
-from stagebook import dates, pipelines
-from stagebook.errors import DateError, ParamsError, StagebookError
-from stagebook.orchestration.commands import environment, localrun, serve
+from stagebook import dates, pipelines, settings
+from stagebook.errors import DateError, ParamsError, PipelineError, StagebookError
+from stagebook.orchestration.commands import environment, localrun, rest, serve
 from stagebook.orchestration.commands.dags import load_dag
 from stagebook.orchestration.commands.home import ensure_metastore, setup_airflow
 
@@ -53,22 +52,43 @@ def run_serve(host: str, port: int, components: str) -> int:
 
 
 def run_approve(args: argparse.Namespace) -> int:
-    """``stagebook approve``: answer a waiting approval through Airflow's HITL API."""
-    from stagebook.orchestration.approving import approval
+    """``stagebook approve``: answer a waiting approval through Airflow's REST HITL endpoint."""
+    from stagebook.orchestration.approving import answers
+    from stagebook.orchestration.commands import rest
 
-    ensure_metastore()
-    dag = load_dag(args.pipeline)
-    approval.answer(
-        dag.dag_id,
-        args.run_id,
-        args.task_id,
-        approve=not args.reject,
-        comment=args.comment,
-        user=args.user,
+    airflow = rest.connect(
+        args.url, token=args.token, username=args.username, password_file=args.password_file
     )
+    if airflow is None:
+        raise PipelineError(
+            f"no served Airflow for {settings.home()}: start `stagebook serve` (or give --url, or "
+            f"the connection {rest.CONN_ID}), then answer again"
+        )
+    dag_id = pipelines.get(args.pipeline).id if args.pipeline else _dag_of_run(airflow, args.run_id)
+    answered = answers.answer(
+        airflow, dag_id, args.run_id, args.task_id, approve=not args.reject, comment=args.comment
+    )
+    by = (answered.get("responded_by_user") or {}).get("name") or airflow.user or "you"
     verb = "rejected" if args.reject else "approved"
-    print(f"stagebook: {verb} {args.task_id} in run {args.run_id} as {args.user}")
+    print(f"stagebook: {verb} {args.task_id} in run {args.run_id} as {by}")
     return 0
+
+
+def _dag_of_run(airflow: Any, run_id: str) -> str:
+    """Return the DAG of ``run_id`` among the project's pipelines (one line if none or several)."""
+    from stagebook.orchestration.commands import rest
+
+    found = []
+    for pipeline in pipelines.every():
+        try:
+            airflow.get(rest.path("dags", pipeline.id, "dagRuns", run_id))
+        except rest.RestError:
+            continue
+        found.append(pipeline.id)
+    if len(found) != 1:
+        where = "no pipeline has" if not found else f"{', '.join(found)} each have"
+        raise PipelineError(f"run {run_id!r}: {where} it; name the pipeline with --pipeline")
+    return found[0]
 
 
 def run_lineage(args: argparse.Namespace) -> int:
@@ -106,6 +126,39 @@ def run_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_command(args: argparse.Namespace) -> int:
+    """``stagebook run``: on the served Airflow of this home (or ``--url``) if any, else in-process."""
+    from stagebook.orchestration.commands import remoterun
+
+    airflow = None
+    if args.in_process and (here := rest.served(scheduled=True)):
+        raise PipelineError(
+            f"--in-process: the scheduler served on {here['url']} would run this run's tasks too; "
+            "stop that stagebook serve first, or run without --in-process"
+        )
+    if not args.in_process:
+        airflow = rest.connect(
+            args.url,
+            token=args.token,
+            username=args.username,
+            password_file=args.password_file,
+            scheduled=True,
+            owner_may_fall_back=True,
+        )
+    if airflow is None:
+        return localrun.command(args)
+    if args.only:
+        raise ParamsError(
+            f"--only marks the other tasks success, which only an in-process run does; {airflow.base} "
+            "serves this home: stop it, then run with --in-process"
+        )
+    pipeline = pipelines.get(args.pipeline)
+    pipelines.enter(pipeline.id)  # its params validate the conf here, before the trigger
+    conf = localrun.run_conf(args.phases, args.overrides)
+    ds = localrun.latest_complete_date(pipeline.timezone) if args.latest else args.ds
+    return remoterun.run(airflow, pipeline.id, ds, conf, sys.stdout)
+
+
 def ds_argument(value: str) -> Any:
     """Parse ``--ds`` for argparse, which then prints the date's own one-line error."""
     try:
@@ -130,6 +183,12 @@ def add_run(sub: Any, pipeline: dict[str, str]) -> None:
         metavar="REGEX",
         help=r"run only the matching task ids, mark the others success (e.g. 'prod\.publish')",
     )
+    run.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run here with dag.test() even when an Airflow is served (no task logs in the UI)",
+    )
+    rest.add_arguments(run)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -159,8 +218,8 @@ def parser() -> argparse.ArgumentParser:
     approve.add_argument("task_id", help="the approval task, e.g. prod.approve")
     approve.add_argument("--reject", action="store_true", help="reject: publish is skipped")
     approve.add_argument("--comment", default="", help="why (kept with the run)")
-    approve.add_argument("--user", default=os.environ.get("USER") or "admin", help="who answers")
     approve.add_argument("--pipeline", "--dag", **pipeline)
+    rest.add_arguments(approve)
     lineage = sub.add_parser("lineage", help="print a published batch's lineage")
     lineage.add_argument("--ds", required=True, **date)
     lineage.add_argument("--phase", required=True, help="e.g. prod")
@@ -205,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         "approve": run_approve,
         "lineage": run_lineage,
         "replay": run_replay,
-        "run": localrun.command,
+        "run": run_command,
     }
     try:
         return commands[args.command](args)

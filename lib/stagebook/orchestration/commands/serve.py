@@ -95,6 +95,27 @@ def serve_environ(host: str, port: int) -> dict[str, str]:
     return {**os.environ, **environment.airflow_environ(), **found}
 
 
+def state_file() -> Path:
+    """Return the file where the running ``stagebook serve`` says what it serves (see :func:`served`)."""
+    return airflow_home() / "stagebook-serve.json"
+
+
+def announce(env: dict[str, str], components: Sequence[str]) -> None:
+    """Write :func:`state_file`: the URL, the components and the passwords file of this serve.
+
+    ``stagebook run`` reads it to trigger its run here, ``stagebook approve`` to answer here.
+    """
+    state = {
+        "pid": os.getpid(),
+        "url": env["AIRFLOW__API__BASE_URL"],
+        "components": list(components),
+        "passwords": env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"],
+    }
+    tmp = state_file().with_suffix(".tmp")
+    tmp.write_text(json.dumps(state))
+    tmp.replace(state_file())
+
+
 def running_pid() -> int | None:
     """Return the PID of the ``stagebook serve`` of this home, or None if none runs."""
     try:
@@ -218,6 +239,7 @@ def serve(host: str, port: int, components: Sequence[str] = COMPONENTS) -> int:
             base = env["AIRFLOW__API__BASE_URL"]
             if "api-server" in components:
                 wait_healthy(base, processes)
+            announce(env, components)
             print(f"stagebook: serving {', '.join(dag_ids)} on {base} (PID {os.getpid()})")
             print(f"  reports: {base}/stagebook/   Airflow: {base}/")
             for line in login_lines(env):
@@ -238,5 +260,6 @@ def serve(host: str, port: int, components: Sequence[str] = COMPONENTS) -> int:
         except KeyboardInterrupt:
             return 0
         finally:
+            state_file().unlink(missing_ok=True)
             stop(processes)
             print("stagebook: stopped every process it started", flush=True)
