@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 def timeouts(dag: Any) -> Iterator[None]:
     """Answer, while the block runs, every approval left unanswered past its timeout, as the scheduler does.
 
-    Runs ``SchedulerJobRunner.check_awaiting_input_timeouts`` (never the rest of
-    the scheduler) in a thread every ``[scheduler] trigger_timeout_check_interval``
+    Runs the scheduler's sweep (``compat.awaiting_input_sweep``: never the rest
+    of the scheduler) in a thread every ``[scheduler] trigger_timeout_check_interval``
     seconds, the scheduler's own interval. Nothing runs for a DAG without a
     human-in-the-loop task.
     """
@@ -36,19 +36,19 @@ def timeouts(dag: Any) -> Iterator[None]:
     # Everything the sweep imports is imported here, in the calling thread: two threads
     # importing Airflow's modules at once can deadlock on the import lock.
     import airflow.sdk.serde  # noqa: F401  (imported by the sweep when it resumes a task)
-    from airflow.configuration import conf
-    from airflow.jobs.job import Job
-    from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
+    from airflow.sdk import conf
+
+    from stagebook.orchestration import compat
 
     every = conf.getfloat("scheduler", "trigger_timeout_check_interval", fallback=15.0)
-    runner = SchedulerJobRunner(Job())  # never started, never stored: only its sweep runs
-    runner.check_awaiting_input_timeouts()
+    check = compat.awaiting_input_sweep()
+    check()
     stop = threading.Event()
 
     def sweep() -> None:
         while not stop.wait(every):
             try:
-                runner.check_awaiting_input_timeouts()
+                check()
             except Exception:  # the next sweep tries again, as the scheduler's does
                 log.exception("approval timeouts: the sweep failed; again in %s s", every)
 

@@ -131,17 +131,15 @@ def stage_problems(dags: list[Any], *, every_dag_imported: bool = True) -> list[
 
 @contextlib.contextmanager
 def _quietly() -> Iterator[None]:
-    """Silence what importing the DAG files logs (tracebacks): each import error gets one line."""
-    loggers = [logging.getLogger(name) for name in ("airflow.dag_processing", "stagebook.params")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.CRITICAL)
+    """Silence what importing the DAG files logs or prints: each import error gets one line."""
+    logger = logging.getLogger("stagebook.params")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # Airflow's structlog writes to stdout
             yield
     finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
+        logger.setLevel(level)
 
 
 def dag_problems(known: list[str]) -> tuple[list[str], list[Any], bool]:
@@ -150,15 +148,16 @@ def dag_problems(known: list[str]) -> tuple[list[str], list[Any], bool]:
     An import error that only repeats a problem in ``known`` (a DAG file reads
     ``common.yaml`` when it is parsed) is that problem, already reported.
     """
-    from airflow.dag_processing.dagbag import DagBag
+    from stagebook.orchestration.commands import dags
 
     with _quietly():
-        bag = DagBag(dag_folder=str(settings.dags_dir()))
-    found = []
-    for path, error in sorted(bag.import_errors.items()):
-        if not any(problem in error for problem in known):
-            found.append(f"{path}: DAG import error: {error.strip().splitlines()[-1]}")
-    return found, list(bag.dags.values()), not bag.import_errors
+        loaded, errors = dags.load_folder()
+    found = [
+        dags.error_line(path, error)
+        for path, error in sorted(errors.items())
+        if not any(problem in error for problem in known)
+    ]
+    return found, list(loaded.values()), not errors
 
 
 def problems(name: str | None = None) -> list[str]:

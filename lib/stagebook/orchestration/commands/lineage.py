@@ -59,20 +59,16 @@ def joins(later: Sequence[str], earlier: Sequence[str]) -> tuple[str, ...]:
 
 
 def events(uri: str) -> list[Step]:
-    """Return every event of the asset ``uri`` in Airflow's metastore, newest first."""
-    from airflow.models.asset import AssetEvent, AssetModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
+    """Return every event of the asset ``uri`` in Airflow's metastore, newest first.
 
-    with create_session() as session:
-        rows = session.execute(
-            select(AssetEvent.source_task_id, AssetEvent.extra, AssetEvent.timestamp)
-            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
-            .where(AssetModel.uri == uri)
-            .order_by(AssetEvent.timestamp.desc(), AssetEvent.id.desc())
-        ).all()
+    Read through :func:`stagebook.orchestration.compat.asset_events` (item 3): no
+    public interface reads asset events outside a task without an API server.
+    """
+    from stagebook.orchestration import compat
+
     return [
-        Step(task or "", uri, dict(extra or {}), when.isoformat()) for task, extra, when in rows
+        Step(task or "", uri, extra, when.isoformat())
+        for task, extra, when in compat.asset_events(uri)
     ]
 
 

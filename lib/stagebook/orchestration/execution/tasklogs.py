@@ -22,13 +22,37 @@ from stagebook.orchestration.execution import stopping
 JOIN_S = 5.0  # how long to wait for the last output of a task's processes
 
 
-def log_file(ti: Any) -> Path:
-    """Return the log file of ``ti``'s current try, as the UI's log reader renders its name."""
-    from airflow.configuration import conf
-    from airflow.utils.log.file_task_handler import FileTaskHandler
+def log_file(ti: Any, dag_run: Any = None) -> Path:
+    """Return the log file of ``ti``'s current try, where the UI's log reader looks for it.
+
+    Renders the documented ``[logging] log_filename_template`` under
+    ``[logging] base_log_folder`` as Airflow's file task handler does: a Jinja
+    template gets ``ti``, ``ts`` (the run's logical date, else its ``run_after``)
+    and ``try_number``; a template without ``{{`` is a ``str.format`` one.
+    ``dag_run``: ``ti``'s run (default: ``ti.dag_run``).
+    """
+    from airflow.sdk import conf
 
     base = Path(conf.get("logging", "base_log_folder")).expanduser()
-    return base / FileTaskHandler(str(base))._render_filename(ti, ti.try_number)
+    template = conf.get("logging", "log_filename_template")
+    run = dag_run if dag_run is not None else ti.dag_run
+    ts = (run.logical_date or run.run_after).isoformat()
+    if "{{" in template:
+        import jinja2
+
+        name = jinja2.Template(template).render(ti=ti, ts=ts, try_number=ti.try_number)
+    else:
+        start, end = run.data_interval_start, run.data_interval_end
+        name = template.format(
+            dag_id=ti.dag_id,
+            task_id=ti.task_id,
+            run_id=ti.run_id,
+            data_interval_start=start.isoformat() if start else "",
+            data_interval_end=end.isoformat() if end else "",
+            logical_date=ts,
+            try_number=ti.try_number,
+        )
+    return base / name
 
 
 def _copy(source: int, path: Path, terminal: int) -> None:
@@ -77,23 +101,18 @@ def written() -> Iterator[None]:
     After each task, a stop that TERM or INT asked for leaves ``dag.test()``
     (:func:`stagebook.orchestration.execution.stopping.after_task`).
     """
-    from airflow.sdk.definitions import dag as sdk_dag
+    from stagebook.orchestration import compat
 
-    run_task = sdk_dag._run_task
-
-    def logged(*, ti: Any, task: Any, **kwargs: Any) -> Any:
+    def logged(ti: Any, run: Any) -> Any:
         with tee(log_file(ti)):
-            result = run_task(ti=ti, task=task, **kwargs)
+            result = run()
         stopping.after_task()  # a stop asked during the task ends the run here
         return result
 
-    sdk_dag._run_task = logged
-    try:
+    with compat.each_task(logged):
         yield
-    finally:
-        sdk_dag._run_task = run_task
 
 
 def run_folder(run: Any) -> Path:
     """Return the folder of a run's task logs (the log files' common ancestor)."""
-    return Path(os.path.commonpath([log_file(ti) for ti in run.get_task_instances()]))
+    return Path(os.path.commonpath([log_file(ti, run) for ti in run.get_task_instances()]))

@@ -24,12 +24,7 @@ from collections.abc import Iterator, Mapping
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
-from airflow.sdk.definitions.callback import AsyncCallback
-from airflow.sdk.definitions.deadline import (
-    REFERENCE_TYPE_FIELD,
-    BaseDeadlineReference,
-    DeadlineAlert,
-)
+from airflow.sdk import AsyncCallback, BaseDeadlineReference, DeadlineAlert
 
 from stagebook import dates, pipelines, settings
 from stagebook.declaration import PUBLISH
@@ -67,7 +62,7 @@ class PublishBy(BaseDeadlineReference):
     def serialize_reference(self) -> dict[str, Any]:
         """Return the reference as stored with the serialized DAG."""
         return {
-            REFERENCE_TYPE_FIELD: self.reference_name,
+            **super().serialize_reference(),  # Airflow's own key: the reference's type
             "time": self.time,
             "timezone": self.timezone,
             "days_after_ds": self.days_after_ds,
@@ -99,16 +94,16 @@ class PublishBy(BaseDeadlineReference):
         return f"{self.time} {self.timezone} {days or f'{self.days_after_ds} days after ds'}"
 
     def _evaluate_with(self, *, session: Any, **kwargs: Any) -> dt.datetime | None:
-        """Return the deadline of the run ``kwargs['run_id']`` (in the scheduler), or None."""
-        import pendulum
-        from airflow.models.dagrun import DagRun
-        from sqlalchemy import select
+        """Return the deadline of the run ``kwargs['run_id']`` (in the scheduler), or None.
 
-        run = session.scalar(
-            select(DagRun).where(
-                DagRun.dag_id == kwargs["dag_id"], DagRun.run_id == kwargs["run_id"]
-            )
-        )
+        Airflow gives a custom reference only its session and the run's ids: the
+        run's record is read through :func:`stagebook.orchestration.compat.run_record`.
+        """
+        import pendulum
+
+        from stagebook.orchestration import compat
+
+        run = compat.run_record(session, kwargs["dag_id"], kwargs["run_id"])
         ds = dates.business_date_of(
             getattr(run, "conf", None), getattr(run, "data_interval_start", None), self.timezone
         )
@@ -147,8 +142,11 @@ def publish_by(time: str, *, timezone: str, days_after_ds: int = 1) -> DeadlineA
             f"publish_by: days_after_ds must be a whole number >= 0, got {days_after_ds!r}"
         )
     reference = PublishBy(time=time, timezone=timezone, days_after_ds=days_after_ds)
-    kwargs = reference.serialize_reference()
-    kwargs.pop(REFERENCE_TYPE_FIELD)
+    kwargs = {
+        "time": reference.time,
+        "timezone": reference.timezone,
+        "days_after_ds": reference.days_after_ds,
+    }
     return DeadlineAlert(
         reference=reference,
         interval=dt.timedelta(0),

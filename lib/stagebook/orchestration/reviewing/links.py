@@ -32,7 +32,7 @@ def index_route() -> str:
 
 def base_url() -> str | None:
     """Return Airflow's ``[api] base_url`` without its trailing slash, or None if unset."""
-    from airflow.configuration import conf
+    from airflow.sdk import conf
 
     base = conf.get("api", "base_url", fallback=None)
     return base.rstrip("/") if base else None
