@@ -382,21 +382,18 @@ def main() -> int:
         ]
         title = "1. Fixed cost of a no-op stage (median, seconds)"
         print(_table(title, ["", *cost["median"]], rows))
+        first = results["first_stage_s"] = cost["first_in_process"]["task"]
+        print(f"first stage of a run: {first:.2f} s, each further {cost['median']['task']:.2f} s\n")
     if "overhead" not in skip:
         results["overhead"] = [overhead("movielens", None, args.repeats)]
         if args.bench_events:
             results["overhead"].append(
                 overhead(f"synthetic {args.bench_events}/day", args.bench_events, args.repeats)
             )
+        keys = ("scale", "plain_python_s", "stagebook_run_s", "ratio")
+        each = ("plain_python_each_s", "stagebook_run_each_s")
         rows = [
-            [
-                o["scale"],
-                o["plain_python_s"],
-                o["stagebook_run_s"],
-                o["ratio"],
-                " ".join(map(str, o["plain_python_each_s"])),
-                " ".join(map(str, o["stagebook_run_each_s"])),
-            ]
+            [*(o[k] for k in keys), *(" ".join(map(str, o[k])) for k in each)]
             for o in results["overhead"]
         ]
         print(
@@ -406,6 +403,9 @@ def main() -> int:
                 rows,
             )
         )
+        movielens = results["overhead"][0]
+        results["movielens_ratio"] = movielens["ratio"]
+        print(f"MovieLens: stagebook run {movielens['ratio']:.2f}x plain Python, side by side\n")
     if "scaling" not in skip:
         scales = [int(s) for s in args.scales.split(",") if s]
         results["scaling"] = scaling(scales)

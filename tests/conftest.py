@@ -14,6 +14,8 @@ from pathlib import Path
 _ROOT = Path(tempfile.mkdtemp(prefix="stagebook-tests-"))
 os.environ["STAGEBOOK_HOME"] = str(_ROOT / "home")
 os.environ["AIRFLOW_HOME"] = str(_ROOT / "airflow")
+# New homes' metastores are copied from a template made in this session, not the user's cache.
+os.environ["STAGEBOOK_METASTORE_TEMPLATES"] = str(_ROOT / "metastores")
 for _name in [n for n in os.environ if n.startswith("STAGEBOOK_PARAMS")] + ["STAGEBOOK_PIPELINES"]:
     os.environ.pop(_name, None)
 # The recommendation pipeline unless a test names another (and restores this).

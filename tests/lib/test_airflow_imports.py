@@ -40,7 +40,10 @@ ALLOWED: dict[str, tuple[frozenset[str] | None, str]] = {
 def _public(module: str, names: list[str]) -> bool:
     """Tell whether importing ``names`` from ``module`` (none: the module itself) is public."""
     if module == "airflow.sdk" or module.startswith("airflow.sdk."):
-        private = any(part.startswith("_") for part in module.split("."))
+        # execution_time: the Task SDK's own runtime (supervisor, task runner), not an API
+        private = any(part.startswith("_") for part in module.split(".")) or module.startswith(
+            "airflow.sdk.execution_time"
+        )
         return not private and not any(name.startswith("_") for name in names)
     if module.startswith("airflow.providers."):
         return True
@@ -92,6 +95,7 @@ def test_the_check_finds_each_kind_of_reach_in_and_lets_public_imports_through()
         "from airflow.models.dagrun import DagRun\n"
         "from airflow.sdk.definitions.dag import _run_task\n"
         "from airflow.sdk.api.datamodels._generated import DagRunState\n"
+        "from airflow.sdk.execution_time.supervisor import in_process_api_server\n"
         "from airflow.api_fastapi.app import create_app\n"
         "from airflow.configuration import conf\n"
         "from airflow.sdk import DAG, conf\n"
@@ -107,8 +111,9 @@ def test_the_check_finds_each_kind_of_reach_in_and_lets_public_imports_through()
         (3, "airflow.models.dagrun"),
         (4, "airflow.sdk.definitions.dag"),
         (5, "airflow.sdk.api.datamodels._generated"),
-        (6, "airflow.api_fastapi.app"),
-        (7, "airflow.configuration"),
+        (6, "airflow.sdk.execution_time.supervisor"),
+        (7, "airflow.api_fastapi.app"),
+        (8, "airflow.configuration"),
     ]
 
 

@@ -18,6 +18,8 @@ Items:
    tasks, for ``dag.test()``, which runs no scheduler.
 5. :func:`stored_connection`: a connection of the metastore, for the DAG callbacks
    that ``dag.test()`` runs outside any task.
+6. :func:`execution_api`: ``dag.test()``'s in-process execution API, built ahead.
+7. :func:`task_states`: the task states of a run, read by a deadline's callback.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ REACH_INS: dict[str, str] = {
     "airflow.jobs.job": "item 4: the scheduler's job record its timeout sweep belongs to",
     "airflow.jobs.scheduler_job_runner": "item 4: the scheduler's sweep of unanswered HITL tasks",
     "airflow.models.connection": "item 5: a stored connection, outside a task, without a server",
+    "airflow.sdk.execution_time.supervisor": "item 6: the cached factory of dag.test()'s execution API",
+    "airflow.sdk.execution_time.task_runner": "item 7: task states, from a callback outside a task",
 }
 
 ACTIVE = ("queued", "running")
@@ -218,3 +222,37 @@ def stored_connection(conn_id: str) -> str | None:
         return Connection.get_connection_from_secrets(conn_id).as_json()
     except AirflowNotFoundException:
         return None
+
+
+def execution_api() -> None:
+    """Item 6: build ``dag.test()``'s in-process execution API and answer one request with it.
+
+    Done before the run's first task (:mod:`stagebook.orchestration.execution.warmup`),
+    so that the first stage does not pay about 3 s of it. Airflow has no public way to build it ahead: ``dag.test()`` takes it from
+    ``airflow.sdk.execution_time.supervisor.in_process_api_server()``, a private,
+    cached factory, and builds Cadwyn's versioned routers on the app's first
+    request. This is the one place Stagebook calls it. What it builds is the very
+    instance ``dag.test()`` then uses: the factory caches it.
+    """
+    import httpx
+    from airflow.sdk.execution_time.supervisor import in_process_api_server
+
+    api = in_process_api_server()
+    # Not closed: closing the client would close the transport dag.test() goes on using.
+    client = httpx.Client(transport=api.transport, base_url="http://in-process.invalid")
+    client.get("/health")
+
+
+def task_states(dag_id: str, run_id: str) -> dict[str, str]:
+    """Item 7: return ``{task_id: state}`` of run ``run_id``, from a deadline's callback.
+
+    Why no public way: a deadline's callback runs in the triggerer, outside any
+    task, with no ``ti`` in its context; the Task SDK reads a run's task states
+    through ``RuntimeTaskInstance.get_task_states`` (what ``context["ti"]``
+    offers inside a task), and the REST API needs a user's credentials, which
+    the triggerer does not hold.
+    """
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    found = RuntimeTaskInstance.get_task_states(dag_id=dag_id, run_ids=[run_id])
+    return dict(found.get(run_id, {}))

@@ -237,3 +237,29 @@ def test_item_5_a_connection_added_to_the_metastore_is_read_outside_a_task(airfl
         assert compat.stored_connection("no_such_connection") is None
     finally:
         subprocess.run([str(airflow), "connections", "delete", "compat_probe"], capture_output=True)
+
+
+def test_item_6_dag_tests_execution_api_is_one_cached_instance_that_answers(airflow_db):
+    from airflow.sdk.execution_time.supervisor import in_process_api_server
+
+    from stagebook.orchestration import compat
+
+    required = [
+        name
+        for name, p in inspect.signature(in_process_api_server).parameters.items()
+        if p.default is p.empty
+    ]
+    assert required == [], f"compat item 6: in_process_api_server now wants {required}"
+    compat.execution_api()
+    api = in_process_api_server()
+    assert api is in_process_api_server(), "compat item 6: dag.test() would build another one"
+    assert api.transport is not None
+
+
+def test_item_7_task_states_are_read_by_the_task_sdks_runtime_task_instance():
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    wanted = {"dag_id", "run_ids"}
+    got = set(inspect.signature(RuntimeTaskInstance.get_task_states).parameters)
+    assert wanted <= got, f"compat item 7: get_task_states takes {sorted(got)}"
+    # what it reads in a deadline's callback: tests/served/test_deadline.py

@@ -27,7 +27,7 @@ def _bare_environ(home, stagebook_home):
 @pytest.mark.parametrize(
     ("args", "answer", "metastore"),
     [
-        (["approve", "some_run", "prod.approve"], "unknown run 'some_run'", True),
+        (["approve", "some_run", "prod.approve"], "no served Airflow for", False),
         (["lineage", "--ds", "2019-11-20", "--phase", "prod"], "no published batch", True),
         (["replay", "some_run", "prod.train"], "unknown run 'some_run'", False),
         (["run", "--ds", "2019-11-20", "--phases", "nowhere"], "nowhere", False),

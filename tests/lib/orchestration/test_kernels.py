@@ -1,5 +1,6 @@
 """Warm kernels: the next stage's kernel, started and importing while this stage runs."""
 
+import json
 import os
 import sys
 from types import SimpleNamespace
@@ -59,18 +60,96 @@ def test_the_preload_binds_no_name_and_passes_over_an_import_that_fails():
     assert "wave" in sys.modules
 
 
-def test_a_stage_takes_the_spare_kernel_with_its_modules_imported_and_no_name_bound(
-    imports_notebook, home
-):
-    op = StageNotebookOperator(task_id="imports", stage="63-imports")
-    output = home / "warm.ipynb"
-    with kernels.warming([op], "d"):
-        spare = kernels._spares[("d", "imports")]
+PROBE = (
+    "import os\nfrom IPython import get_ipython\n"
+    "_names = set(get_ipython().user_ns)\n"
+    "AHEAD = 'ds' not in _names  # the parameters cell binds ds: imported before any cell ran\n"
+    "BOUND = sorted({'wv', 'rgb_to_hsv'} & _names)\n"
+    "SETTING = os.environ.get('PRELOAD_PROBE')\n"
+)
+PROBED = "import wave as wv\nfrom colorsys import rgb_to_hsv\nimport preload_probe\n"
+SAYS = "print('probe', preload_probe.AHEAD, preload_probe.BOUND, preload_probe.SETTING)"
+# os.environ set before an import: that import must run after it, as in a cold kernel
+SETS_FIRST = "import os\nos.environ['PRELOAD_PROBE'] = 'set'\n" + PROBED + SAYS
+
+
+@pytest.fixture
+def probe(imports_notebook, monkeypatch):
+    """A module that says, when imported, if its notebook's cells had run yet; on PYTHONPATH."""
+    folder = imports_notebook / "probe"
+    folder.mkdir()
+    (folder / "preload_probe.py").write_text(PROBE)
+    path = os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))
+    monkeypatch.setenv("PYTHONPATH", path)
+    stage_notebook(imports_notebook, "64-probe", [PROBED + SAYS])
+    stage_notebook(imports_notebook, "65-sets-first", [SETS_FIRST])
+    stage_notebook(
+        imports_notebook, "66-plain", [PROBED, "print(wv.__name__, rgb_to_hsv(0.2, 0.4, 0.4))"]
+    )
+    return imports_notebook
+
+
+def _run(stage, output, *, warm):
+    op = StageNotebookOperator(task_id=stage, stage=stage)
+    with kernels.warming([op], "d", enabled=warm):
+        spares = dict(kernels._spares)
         op.runner().run(VALUES, output, "d", op.kernel_environ("d"))
         assert not kernels._spares  # taken, and used once
-    assert not _alive(spare.manager.provisioner.pid)  # stopped after its notebook, as any kernel
-    assert "before True False False" in outputs_text(output)
+    return op, spares
+
+
+def _code_cells(path):
+    cells = json.loads(path.read_text())["cells"]
+    return [(c["execution_count"], c["outputs"]) for c in cells if c["cell_type"] == "code"]
+
+
+def test_a_stage_takes_the_spare_kernel_with_its_modules_imported_and_no_name_bound(probe, home):
+    output = home / "warm.ipynb"
+    op, spares = _run("64-probe", output, warm=True)
+    # the kernel nbclient connected to (km) is the spare, stopped after its notebook as any kernel
+    assert not _alive(spares[("d", "64-probe")].manager.provisioner.pid)
+    assert "probe True [] None" in outputs_text(output)
     assert op.runner().kernel_seen["kernel_peak_rss_mb"] > 0
+    _run("64-probe", home / "cold.ipynb", warm=False)
+    assert "probe False ['rgb_to_hsv', 'wv'] None" in outputs_text(home / "cold.ipynb")
+
+
+def test_imports_after_a_statement_that_sets_the_environment_are_not_run_ahead(probe, home):
+    _run("65-sets-first", home / "warm.ipynb", warm=True)
+    assert "probe False ['rgb_to_hsv', 'wv'] set" in outputs_text(home / "warm.ipynb")
+
+
+def test_a_warm_kernel_archives_the_same_cells_as_a_cold_one(probe, home):
+    for stage in ("65-sets-first", "66-plain"):
+        _run(stage, home / f"{stage}-warm.ipynb", warm=True)
+        _run(stage, home / f"{stage}-cold.ipynb", warm=False)
+        warm, cold = (_code_cells(home / f"{stage}-{how}.ipynb") for how in ("warm", "cold"))
+        assert warm == cold
+    assert "probe False ['rgb_to_hsv', 'wv'] set" in outputs_text(home / "65-sets-first-cold.ipynb")
+    assert "wave (" in outputs_text(home / "66-plain-cold.ipynb")
+
+
+def test_only_the_imports_nothing_before_could_change_are_run_ahead(tmp_path):
+    path = stage_notebook(
+        tmp_path,
+        "67-order",
+        [
+            '"""A docstring."""\nimport a\nfrom b import c\nlimit: int = 3\npass',
+            "from __future__ import annotations\nimport d as e",
+            "import os\nos.environ['X'] = '1'\nimport f",
+            "import g",
+        ],
+    )
+    assert kernels.preloadable(path) == [
+        "import a",
+        "from b import c",
+        "import d as e",
+        "import os",
+    ]
+    magic = stage_notebook(tmp_path, "68-magic", ["import a", "%env X=1\nimport b", "import c"])
+    assert kernels.preloadable(magic) == ["import a"]
+    call = stage_notebook(tmp_path, "69-call", ["import a\nx = f()\nimport b"])
+    assert kernels.preloadable(call) == ["import a"]
 
 
 def test_without_warming_a_stage_starts_a_fresh_kernel(imports_notebook, home, monkeypatch):
@@ -105,3 +184,13 @@ def test_a_stage_warms_the_stages_after_it_through_the_phase_branch(airflow_db, 
     following = dag.get_task("input_tables").following(context)
     assert [t.task_id for t in following] == ["beta.features"]
     assert [t.task_id for t in dag.get_task("prod.train").following(context)] == ["prod.inference"]
+
+
+def test_the_stage_after_an_approval_gate_starts_with_the_stage_before_the_gate(airflow_db, home):
+    dag = dags.load_dag()
+    context = {"dag": dag, "dag_run": SimpleNamespace(conf={"phases": ["prod"]})}
+    following = dag.get_task("prod.validate").following(context)
+    assert [t.task_id for t in following] == ["prod.approve"]  # a gate: it runs no kernel
+    assert [t.task_id for t in kernels._stages_among(following)] == ["prod.publish"]
+    # the phase branch is not looked through: it starts the phases it chooses itself
+    assert kernels._stages_among(dag.get_task("input_tables").downstream_list) == []

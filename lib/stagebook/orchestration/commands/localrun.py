@@ -73,8 +73,7 @@ def channel_connections() -> dict[str, str]:
     SDK reads connections from the environment only; the CLI, not the task code,
     reads the metastore, for the connections of the channels that params enable.
     """
-    from airflow.exceptions import AirflowNotFoundException
-    from airflow.models.connection import Connection
+    from stagebook.orchestration import compat
 
     wanted = set()
     for phase in [None, *params.known_phases()]:
@@ -85,11 +84,9 @@ def channel_connections() -> dict[str, str]:
                 wanted.add(conn_id)
     found = {}
     for conn_id in sorted(wanted):
-        try:
-            stored = Connection.get_connection_from_secrets(conn_id)
-        except AirflowNotFoundException:
-            continue  # the channel's own send names what is missing
-        found[settings.connection_variable(conn_id)] = stored.as_json()
+        stored = compat.stored_connection(conn_id)
+        if stored is not None:  # else the channel's own send names what is missing
+            found[settings.connection_variable(conn_id)] = stored
     return found
 
 
@@ -116,6 +113,7 @@ def run_dag(
 
     from stagebook.orchestration.approving import approval
     from stagebook.orchestration.commands import dags
+    from stagebook.orchestration.execution import warmup
     from stagebook.orchestration.notifying import deadline
 
     dag = dag or dags.load_dag()
@@ -128,6 +126,7 @@ def run_dag(
     untimed = deadline.untimed(dag)
     with settings.environ(channel_connections()), tasklogs.written(), warm, untimed:
         with approval.timeouts(dag):
+            warmup.warm()  # while the spare kernels start: the first task does not build it
             for attempt in range(1, TRIES_ON_A_NEW_HOME + 1):
                 try:
                     return dag.test(

@@ -4,11 +4,15 @@ A stage's kernel costs about half a second to start, and its first cell's
 imports (seaborn, pandas, Keras and JAX for training) up to several seconds more.
 Where one process runs the stages one after the other, as ``dag.test()`` does
 for ``stagebook run``, each stage starts the kernels of the stages that follow
-it (its downstream stage tasks; the phase branch starts the first stage of each
-phase it chooses; the run starts its first stages). A spare kernel imports what
+it (its downstream stage tasks, and the stage after an approval gate; the phase
+branch starts the first stage of each phase it chooses; the run starts its first
+stages). A spare kernel imports what
 its notebook imports, each statement in a namespace of its own, so the
 notebook's cells still bind every name themselves: the kernel's namespace is
-empty, as a fresh kernel's is, and only ``sys.modules`` is already filled.
+empty, as a fresh kernel's is, and only ``sys.modules`` is already filled. Only
+the imports that nothing before them could change are pre-imported
+(:func:`preloadable`): a notebook that sets ``os.environ`` or a library's
+config before its imports gets them in that order, as a cold kernel would.
 
 A spare is used once, by the task it was started for, and only if it was
 started for the same kernel and the same environment and is still alive;
@@ -21,6 +25,8 @@ of its own, so warming is on only inside :func:`warming`; and
 
 from __future__ import annotations
 
+import ast
+import json
 import logging
 import os
 import subprocess
@@ -28,6 +34,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from stagebook import notebook
@@ -53,6 +60,55 @@ class Spare:
 _spares: dict[tuple[str, str], Spare] = {}
 _enabled = False
 _rendering_warmed = False
+
+
+def preloadable(path: Path) -> list[str]:
+    """Return the notebook's top-level imports that a spare kernel may run ahead of it.
+
+    The code cells are read in order up to the first statement that could change
+    what an import does (a call, an assignment that is not a literal, a magic, a
+    cell that is not Python): the imports before it, ``__future__`` aside. A
+    parameters cell's literal defaults, docstrings and ``pass`` change nothing.
+    """
+    found: list[str] = []
+    for cell in json.loads(path.read_text()).get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        try:
+            tree = ast.parse("".join(source) if isinstance(source, list) else source)
+        except SyntaxError:  # a magic (%env, %run): it may set anything
+            return found
+        for node in tree.body:
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                if getattr(node, "module", None) != "__future__":
+                    found.append(ast.unparse(node))
+            elif not _inert(node):
+                return found
+    return found
+
+
+def _inert(node: ast.stmt) -> bool:
+    """Whether a statement only binds a literal to a name, or does nothing."""
+    if isinstance(node, ast.Pass):
+        return True
+    if isinstance(node, ast.Expr):
+        return isinstance(node.value, ast.Constant)
+    if isinstance(node, ast.Assign):
+        targets, value = node.targets, node.value
+    elif isinstance(node, ast.AnnAssign) and isinstance(node.annotation, ast.Name | ast.Constant):
+        targets, value = [node.target], node.value  # a bare annotation binds nothing
+    else:
+        return False
+    if not all(isinstance(t, ast.Name) for t in targets):
+        return False
+    if value is None:
+        return True
+    try:
+        ast.literal_eval(value)
+    except (ValueError, TypeError, SyntaxError, RecursionError):
+        return False
+    return True
 
 
 def preload_code(statements: Iterable[str]) -> str:
@@ -89,14 +145,29 @@ def start(tasks: Iterable[Any], dag_id: str) -> None:
     """Start a spare kernel for each stage task among ``tasks`` that has none (when warming is on)."""
     if not _enabled:
         return
-    for task in tasks:
+    for task in _stages_among(tasks):
         key = (dag_id, task.task_id)
-        if not hasattr(task, "kernel_environ") or key in _spares:
+        if key in _spares:
             continue
         try:
             _spares[key] = _start(task, dag_id)
         except Exception:  # a spare is only a head start: the stage starts its own kernel
             log.warning("Could not start a spare kernel for %s", task.task_id, exc_info=True)
+
+
+def _stages_among(tasks: Iterable[Any]) -> list[Any]:
+    """Return the stage tasks among ``tasks``, and those right after a gate among them.
+
+    An approval gate runs no kernel, and its stage (publish) would otherwise start
+    cold. A phase branch is not looked through: it starts the phases it chooses.
+    """
+    found: list[Any] = []
+    for task in tasks:
+        if hasattr(task, "kernel_environ"):
+            found.append(task)
+        elif not hasattr(task, "chosen"):
+            found += [t for t in task.downstream_list if hasattr(t, "kernel_environ")]
+    return found
 
 
 def _start(task: Any, dag_id: str) -> Spare:
@@ -107,7 +178,7 @@ def _start(task: Any, dag_id: str) -> Spare:
     environ = task.kernel_environ(dag_id)
     seen: dict[str, Any] = {}
     manager = secrets.kernel_manager(environ, seen)(kernel_name=kernel_name)
-    code = preload_code(notebook.imports(path))
+    code = preload_code(preloadable(path))
     run_sync(manager.start_kernel)(
         extra_arguments=[HISTORY_ARGUMENT, f"--IPKernelApp.code_to_run={code}"],
         # Not the task's own output streams: its end would wait for this kernel to close them.
@@ -149,20 +220,6 @@ def take(task: Any, dag_id: str, kernel_name: str, environ: Mapping[str, str]) -
     log.info("The spare kernel of %s does not fit any more: starting a fresh one", task.task_id)
     _stop(spare)
     return None
-
-
-def adopting(spare: Spare) -> type:
-    """Return a kernel manager class whose one instance is ``spare``'s running manager.
-
-    nbclient then owns it as if it had started it: it connects a client, and
-    stops the kernel and the client after the notebook.
-    """
-
-    class Adopted(type(spare.manager)):  # type: ignore[misc]
-        def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-            return spare.manager  # not an Adopted instance: __init__ does not run again
-
-    return Adopted
 
 
 def close() -> None:

@@ -213,7 +213,8 @@ class StageEngine(NBClientEngine):
             stdout_file=stdout_file,
             stderr_file=stderr_file,
         )
-        return ProgressClient(nb_man, **final).execute()
+        # A kernel handed in (km, a spare started ahead) is this try's too: stopped after it.
+        return ProgressClient(nb_man, **final).execute(cleanup_kc=True)
 
 
 papermill_engines.register(NAME, StageEngine)

@@ -121,11 +121,11 @@ class StageRunner:
         kernel_name = self.kernel_name or notebook.kernel_name(path)
         spare = kernels.take(self, dag_id, kernel_name, environ)
         if spare is None:
-            self.kernel_seen = {}
+            self.kernel_seen, km = {}, None
             manager = secrets.kernel_manager(environ, self.kernel_seen)
-        else:
+        else:  # nbclient's km: it connects to that kernel, and (cleanup_kc) stops it after
             self.log.info("Using the kernel started while the stage before ran")
-            self.kernel_seen, manager = spare.seen, kernels.adopting(spare)
+            self.kernel_seen, manager, km = spare.seen, type(spare.manager), spare.manager
         kernels.while_waiting()
         with stopping.running(self.kernel_seen):  # what a stop interrupts
             papermill.execute_notebook(
@@ -140,6 +140,7 @@ class StageRunner:
                 start_timeout=limits.start_timeout_s,
                 execution_timeout=limits.cell_timeout_s,
                 kernel_manager_class=manager,
+                km=km,  # an engine argument: papermill passes it on to nbclient
                 shutdown_kernel="immediate",  # every output is in; a graceful stop only waits
                 engine_name=progress.NAME,  # a log line per cell, progress bars collapsed
             )

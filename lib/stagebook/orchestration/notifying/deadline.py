@@ -273,16 +273,14 @@ async def notify_missed(
 
     Never raises: a failed callback is only logged, like every notification.
     """
-    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
     from asgiref.sync import sync_to_async
+
+    from stagebook.orchestration import compat
 
     reference = PublishBy(time=time, timezone=timezone, days_after_ds=days_after_ds)
     dag_run = context.get("dag_run") or {}
     try:
-        found = await sync_to_async(RuntimeTaskInstance.get_task_states)(
-            dag_id=dag_run["dag_id"], run_ids=[dag_run["dag_run_id"]]
-        )
-        states = found.get(dag_run["dag_run_id"], {})
+        states = await sync_to_async(compat.task_states)(dag_run["dag_id"], dag_run["dag_run_id"])
         return await sync_to_async(_send)(context, states, reference)
     except Exception:  # a deadline alert must not take the triggerer down
         log.exception("the publish deadline of %s could not notify", dag_run.get("dag_run_id"))
