@@ -3,7 +3,7 @@
 from airflow.plugins_manager import AirflowPlugin
 
 from stagebook.orchestration.notifying.deadline import PublishBy
-from stagebook.orchestration.reviewing import web
+from stagebook.orchestration.reviewing import lazy
 from stagebook.orchestration.reviewing.links import PREFIX, ReportLink
 
 
@@ -13,7 +13,7 @@ class StagebookPlugin(AirflowPlugin):
     name = "stagebook"
     operator_extra_links = [ReportLink()]
     deadline_references = [PublishBy]  # a pipeline's "publish by" deadline, read by the scheduler
-    fastapi_apps = [web.app_spec()]
+    fastapi_apps = [lazy.app_spec()]  # built on its first request: most processes serve none
     external_views = [
         {
             "name": "Stagebook",

@@ -29,7 +29,6 @@ dependencies) is in :mod:`~stagebook.orchestration.reviewing.web_page`.
 from __future__ import annotations
 
 import html
-from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
@@ -38,7 +37,7 @@ from stagebook.orchestration.reviewing import review, web_page, web_reports, web
 from stagebook.orchestration.reviewing.web_page import AUTHENTICATED, READS_DAG, readable_dags
 
 # Tests and benchmarks override these dependencies on the app made here.
-__all__ = ["AUTHENTICATED", "READS_DAG", "app_spec", "create_app", "readable_dags"]
+__all__ = ["AUTHENTICATED", "READS_DAG", "create_app", "readable_dags"]
 
 
 async def unknown(request: Request, exc: Exception) -> HTMLResponse:
@@ -67,8 +66,3 @@ def create_app() -> FastAPI:
     app.include_router(web_trends.router)
     app.add_api_route("/{path:path}", anything_else, methods=["GET"])  # last: after every page
     return app
-
-
-def app_spec() -> dict[str, Any]:
-    """Return the plugin's ``fastapi_apps`` entry."""
-    return {"app": create_app(), "url_prefix": "/stagebook", "name": "Stagebook"}
