@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from stagebook import paramfiles
+from stagebook import limits, paramfiles
 from stagebook.errors import ParamsError, RunConfError
 from stagebook.schema import Params
 
@@ -70,14 +70,23 @@ def check_allowlist(merged: Params, where: str) -> None:
             if not isinstance(node, Mapping) or part not in node:
                 raise ParamsError(f"{where}: pipeline.overridable: unknown key {entry!r}")
             node = node[part]
-        hit = _under(entry, merged.protected) or next(
-            (p for p in merged.protected if p.startswith(f"{entry}.")), None
-        )
+        kept = protected(merged)
+        hit = _under(entry, kept) or next((p for p in kept if p.startswith(f"{entry}.")), None)
         if hit is not None:
             raise ParamsError(
                 f"{where}: pipeline.overridable: {entry!r} would let a run override {hit!r}, "
-                f"which comes only from the params files ({merged.protected[hit]})"
+                f"which comes only from the params files ({kept[hit]})"
             )
+
+
+def protected(params: Params) -> dict[str, str]:
+    """Return what only the params files set: ``params.protected``, and each gate's ``approvers``."""
+    kept = dict(params.protected)
+    for name, field in type(params).model_fields.items():
+        kind = field.annotation
+        if isinstance(kind, type) and issubclass(kind, limits.Limits):
+            kept[f"{field.alias or name}.approvers"] = "who may approve is not the run's to choose"
+    return kept
 
 
 def _nest(dotted: Mapping[str, Any], where: str) -> dict:
@@ -124,11 +133,12 @@ def _under(key: str, sections: Iterable[str]) -> str | None:
 
 def _check_overridable(overrides: Mapping, base: Params, where: str) -> None:
     allowed = base.pipeline.overridable
+    kept = protected(base)
     for key in map(str, overrides):
-        hit = _under(key, base.protected)
+        hit = _under(key, kept)
         if hit is not None:
             raise RunConfError(
-                f"{where}: {key!r} cannot be overridden by a run: {base.protected[hit]}; "
+                f"{where}: {key!r} cannot be overridden by a run: {kept[hit]}; "
                 "change it in the params files instead"
             )
         if _under(key, allowed) is None:

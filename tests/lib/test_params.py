@@ -152,6 +152,7 @@ def test_finding_10_overrides_the_dag_cannot_honour_are_refused(key):
         ("notifications.slack_conn_id", "other", "who hears about a run"),
         ("publish.sinks", ["outbox"], "where recommendations go"),
         ("validation.max_js", 1.0, "may override only data, tables, features, train, inference"),
+        ("validation.approvers", ["mallory"], "who may approve is not the run's to choose"),
     ],
 )
 def test_finding_9_a_run_conf_may_override_only_the_allowlist_in_params(key, value, said):
@@ -173,6 +174,7 @@ def test_finding_9_a_run_conf_may_override_only_the_allowlist_in_params(key, val
         (["notifications"], "'notifications' would let a run override 'notifications'"),
         (["publish.sinks"], "'publish.sinks' would let a run override 'publish'"),
         (["train.speed"], "unknown key 'train.speed'"),
+        (["validation"], "'validation' would let a run override 'validation.approvers'"),
     ],
 )
 def test_finding_9_the_allowlist_never_opens_notifications_publish_or_pipeline(

@@ -100,6 +100,8 @@ def test_a_run_on_a_served_airflow_is_triggered_there_and_followed_to_its_succes
     assert any(line.split() == ["count", "running"] for line in lines), done.stdout
     assert any(line.split() == ["count", "success"] for line in lines), done.stdout
     assert re.search(r"^  count: cell \d/\d started: assert ds != ", done.stdout, re.M)  # progress
+    progress = [line for line in lines if line.startswith("  count: cell ")]
+    assert len(progress) == len(set(progress)), done.stdout  # each line once, as it came
     assert f"in the UI: {server.base}/dags/counted/runs/{run_id}" in done.stdout
 
 

@@ -54,7 +54,6 @@ def run_serve(host: str, port: int, components: str) -> int:
 def run_approve(args: argparse.Namespace) -> int:
     """``stagebook approve``: answer a waiting approval through Airflow's REST HITL endpoint."""
     from stagebook.orchestration.approving import answers
-    from stagebook.orchestration.commands import rest
 
     airflow = rest.connect(
         args.url, token=args.token, username=args.username, password_file=args.password_file
@@ -76,13 +75,13 @@ def run_approve(args: argparse.Namespace) -> int:
 
 def _dag_of_run(airflow: Any, run_id: str) -> str:
     """Return the DAG of ``run_id`` among the project's pipelines (one line if none or several)."""
-    from stagebook.orchestration.commands import rest
-
     found = []
     for pipeline in pipelines.every():
         try:
             airflow.get(rest.path("dags", pipeline.id, "dagRuns", run_id))
-        except rest.RestError:
+        except rest.RestError as exc:
+            if exc.status != 404:
+                raise  # not "unknown here": a refused token, a server error, no answer
             continue
         found.append(pipeline.id)
     if len(found) != 1:
@@ -131,6 +130,11 @@ def run_command(args: argparse.Namespace) -> int:
     from stagebook.orchestration.commands import remoterun
 
     airflow = None
+    if args.only and not args.in_process and (args.url or rest.served(scheduled=True)):
+        raise ParamsError(
+            "--only marks the other tasks success, which only an in-process run does: "
+            "give --in-process (with no scheduler serving this home)"
+        )
     if args.in_process and (here := rest.served(scheduled=True)):
         raise PipelineError(
             f"--in-process: the scheduler served on {here['url']} would run this run's tasks too; "
@@ -149,8 +153,8 @@ def run_command(args: argparse.Namespace) -> int:
         return localrun.command(args)
     if args.only:
         raise ParamsError(
-            f"--only marks the other tasks success, which only an in-process run does; {airflow.base} "
-            "serves this home: stop it, then run with --in-process"
+            f"--only marks the other tasks success, which only an in-process run does; "
+            f"{airflow.base} serves this home: stop it, then run with --in-process"
         )
     pipeline = pipelines.get(args.pipeline)
     pipelines.enter(pipeline.id)  # its params validate the conf here, before the trigger
@@ -271,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     except StagebookError as exc:
         print(f"stagebook: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # at a password prompt, or before a run started
+        print("stagebook: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ served scheduler and its executor, so the UI shows it with its task logs and
 reports like a scheduled one. This command prints each task's state as it
 changes and each stage's per-cell progress lines (read from the task logs
 through the API), then, for a failed task, its last error and the command that
-replays it. Exit code: 0 success, 1 a failed run, 2 bad input; Ctrl-C stops
-following (the run goes on).
+replays it; a gate that waits for a reviewer says how to answer. Exit code:
+0 success, 1 a failed run (or Airflow stopped answering while it ran: the run
+goes on), 2 bad input, 130 Ctrl-C (following stops, the run goes on).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from urllib.parse import urlencode
 from stagebook.orchestration.commands import rest
 
 POLL_S = 1.0
+PAGE = 100  # task instances a page (Airflow's default maximum_page_limit)
+RETRIES = 10  # polls in a row Airflow may miss (a restart) before following stops
 FINISHED = ("success", "failed")  # a run's final states
 PROGRESS_LOGGER = "stagebook.progress"  # the logger of a stage's per-cell lines
 
@@ -47,15 +50,24 @@ class Follower:
     def __init__(self, airflow: rest.Airflow, dag_id: str, run_id: str) -> None:
         self.airflow, self.dag_id, self.run_id = airflow, dag_id, run_id
         self.states: dict[str, str] = {}
+        self.run_state = ""
         self.read: dict[tuple[str, int], str | None] = {}  # (task, try) -> the log's next token
+        self.closed: set[tuple[str, int]] = set()  # tries whose whole log was read
         self.errors: dict[str, str] = {}  # task -> its last error line
 
     def _run_path(self, *parts: str) -> str:
         return rest.path("dags", self.dag_id, "dagRuns", self.run_id, *parts)
 
     def tasks(self) -> list[dict[str, Any]]:
-        """Return the run's task instances (ordered by start, the unstarted last)."""
-        found = self.airflow.get(self._run_path("taskInstances"))["task_instances"]
+        """Return the run's task instances, every page (ordered by start, the unstarted last)."""
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self.airflow.get(
+                f"{self._run_path('taskInstances')}?{urlencode({'limit': PAGE, 'offset': len(found)})}"
+            )
+            found += page.get("task_instances") or []
+            if not page.get("task_instances") or len(found) >= page.get("total_entries", 0):
+                break
         return sorted(found, key=lambda t: (t.get("start_date") is None, t.get("start_date") or ""))
 
     def log_lines(self, task_id: str, try_number: int) -> list[dict[str, Any]]:
@@ -70,28 +82,66 @@ class Follower:
         self.read[(task_id, try_number)] = answer.get("continuation_token") or token
         return [e for e in answer.get("content") or [] if isinstance(e, dict)]
 
+    def _log(self, ti: dict[str, Any], state: str, out: Any) -> None:
+        """Print a running try's new progress lines; read a finished try's log one last time."""
+        key = (ti["task_id"], ti.get("try_number") or 0)
+        if not key[1] or key in self.closed or state in ("none", "scheduled", "queued"):
+            return
+        if state not in ("running", "deferred"):
+            self.closed.add(key)  # finished (or waiting for a person): nothing more comes
+        for event in self.log_lines(*key):
+            text = str(event.get("event") or "")
+            if event.get("logger") == PROGRESS_LOGGER:
+                print(f"  {key[0]}: {text}", file=out, flush=True)
+            elif str(event.get("level")) in ("error", "critical") and text.strip():
+                self.errors[key[0]] = text.strip().splitlines()[0]
+
     def show(self, ti: dict[str, Any], out: Any) -> None:
         """Print what is new about ``ti``: its state, and its log's progress and errors."""
         task_id, state = ti["task_id"], str(ti.get("state") or "none")
-        if ti.get("try_number") and state not in ("none", "scheduled", "queued"):
-            for event in self.log_lines(task_id, ti["try_number"]):
-                if event.get("logger") == PROGRESS_LOGGER:
-                    print(f"  {task_id}: {event.get('event')}", file=out, flush=True)
-                elif str(event.get("level")) in ("error", "critical"):
-                    self.errors[task_id] = str(event.get("event")).splitlines()[0]
+        if self.states.get(task_id) != state:
+            self.closed.discard((task_id, ti.get("try_number") or 0))  # e.g. an approval resumed
+        self._log(ti, state, out)
         if self.states.get(task_id) != state:
             self.states[task_id] = state
             print(f"{task_id:<18} {state}", file=out, flush=True)
+            if state == "awaiting_input":
+                print(
+                    f"  waiting for a reviewer: stagebook approve '{self.run_id}' {task_id} "
+                    f"--url {self.airflow.base} --username NAME (or the Airflow UI)",
+                    file=out,
+                    flush=True,
+                )
+
+    def poll(self, out: Any) -> dict[str, Any]:
+        """Print what changed since the last poll; return the run."""
+        run = self.airflow.get(self._run_path())
+        if run.get("state") != self.run_state:
+            self.run_state = str(run.get("state"))
+            print(f"run {self.run_id}: {self.run_state}", file=out, flush=True)
+        for ti in self.tasks():
+            self.show(ti, out)
+        return run
 
     def follow(self, out: Any) -> dict[str, Any]:
-        """Print the run's progress until it ends; return the run."""
+        """Print the run's progress until it ends; return the run.
+
+        Raises:
+            RestError: Airflow did not answer :data:`RETRIES` polls in a row.
+        """
+        failures = 0
         while True:
-            run = self.airflow.get(self._run_path())
-            for ti in self.tasks():
-                self.show(ti, out)
+            try:
+                run = self.poll(out)
+                failures = 0
+            except rest.RestError:
+                failures += 1
+                if failures >= RETRIES:
+                    raise
+                run = {}
             if run.get("state") in FINISHED:
                 return run
-            time.sleep(POLL_S)
+            time.sleep(POLL_S * (1 + failures))
 
 
 def outcome(follower: Follower, run: dict[str, Any]) -> list[str]:
@@ -101,7 +151,10 @@ def outcome(follower: Follower, run: dict[str, Any]) -> list[str]:
     for task_id, state in follower.states.items():
         if state == "failed":
             lines.append(f"  {task_id} failed: {follower.errors.get(task_id, 'see its log')}")
-            lines.append(f"    replay: stagebook replay '{run_id}' {task_id} --until-failure")
+            lines.append(
+                f"    replay: stagebook replay '{run_id}' {task_id} --until-failure"
+                "  (where its archive is)"
+            )
     lines.append(f"in the UI: {base}/dags/{dag_id}/runs/{run_id}")
     return lines
 
@@ -111,11 +164,15 @@ def run(airflow: rest.Airflow, dag_id: str, ds: dt.date, conf: dict[str, Any], o
     run_id = trigger(airflow, dag_id, ds, conf)
     print(f"stagebook: triggered {dag_id} for {ds} on {airflow.base}: run {run_id}", flush=True)
     follower = Follower(airflow, dag_id, run_id)
+    where = f"{airflow.base}/dags/{dag_id}/runs/{run_id}"
     try:
         final = follower.follow(out)
     except KeyboardInterrupt:
-        print(f"stagebook: stopped following; the run goes on: {airflow.base}", flush=True)
+        print(f"stagebook: stopped following; the run goes on: {where}", flush=True)
         return 130
+    except rest.RestError as exc:
+        print(f"stagebook: stopped following ({exc}); the run goes on: {where}", flush=True)
+        return 1
     for line in outcome(follower, final):
         print(line, file=out, flush=True)
     return 0 if final.get("state") == "success" else 1

@@ -68,13 +68,18 @@ def _call(method: str, url: str, body: Any, headers: dict[str, str]) -> Any:
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as answer:
             raw = answer.read()
+    except ValueError:  # urllib's answer to a URL it cannot use
+        raise RestError(f"{url}: not a URL urllib can call; give http(s)://HOST:PORT") from None
     except urllib.error.HTTPError as error:
         detail = _detail(error.read())
         raise RestError(f"{method} {url}: {error.code} {detail}", error.code, detail) from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise RestError(f"{url}: no answer from Airflow ({reason}): is it served there?") from None
-    return json.loads(raw) if raw.strip() else None
+    try:
+        return json.loads(raw) if raw.strip() else None
+    except ValueError:
+        raise RestError(f"{url}: the answer is not JSON: is this Airflow's API?") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +87,7 @@ class Airflow:
     """A served Airflow (``base``: its URL without a trailing slash) and a user's token."""
 
     base: str
-    token: str
+    token: str = dataclasses.field(repr=False)
     user: str = ""
 
     def call(self, method: str, where: str, body: Any = None) -> Any:
@@ -107,6 +112,8 @@ def login(base: str, username: str, password: str) -> Airflow:
                 exc.status,
             ) from None
         raise
+    if not isinstance(answer, dict) or "access_token" not in answer:
+        raise RestError(f"{base}/auth/token: no token in the answer: is this Airflow's API?")
     return Airflow(base, answer["access_token"], username)
 
 
@@ -124,8 +131,8 @@ def served(*, scheduled: bool) -> dict[str, Any] | None:
         state = json.loads(serve.state_file().read_text())
     except (OSError, ValueError):
         return None
-    if "api-server" not in state.get("components", ()):
-        return None
+    if state.get("pid") != serve.running_pid() or "api-server" not in state.get("components", ()):
+        return None  # left by a serve that is gone, or one that serves no API
     if scheduled and "scheduler" not in state.get("components", ()):
         return None
     return state
@@ -138,9 +145,15 @@ def _connection() -> Any | None:
         return None
     from airflow.sdk import Connection
 
-    if value.lstrip().startswith("{"):
-        return Connection.from_json(value, conn_id=CONN_ID)
-    return Connection.from_uri(value, conn_id=CONN_ID)
+    try:
+        if value.lstrip().startswith("{"):
+            return Connection.from_json(value, conn_id=CONN_ID)
+        return Connection.from_uri(value, conn_id=CONN_ID)
+    except Exception:  # its message would echo the value, password included
+        raise RestError(
+            f"AIRFLOW_CONN_{CONN_ID.upper()}: not a connection URI or JSON; fix it "
+            "(e.g. https://USER:PASSWORD@HOST:PORT)"
+        ) from None
 
 
 def _base(conn: Any) -> str:
@@ -195,11 +208,14 @@ def connect(
     base = (url or (conn and _base(conn)) or (here and here["url"]) or "").rstrip("/")
     if not base:
         return None
-    token = token or os.environ.get(TOKEN_VARIABLE)
+    if not base.startswith(("http://", "https://")):
+        raise RestError(f"--url {base}: give http(s)://HOST:PORT")
     if token:
         return Airflow(base, token)
-    if username:
+    if username:  # named on the command line: before a token of the environment
         return login(base, username, _password(username, password_file))
+    if os.environ.get(TOKEN_VARIABLE):
+        return Airflow(base, os.environ[TOKEN_VARIABLE])
     if conn is not None and conn.login:
         return login(base, conn.login, conn.password or "")
     if here and owner_may_fall_back:

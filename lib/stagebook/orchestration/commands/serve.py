@@ -146,6 +146,7 @@ def claimed() -> Iterator[None]:
             f"stop it first (kill {other})"
         )
     path.write_text(f"{os.getpid()}\n")
+    state_file().unlink(missing_ok=True)  # left by a serve that was killed: not this one's
     try:
         yield
     finally:
