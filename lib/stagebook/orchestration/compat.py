@@ -83,6 +83,8 @@ def each_task(around: Callable[[Any, Callable[[], Any]], Any]) -> Iterator[None]
     ``airflow.sdk.definitions.dag._run_task(ti=, task=, run_triggerer=)`` once
     per try; this wraps it.
     """
+    from unittest import mock
+
     from airflow.sdk.definitions import dag as sdk_dag
 
     run_task = sdk_dag._run_task
@@ -90,11 +92,8 @@ def each_task(around: Callable[[Any, Callable[[], Any]], Any]) -> Iterator[None]
     def wrapped(*, ti: Any, task: Any, **kwargs: Any) -> Any:
         return around(ti, lambda: run_task(ti=ti, task=task, **kwargs))
 
-    sdk_dag._run_task = wrapped
-    try:
+    with mock.patch.object(sdk_dag, "_run_task", wrapped):  # restored however the block ends
         yield
-    finally:
-        sdk_dag._run_task = run_task
 
 
 def _record(run: Any) -> RunRecord:
