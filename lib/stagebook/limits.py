@@ -42,8 +42,12 @@ class Limits(Section):
 
     A subclass declares its limits (``max_*``, ``min_*``), then ``soft`` (its
     :class:`SoftLimits`): declared after them, ``soft`` is validated against them.
-    ``approvers`` names who may answer the approval the soft limits ask for.
+    ``approval_timeout_s`` and ``approvers``: how long the approval the soft limits
+    ask for may wait, and who may answer it.
     """
+
+    # Unanswered this long, an approval is a rejection (at most a week).
+    approval_timeout_s: int = Field(default=86_400, ge=1, le=7 * 86_400)
 
     # Airflow user ids (SimpleAuthManager: the user names) who may answer the gate's
     # approval; Airflow refuses anyone else. Empty: anyone with edit rights on the DAG.

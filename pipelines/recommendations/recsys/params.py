@@ -87,8 +87,6 @@ class ValidationParams(limits.Limits):
     smoothing: float = Field(gt=0)
     history_days: int = Field(ge=1, le=365)
     soft: SoftLimits = SoftLimits()
-    # Unanswered this long, an approval is a rejection (at most a week).
-    approval_timeout_s: int = Field(default=86_400, ge=1, le=7 * 86_400)
 
 
 class PublishParams(Section):

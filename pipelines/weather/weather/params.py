@@ -51,7 +51,6 @@ class ValidationParams(limits.Limits):
     min_skill: float = Field(ge=-10, le=1)
     max_mae: float = Field(gt=0, le=50)
     soft: SoftLimits = SoftLimits()
-    approval_timeout_s: int = Field(default=86_400, ge=1, le=7 * 86_400)
 
 
 class WeatherParams(Params):
