@@ -43,6 +43,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import jupytext
+import nbformat
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "pipeline.json"
 STAGEBOOK = Path(sys.executable).with_name("stagebook")
@@ -187,7 +190,8 @@ def fixed_cost(repeats: int) -> dict:
         (folder / "pipeline.py").write_text(NOOP_PIPELINE)
         for n in range(1, NOOPS + 1):
             stage = f"9{n}-noop"
-            (folder / "notebooks" / f"{stage}.ipynb").write_text(json.dumps(_noop_notebook(stage)))
+            source = nbformat.from_dict(_noop_notebook(stage))
+            jupytext.write(source, folder / "notebooks" / f"{stage}.py", fmt="py:percent")
         rows: dict[str, tuple[list[dict], list[dict]]] = {}
         for mode, warm in (("warm", "1"), ("cold", "0")):
             home = Path(tmp) / mode
@@ -232,10 +236,11 @@ def _plain_python(home: Path, env: dict[str, str]) -> tuple[float, dict[str, flo
     """
     script = f"""
 import json, sys, time
+import jupytext
 took = {{}}
 for stage, phase in {[(s, "common" if s.startswith("00") else "prod") for s in PHASES]!r}:
     began = time.perf_counter()
-    nb = json.load(open({str(ROOT / "pipelines" / "recommendations" / "notebooks")!r} + "/" + stage + ".ipynb"))
+    nb = jupytext.read({str(ROOT / "pipelines" / "recommendations" / "notebooks")!r} + "/" + stage + ".py")
     scope = {{}}
     for cell in nb["cells"]:
         if cell["cell_type"] != "code":

@@ -207,6 +207,6 @@ class Pipeline:
         return tuple(s for s in (*self.stages, *self.phase_stages) if isinstance(s, Stage))
 
     def notebook(self, stage: str) -> Path:
-        """Return the committed notebook of stage ``stage`` (``NN-name``)."""
+        """Return the committed source of stage ``stage`` (``NN-name``): a percent script."""
         assert self.folder is not None, "a declaration is loaded by stagebook.pipelines"
-        return self.folder / "notebooks" / f"{stage}.ipynb"
+        return self.folder / "notebooks" / f"{stage}.py"  # stagebook.notebook.SOURCE

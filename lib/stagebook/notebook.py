@@ -1,32 +1,70 @@
-"""The stage notebooks on disk, and the stage contract they must keep."""
+"""The stage sources on disk, and the stage contract they must keep.
+
+A stage's committed source is a jupytext percent script, ``notebooks/NN-stage.py``:
+text a reviewer reads in a diff, which JupyterLab (jupytext's contents manager)
+opens as a notebook. :func:`read` turns it into the notebook papermill executes;
+the executed notebook is archived as ``.ipynb``. An ``.ipynb`` beside a source
+(a pair jupytext made in JupyterLab) must hold the same cells and no outputs.
+"""
 
 from __future__ import annotations
 
 import ast
-import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from stagebook import settings
 from stagebook.errors import NotebookContractError
 
 INJECTED = ("ds", "phase", "try_number", "run_id", "overrides")
+SOURCE = ".py"  # a stage's committed source: jupytext's percent format
 _STAGE = re.compile(r"^\d\d-[a-z0-9-]+$")
 
 
 def path(stage: str) -> Path:
-    """Return the committed notebook of ``stage``."""
-    return settings.notebooks_dir() / f"{stage}.ipynb"
+    """Return the committed source of ``stage``."""
+    return settings.notebooks_dir() / f"{stage}{SOURCE}"
 
 
 def stages() -> list[str]:
-    """Return the names of the stage notebooks (``NN-<stage>``), in order."""
-    return sorted(p.stem for p in settings.notebooks_dir().glob("*.ipynb") if _STAGE.match(p.stem))
+    """Return the names of the stage sources (``NN-<stage>``), in order."""
+    return sorted(
+        p.stem for p in settings.notebooks_dir().glob(f"*{SOURCE}") if _STAGE.match(p.stem)
+    )
 
 
-def _code(notebook: Path) -> tuple[dict, list[dict]]:
-    nb = json.loads(notebook.read_text())
+def read(notebook: Path) -> Any:
+    """Return the notebook (an ``nbformat`` node) of a stage source or of an ``.ipynb``.
+
+    Raises:
+        NotebookContractError: naming the file, when it cannot be read as a notebook.
+    """
+    import nbformat
+
+    try:
+        if notebook.suffix == ".ipynb":
+            return nbformat.reads(notebook.read_text(), as_version=4)
+        import jupytext
+
+        return jupytext.reads(notebook.read_text(), fmt="py:percent")
+    except (ValueError, KeyError, TypeError, SyntaxError) as exc:  # JSON, nbformat, YAML header
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        raise NotebookContractError(
+            f"{notebook}: not a notebook ({message}); open and save it in JupyterLab"
+        ) from None
+
+
+def executable(source: Path) -> Any:
+    """Return the notebook papermill executes for a stage source, naming the source in its metadata."""
+    nb = read(source)
+    nb.metadata["stagebook"] = {"source": str(source)}
+    return nb
+
+
+def _code(notebook: Path) -> tuple[Any, list[Any]]:
+    nb = read(notebook)
     cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
     return nb, cells
 
@@ -34,6 +72,54 @@ def _code(notebook: Path) -> tuple[dict, list[dict]]:
 def _source(cell: dict) -> str:
     source = cell.get("source", "")
     return "".join(source) if isinstance(source, list) else source
+
+
+def pair_problems(folder: Path) -> list[str]:
+    """Return what is wrong with the ``.ipynb`` files of a notebooks folder, one line each.
+
+    An ``.ipynb`` is committed only as the pair of a stage source (jupytext's
+    pairing), holding the very cells of the source and no outputs; the source is
+    what runs.
+    """
+    problems = []
+    for paired in sorted(folder.glob("*.ipynb")):
+        source = paired.with_suffix(SOURCE)
+        if not source.is_file():
+            problems.append(
+                f"{paired}: a stage source is a percent script: run "
+                f"`jupytext --to py:percent {paired}`, then remove the .ipynb"
+            )
+            continue
+        try:
+            nb = read(paired)
+        except NotebookContractError as exc:
+            problems.append(str(exc))
+            continue
+        if any(c.get("outputs") or c.get("execution_count") for c in nb.cells):
+            problems.append(
+                f"{paired}: holds outputs; clear them (nbstripout {paired}) or remove the file: "
+                "executed notebooks are archived, never committed"
+            )
+        elif (ours := _readable(source)) is not None and _cells(nb) != _cells(ours):
+            problems.append(
+                f"{paired}: out of sync with {source.name}; run `jupytext --sync {source}` "
+                "(or remove the .ipynb: the .py is what runs)"
+            )
+    return problems
+
+
+def _readable(source: Path) -> Any:
+    try:
+        return read(source)
+    except NotebookContractError:
+        return None  # the source's own problem, reported with it
+
+
+def _cells(nb: Any) -> list[tuple[str, str, list[str]]]:
+    return [
+        (c.cell_type, _source(c).strip(), sorted(c.get("metadata", {}).get("tags", [])))
+        for c in nb.cells
+    ]
 
 
 def parameters(notebook: Path) -> dict[str, object]:
@@ -106,7 +192,7 @@ def recorded(notebook: Path) -> dict[str, int]:
         NotebookContractError: naming the notebook and cell of a record whose name is
             not a string literal (the contract check could not compare it).
     """
-    nb = json.loads(notebook.read_text())
+    nb = read(notebook)
     found: dict[str, int] = {}
     for number, cell in enumerate(nb.get("cells", []), start=1):
         if cell.get("cell_type") != "code":

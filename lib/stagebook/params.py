@@ -12,6 +12,7 @@ may override is checked by :mod:`stagebook.runconf`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 from collections.abc import Mapping
@@ -20,8 +21,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from stagebook import paramfiles, runconf, settings
-from stagebook.errors import ParamsError, RunConfError
+from stagebook import paramfiles, pipelines, runconf, settings
+from stagebook.errors import ParamsError, PipelineError, RunConfError
 from stagebook.schema import Params  # also public here: schemas subclass stagebook.params.Params
 from stagebook.schema import Section as Section  # public: an application's sections subclass it
 
@@ -56,6 +57,8 @@ def _schema(common: dict[str, Any], path: Path) -> type[Params]:
     if name is None:
         return Params
     module, _, attr = str(name).partition(":")
+    with contextlib.suppress(PipelineError):  # the schema is the current pipeline's own package
+        pipelines.importable(pipelines.folder(settings.pipeline_name()))
     try:
         found = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError, ValueError) as exc:

@@ -69,6 +69,25 @@ def _import(path: Path) -> object:
     return dataclasses.replace(declared, description=declared.description or (module.__doc__ or ""))
 
 
+def importable(pipeline_folder: Path) -> None:
+    """Let this process import the pipeline's own package, which lives in its folder.
+
+    A pipeline's code is its folder's package (``pipelines/<name>/<package>/``), not
+    an installed one: the declaration, its params schema and its kernels import it
+    from there (:func:`python_path` for a kernel), with the project installed or not.
+    """
+    entry = str(pipeline_folder.resolve())
+    if entry not in sys.path:
+        sys.path.append(entry)  # after the installed packages: a pipeline never shadows one
+
+
+def python_path(pipeline_folder: Path, current: str = "") -> str:
+    """Return ``PYTHONPATH`` for a kernel of the pipeline: ``current``, then the pipeline's folder."""
+    entries = [p for p in current.split(os.pathsep) if p]
+    entry = str(pipeline_folder.resolve())
+    return os.pathsep.join(entries if entry in entries else [*entries, entry])
+
+
 def load(pipeline_folder: Path) -> Pipeline:
     """Return the declaration of the pipeline in ``pipeline_folder``, checked against its notebooks."""
     path = pipeline_folder / settings.DECLARATION
@@ -80,6 +99,7 @@ def load(pipeline_folder: Path) -> Pipeline:
     stat = path.stat()
     key = (path.resolve(), stat.st_mtime_ns, stat.st_size, stat.st_ino)
     if key not in _loaded:
+        importable(pipeline_folder)
         declared = _import(path)
         assert isinstance(declared, Pipeline)
         _loaded[key] = dataclasses.replace(

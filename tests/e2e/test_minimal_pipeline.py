@@ -4,6 +4,7 @@ import datetime as dt
 import json
 import shutil
 
+import jupytext
 import nbformat
 
 from stagebook import settings, storage
@@ -40,7 +41,7 @@ def notebook(path, name, extra_parameters, record):
         nbformat.v4.new_code_cell(STAGE.format(name=name)),
         nbformat.v4.new_code_cell(record),
     ]
-    nbformat.write(nb, path / "notebooks" / f"{name}.ipynb")
+    jupytext.write(nb, path / "notebooks" / f"{name}.py", fmt="py:percent")
 
 
 def test_a_pipeline_of_a_declaration_and_two_notebooks_runs_through_airflow(tmp_path):

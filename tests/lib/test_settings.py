@@ -40,7 +40,7 @@ def test_the_current_pipeline_is_the_named_one_the_one_worked_in_or_the_only_one
 
 def test_without_a_configured_root_a_checkout_finds_its_own_folders(monkeypatch):
     monkeypatch.delenv("STAGEBOOK_ROOT", raising=False)
-    assert (settings.notebooks_dir("recommendations") / "20-train.ipynb").exists()
+    assert (settings.notebooks_dir("recommendations") / "20-train.py").exists()
     assert (settings.root() / "pyproject.toml").exists()
 
 

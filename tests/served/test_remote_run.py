@@ -14,6 +14,7 @@ import subprocess
 import sys
 from urllib.parse import quote
 
+import jupytext
 import nbformat
 import pytest
 
@@ -56,7 +57,7 @@ def server(tmp_path_factory):
     nb.metadata["kernelspec"] = {"name": "stagebook", "display_name": "s", "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
     nb.cells[0].metadata["tags"] = ["parameters"]
-    nbformat.write(nb, folder / "notebooks" / "01-count.ipynb")
+    jupytext.write(nb, folder / "notebooks" / "01-count.py", fmt="py:percent")
     home = tmp_path_factory.mktemp("home")
     env = {
         "STAGEBOOK_ROOT": str(root),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jupytext
 import nbformat
 
 from tests.support import PIPELINE
@@ -19,7 +20,7 @@ PIPELINE = Pipeline(schedule=None, timezone="UTC", start="2019-11-01", stages=(S
 
 
 def stage_notebook(root: Path, stage: str, cells: list[str], pipeline: str = PIPELINE) -> Path:
-    """Write ``<root>/pipelines/<pipeline>/notebooks/<stage>.ipynb``: a parameters cell, then ``cells``.
+    """Write ``<root>/pipelines/<pipeline>/notebooks/<stage>.py``: a parameters cell, then ``cells``.
 
     The pipeline's folder gets a declaration of one stage (the first notebook
     written) if it has none, so that the folder is a pipeline. A cell starting
@@ -39,9 +40,9 @@ def stage_notebook(root: Path, stage: str, cells: list[str], pipeline: str = PIP
         for c in cells
     ]
     folder = root / "pipelines" / pipeline
-    path = folder / "notebooks" / f"{stage}.ipynb"
+    path = folder / "notebooks" / f"{stage}.py"  # a stage source: jupytext's percent format
     path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
+    jupytext.write(nb, path, fmt="py:percent")
     if not (folder / "pipeline.py").exists():
         (folder / "pipeline.py").write_text(DECLARATION.format(stage=stage))
     return path

@@ -4,6 +4,7 @@ import shutil
 import time
 from types import SimpleNamespace
 
+import jupytext
 import nbformat
 import pendulum
 import pytest
@@ -33,9 +34,9 @@ def test_a_malformed_ds_is_not_retried(home):
 
 def test_a_notebook_without_parameters_cell_is_not_retried(home, tmp_path, monkeypatch):
     path = stage_notebook(tmp_path, "60-extra", [])
-    nb = nbformat.read(path, as_version=4)
+    nb = jupytext.read(path)
     nb.cells = [nbformat.v4.new_code_cell("ds = '2019-11-20'")]
-    nbformat.write(nb, path)
+    jupytext.write(nb, path, fmt="py:percent")
     monkeypatch.setenv("STAGEBOOK_ROOT", str(tmp_path))
     op = StageNotebookOperator(task_id="extra", stage="60-extra")
     with pytest.raises(AirflowFailException, match="(?s)0 cells tagged 'parameters'.*not retried"):

@@ -6,6 +6,7 @@ import logging
 from types import SimpleNamespace
 from urllib.parse import quote
 
+import jupytext
 import nbformat
 import pendulum
 import pytest
@@ -66,7 +67,7 @@ def leaky(tmp_path_factory):
     )
     parameters.metadata["tags"] = ["parameters"]
     nb.cells = [parameters, *map(nbformat.v4.new_code_cell, CELLS)]
-    nbformat.write(nb, stage_notebook(root, "63-leak", []))
+    jupytext.write(nb, stage_notebook(root, "63-leak", []), fmt="py:percent")
     return root
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import math
 import re
@@ -75,8 +74,11 @@ def params_problems() -> list[str]:
 
 
 def notebook_problems(path: Path, kernels: set[str]) -> list[str]:
-    """Return a notebook's committed outputs, missing kernel and parameters cell problems."""
-    nb = json.loads(path.read_text())
+    """Return a stage source's committed outputs, missing kernel and parameters cell problems."""
+    try:
+        nb = notebook.read(path)
+    except NotebookContractError as exc:
+        return [str(exc)]
     found = [
         f"{path}: cell {number}: committed output; strip it (nbstripout) and commit again"
         for number, cell in enumerate(nb.get("cells", []), start=1)
@@ -184,6 +186,7 @@ def problems(name: str | None = None) -> list[str]:
     kernels = set(KernelSpecManager().find_kernel_specs())
     for pipeline in chosen:
         with settings.using(pipeline.name):
+            found += notebook.pair_problems(settings.notebooks_dir())
             for stage in notebook.stages():
                 found += notebook_problems(notebook.path(stage), kernels)
             mine = [dag for dag in dags if dag.dag_id == pipeline.id]

@@ -26,7 +26,6 @@ of its own, so warming is on only inside :func:`warming`; and
 from __future__ import annotations
 
 import ast
-import json
 import logging
 import os
 import subprocess
@@ -71,7 +70,7 @@ def preloadable(path: Path) -> list[str]:
     parameters cell's literal defaults, docstrings and ``pass`` change nothing.
     """
     found: list[str] = []
-    for cell in json.loads(path.read_text()).get("cells", []):
+    for cell in notebook.read(path).get("cells", []):
         if cell.get("cell_type") != "code":
             continue
         source = cell.get("source", "")

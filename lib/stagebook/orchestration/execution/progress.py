@@ -171,6 +171,9 @@ class StageEngine(NBClientEngine):
         **kwargs: Any,
     ) -> Any:
         """Execute ``nb`` as papermill's engine does, with this module's manager."""
+        recorded = nb.metadata.papermill
+        if not isinstance(recorded.get("input_path"), str | None):  # a notebook, not its path
+            recorded["input_path"] = nb.metadata.get("stagebook", {}).get("source")
         if autosave_cell_every is None:
             autosave_cell_every = AUTOSAVE_S
         # papermill's manager would log "Executing Cell N----": ours logs its own lines

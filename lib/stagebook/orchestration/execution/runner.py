@@ -129,7 +129,7 @@ class StageRunner:
         kernels.while_waiting()
         with stopping.running(self.kernel_seen):  # what a stop interrupts
             papermill.execute_notebook(
-                str(path),
+                notebook.executable(path),  # the percent source as a notebook (progress names it)
                 str(output),
                 parameters=dict(values),
                 kernel_name=kernel_name,

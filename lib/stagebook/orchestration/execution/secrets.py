@@ -10,6 +10,7 @@ outputs and parameters; each redaction is logged with its cell, never its value.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -17,7 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from stagebook import atomic
+from stagebook import atomic, pipelines, settings
+from stagebook.errors import PipelineError
 
 log = logging.getLogger("stagebook.secrets")
 
@@ -71,6 +73,11 @@ def kernel_environ(declared: Mapping[str, str], environ: Mapping[str, str] | Non
         for name, value in environ.items()
         if name in KERNEL_NAMES or name.startswith(KERNEL_PREFIXES)
     }
+    pipeline = environ.get(settings.PIPELINE)  # set by stagebook.pipelines.enter
+    if pipeline:  # the kernel imports its pipeline's own package from the pipeline's folder
+        with contextlib.suppress(PipelineError):
+            folder = pipelines.folder(pipeline)
+            kept["PYTHONPATH"] = pipelines.python_path(folder, kept.get("PYTHONPATH", ""))
     return {**QUIET, **kept, **declared}
 
 
