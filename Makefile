@@ -18,11 +18,12 @@ export STAGEBOOK_HOME ?= $(CURDIR)/var
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export STAGEBOOK_UV := $(UV)
 
-.PHONY: help setup services demo serve cluster cluster-down cluster-restore test lint format clean bench-ffm bench-pipeline
+.PHONY: help setup services demo serve lab cluster cluster-down cluster-restore test lint format clean bench-ffm bench-pipeline
 
 help:
 	@echo "make demo   set up and run every pipeline for its latest complete date (reports in var/reports)"
 	@echo "make serve  serve Airflow (scheduler included) and the reports UI on http://127.0.0.1:8080"
+	@echo "make lab    JupyterLab on the project, stage sources open as notebooks, kernel stagebook"
 	@echo "make cluster       converge ansible/inventories/local: PostgreSQL, RabbitMQ, Celery, 2 schedulers"
 	@echo "make cluster-down  stop every process that make cluster started"
 	@echo "make test   set up and run the tests"
@@ -53,6 +54,9 @@ demo: setup
 
 serve: setup
 	$(PY) -m stagebook.orchestration.commands.cli serve
+
+lab: setup  ## JupyterLab on the project: a stage source (notebooks/NN-stage.py) opens as a notebook
+	$(PY) -m stagebook.orchestration.commands.cli lab
 
 cluster: setup services
 	$(PY) -m stagebook_deploy.cluster up

@@ -53,7 +53,7 @@ class Stage:
 
     Args:
         task: the task id (inside the phase's task group for a phased stage).
-        notebook: the notebook's name without ``.ipynb``, e.g. ``30-score``.
+        notebook: the stage source's name without ``.py``, e.g. ``30-score``.
         records: the names the notebook records with ``stagebook.record``.
         pulls: parameter name -> the stage (task id, same phase) that records it.
         connections: params keys whose values are the Airflow connection ids the

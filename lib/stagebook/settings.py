@@ -1,8 +1,8 @@
 """Where a Stagebook project keeps its files: the project root, its pipelines, the archive.
 
 ``STAGEBOOK_ROOT`` is the project (``dags/``, ``pipelines/``, ``plugins/``): by
-default the checkout this package lives in, else the current folder, so a
-non-editable install works from its project folder or with the variable set.
+default the one the current folder is in, else the checkout this package lives
+in, else the current folder (where ``stagebook new`` starts one).
 ``STAGEBOOK_PIPELINES`` lists more folders of pipelines (``os.pathsep`` between
 them) after ``<root>/pipelines``. ``STAGEBOOK_PIPELINE`` names the pipeline a
 process works for (the operator sets it for a stage's kernel); unset, it is the
@@ -28,13 +28,27 @@ _CHECKOUT = Path(__file__).resolve().parents[2]  # lib/stagebook/ -> the reposit
 
 
 def root() -> Path:
-    """Return the project root: ``$STAGEBOOK_ROOT``, the source checkout, or the current folder."""
-    configured = os.environ.get("STAGEBOOK_ROOT")
-    if configured:
-        return Path(configured).resolve()
+    """Return the project root.
+
+    ``$STAGEBOOK_ROOT``; else the project the current folder is in (the nearest
+    folder, from it up, that holds ``pipelines/``), as git finds its repository;
+    else the source checkout of this package; else the current folder.
+    """
+    found = chosen_root()
+    if found is not None:
+        return found
     if (_CHECKOUT / "pipelines").is_dir() and (_CHECKOUT / "dags").is_dir():
         return _CHECKOUT
     return Path.cwd().resolve()
+
+
+def chosen_root() -> Path | None:
+    """Return ``$STAGEBOOK_ROOT``, else the project the current folder is in, else None."""
+    configured = os.environ.get("STAGEBOOK_ROOT")
+    if configured:
+        return Path(configured).resolve()
+    here = Path.cwd().resolve()
+    return next((f for f in (here, *here.parents) if (f / "pipelines").is_dir()), None)
 
 
 def home() -> Path:

@@ -44,6 +44,13 @@ def test_without_a_configured_root_a_checkout_finds_its_own_folders(monkeypatch)
     assert (settings.root() / "pyproject.toml").exists()
 
 
+def test_the_project_the_current_folder_is_in_comes_before_the_checkout(tmp_path, monkeypatch):
+    monkeypatch.delenv("STAGEBOOK_ROOT", raising=False)
+    (tmp_path / "pipelines" / "hello" / "notebooks").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "pipelines" / "hello" / "notebooks")
+    assert settings.root() == tmp_path
+
+
 def test_an_installed_package_outside_a_checkout_uses_the_current_folder(tmp_path, monkeypatch):
     monkeypatch.delenv("STAGEBOOK_ROOT", raising=False)
     monkeypatch.setattr(settings, "_CHECKOUT", tmp_path / "site-packages")

@@ -2,11 +2,12 @@
 
 import functools
 
+import nbformat
 import pytest
 
 from stagebook import sidecars
 from stagebook.metrics import Metric
-from stagebook.orchestration.reviewing import charts, comparison, review, trends
+from stagebook.orchestration.reviewing import charts, codediff, comparison, review, trends
 from tests.support import DAG_ID as DAG
 from tests.support.archive import app_client
 from tests.support.archive import archived_try as archived_try_of_any_dag
@@ -206,3 +207,75 @@ def test_a_stages_metrics_are_those_its_latest_try_declared(home):
     train(home, "2019-11-20", "prod", 0.72)
     labels = [t.metric.label for t in trends.trends(review.tries(), DAG)]
     assert labels == ["test AUC", "train tries", "20-train duration (s)"]
+
+
+def ran(notebook, code_cells, sha):
+    """Make an archived try's notebook hold ``code_cells`` (and papermill's injected cell), its sidecar ``sha``."""
+    nb = nbformat.v4.new_notebook()
+    injected = nbformat.v4.new_code_cell(f"ds = {notebook.parent.parent.parent.name!r}")
+    injected.metadata["tags"] = ["injected-parameters"]  # differs every date: never diffed
+    nb.cells = [nbformat.v4.new_markdown_cell("# stage"), injected]
+    nb.cells += [nbformat.v4.new_code_cell(source) for source in code_cells]
+    nbformat.write(nb, notebook)
+    if sha is not None:
+        sidecars.write_sidecar(notebook, code={"source": "x.py", "source_sha256": sha})
+    return notebook
+
+
+@pytest.fixture
+def edited(home):
+    """Three dates of prod; 20-train's code changed on 11-20, 40-validate's never; 11-18 kept none."""
+    cells = {"2019-11-18": "x = 1", "2019-11-19": "x = 1", "2019-11-20": "x = 2"}
+    for ds, line in cells.items():
+        sha = None if ds == "2019-11-18" else f"sha-{line}"
+        ran(train(home, ds, "prod", 0.7), ["import numpy", f"{line}\nprint(x)"], sha)
+        ran(validate(home, ds, "prod", 0.4), ["checks = []"], None if sha is None else "same")
+    return home
+
+
+def test_a_stage_whose_code_changed_is_marked_on_its_charts_and_listed(edited):
+    found = trends.trends(review.tries(), DAG)
+    changed = trends.CodeChanged("2019-11-20", "prod", "20-train", run_id("2019-11-20"))
+    assert trends.code_changes(trends.latest_tries(review.tries())) == [changed]
+    for t in found:  # 11-19 after 11-18's try without code: not a change
+        chart = charts.svg(t, trends.dates_of(found))
+        marks = chart.count("class='code-changed'")
+        assert marks == (1 if t.stage == "20-train" else 0), t.metric.label
+    page = app_client().get(f"/stagebook/trends/{DAG}").text
+    listed = page.split("<ul class='code-changes'>")[1].split("</ul>")[0]
+    assert listed.count("<li") == 1 and "2019-11-20 · prod · 20-train" in listed
+    assert "code changed on 2019-11-20 (prod)" in page
+
+
+def test_the_compare_page_diffs_the_changed_stages_code_cells_and_says_the_others_unchanged(
+    edited,
+):
+    compared = comparison.compare(review.tries(), DAG, run_id("2019-11-19"), run_id("2019-11-20"))
+    code = {s.stage: s.code for s in compared}
+    assert (code["20-train"].changed, code["20-train"].removed, code["20-train"].added) == (
+        True,
+        ["x = 1"],
+        ["x = 2"],
+    )
+    assert [line.text for line in code["20-train"].lines][:2] == ["@@ cell 2 @@", "# %% cell 1"]
+    assert code["40-validate"].changed is False and code["40-validate"].lines is None
+    page = app_client().get("/stagebook/compare", params={"dag_id": DAG}).text
+    train_ = page.split("data-stage='20-train'>")[1].split("</div>")[0]
+    assert "<span class='removed'>-x = 1</span><span class='added'>+x = 2</span>" in train_
+    assert "ds =" not in train_  # papermill's injected cell is no code of the stage
+    validate_ = page.split("data-stage='40-validate'>")[1].split("</div>")[0]
+    assert "Code unchanged." in validate_ and "codediff" not in validate_
+
+
+def test_a_try_without_code_in_its_sidecar_compares_as_unknown_with_its_cells_diffed(edited):
+    compared = comparison.compare(review.tries(), DAG, run_id("2019-11-18"), run_id("2019-11-19"))
+    code = {s.stage: s.code for s in compared}
+    assert code["20-train"].changed is None and code["20-train"].lines == []
+    assert codediff.summary(code["20-train"]).startswith("Code: unknown")
+
+
+def test_a_cell_added_shows_as_that_cell_alone_not_every_later_header():
+    lines = codediff.diff_cells(["a = 1", "b = 2", "c = 3"], ["a = 1", "new = 0", "b = 2", "c = 3"])
+    changed = [(line.kind, line.text) for line in lines if line.kind in ("added", "removed")]
+    assert changed == [("added", "# %% cell 2"), ("added", "new = 0")]
+    assert ("same", "# %% cell 3 (cell 2 in a)") in [(line.kind, line.text) for line in lines]

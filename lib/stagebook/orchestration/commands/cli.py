@@ -16,9 +16,9 @@ import shlex
 import sys
 from typing import Any
 
-from stagebook import dates, pipelines, settings
-from stagebook.errors import DateError, ParamsError, PipelineError, StagebookError
-from stagebook.orchestration.commands import environment, localrun, rest, serve
+from stagebook import pipelines, settings
+from stagebook.errors import ParamsError, PipelineError, StagebookError
+from stagebook.orchestration.commands import arguments, environment, lab, localrun, rest, serve
 from stagebook.orchestration.commands.dags import load_dag
 from stagebook.orchestration.commands.home import ensure_metastore, setup_airflow
 
@@ -33,6 +33,22 @@ def run_check(name: str | None) -> int:
         print(problem)
     print(f"stagebook check: {len(found)} problem(s)" if found else "stagebook check: no problem")
     return 1 if found else 0
+
+
+def run_new(args: argparse.Namespace) -> int:
+    """``stagebook new``: write a pipeline, or a stage of one, that runs as written."""
+    from stagebook.orchestration.commands import scaffold
+
+    if args.what == "pipeline":
+        written = scaffold.new_pipeline(args.name)
+    else:
+        written = scaffold.new_stage(args.pipeline, args.name)
+    for path in written:
+        print(f"stagebook: wrote {path}")
+    print(
+        "stagebook: next, `stagebook check`, then `stagebook run --pipeline NAME --ds YYYY-MM-DD`"
+    )
+    return 0
 
 
 def run_serve(host: str, port: int, components: str) -> int:
@@ -163,88 +179,6 @@ def run_command(args: argparse.Namespace) -> int:
     return remoterun.run(airflow, pipeline.id, ds, conf, sys.stdout)
 
 
-def ds_argument(value: str) -> Any:
-    """Parse ``--ds`` for argparse, which then prints the date's own one-line error."""
-    try:
-        return dates.parse_ds(value, where="--ds")
-    except DateError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("--ds: ")) from None
-
-
-def add_run(sub: Any, pipeline: dict[str, str]) -> None:
-    """Add ``stagebook run`` to the subcommands ``sub``."""
-    run = sub.add_parser("run", help="run a pipeline for one business date")
-    when = run.add_mutually_exclusive_group(required=True)
-    when.add_argument("--ds", type=ds_argument, help="YYYY-MM-DD")
-    when.add_argument("--latest", action="store_true", help="the latest complete date with events")
-    run.add_argument("--pipeline", "--dag", **pipeline)
-    run.add_argument("--phases", help="comma-separated phases, e.g. beta,prod (default: params)")
-    run.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE"
-    )
-    run.add_argument(
-        "--only",
-        metavar="REGEX",
-        help=r"run only the matching task ids, mark the others success (e.g. 'prod\.publish')",
-    )
-    run.add_argument(
-        "--in-process",
-        action="store_true",
-        help="run here with dag.test() even when an Airflow is served (no task logs in the UI)",
-    )
-    rest.add_arguments(run)
-
-
-def parser() -> argparse.ArgumentParser:
-    """Return the parser of the ``stagebook`` command."""
-    main_parser = argparse.ArgumentParser(prog="stagebook", description=__doc__.split("\n")[0])
-    sub = main_parser.add_subparsers(dest="command", required=True)
-    pipeline = {
-        "dest": "pipeline",
-        "metavar": "NAME",
-        "help": "the pipeline: its folder's name or DAG id (optional when there is only one)",
-    }
-    sub.add_parser("setup", help="create or upgrade the embedded Airflow database")
-    sub.add_parser("env", help="print the environment of the embedded Airflow, for `eval`")
-    checked = sub.add_parser("check", help="check pipelines, notebooks, params and DAGs")
-    checked.add_argument("--pipeline", "--dag", **pipeline)
-    served = sub.add_parser("serve", help="serve Airflow and the reports here until Ctrl-C")
-    served.add_argument("--host", default="127.0.0.1", help="address of the api-server")
-    served.add_argument("--port", type=int, default=8080, help="port of the api-server")
-    served.add_argument(
-        "--components",
-        default=",".join(serve.COMPONENTS),
-        help="comma-separated Airflow components to run (default: all four)",
-    )
-    date = {"type": ds_argument, "metavar": "YYYY-MM-DD"}
-    approve = sub.add_parser("approve", help="answer a waiting approval (<phase>.approve)")
-    approve.add_argument("run_id", help="the run, as the Airflow UI shows it")
-    approve.add_argument("task_id", help="the approval task, e.g. prod.approve")
-    approve.add_argument("--reject", action="store_true", help="reject: publish is skipped")
-    approve.add_argument("--comment", default="", help="why (kept with the run)")
-    approve.add_argument("--pipeline", "--dag", **pipeline)
-    rest.add_arguments(approve)
-    lineage = sub.add_parser("lineage", help="print a published batch's lineage")
-    lineage.add_argument("--ds", required=True, **date)
-    lineage.add_argument("--phase", required=True, help="e.g. prod")
-    lineage.add_argument("--pipeline", "--dag", **pipeline)
-    replayed = sub.add_parser("replay", help="write a try's notebook with its exact parameters")
-    replayed.add_argument("run_id", nargs="?", help="the run, as the Airflow UI shows it")
-    replayed.add_argument("task_id", nargs="?", help="the task, e.g. prod.train")
-    replayed.add_argument("--ds", **date)
-    replayed.add_argument("--phase", help="with --ds and --stage: that date's latest run")
-    replayed.add_argument("--stage", help="e.g. 30-score")
-    replayed.add_argument("--pipeline", "--dag", **pipeline)
-    replayed.add_argument("--try", dest="try_number", type=int, help="default: the latest try")
-    replayed.add_argument(
-        "--until-failure",
-        action="store_true",
-        help="run it up to its failing cell, and keep the kernel for Jupyter",
-    )
-    add_run(sub, pipeline)
-    return main_parser
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``stagebook`` command."""
     try:  # before anything imports airflow: it fixes its home on first import (~/airflow)
@@ -252,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     except StagebookError as exc:
         print(f"stagebook: {exc}", file=sys.stderr)
         return 2
-    args = parser().parse_args(argv)
+    args = arguments.parser().parse_args(argv)
     if args.command == "env":
         for key, value in environment.airflow_environ().items():
             print(f"export {key}={shlex.quote(value)}")
@@ -260,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "setup":
         setup_airflow()
         return 0
+    if args.command == "lab":
+        return lab.lab(args.port)
     if args.command == "check":
         return run_check(args.pipeline)
     if args.command == "serve":
@@ -267,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = {
         "approve": run_approve,
         "lineage": run_lineage,
+        "new": run_new,
         "replay": run_replay,
         "run": run_command,
     }

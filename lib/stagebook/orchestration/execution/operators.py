@@ -143,11 +143,11 @@ class StageNotebookOperator(stopping.Stoppable, BaseOperator):
             self.run_try(context, self.runner())
 
     def run_try(self, context: Mapping[str, Any], runner: StageRunner) -> None:
-        """Do the work of one try: Airflow's context in, Airflow's outcomes out."""
-        clock, dag_id = Stopwatch(), context["dag"].dag_id
+        """Do the work of one try: Airflow's context (the DAG version too) in, its outcomes out."""
+        clock, dag_id, ti = Stopwatch(), context["dag"].dag_id, context["ti"]
         try:
-            values = self.injected(context)
-            output = runner.prepare(dag_id, values, getattr(context.get("dag_run"), "conf", None))
+            values, conf = self.injected(context), getattr(context.get("dag_run"), "conf", None)
+            output = runner.prepare(dag_id, values, conf, getattr(ti, "dag_version_id", None))
         except StagebookError as exc:
             if exc.retryable:
                 raise

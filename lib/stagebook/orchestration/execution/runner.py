@@ -29,6 +29,7 @@ from stagebook import (
     index,
     notebook,
     params,
+    provenance,
     reports,
     sidecars,
     storage,
@@ -73,12 +74,17 @@ class StageRunner:
     log: logging.Logger = dataclasses.field(default=logging.getLogger("stagebook.runner"))
     kernel_seen: dict[str, Any] = dataclasses.field(default_factory=dict)
 
-    def prepare(self, dag_id: str, values: Mapping[str, Any], conf: Any) -> Path:
+    def prepare(
+        self, dag_id: str, values: Mapping[str, Any], conf: Any, dag_version: Any = None
+    ) -> Path:
         """Check the notebook's contract and the run's conf; start the try's sidecar; return its path.
 
         A bad conf (unknown phase, unknown key, bad value) fails here, before any kernel starts.
+        The sidecar keeps the code the try runs (:func:`stagebook.provenance.code`);
+        ``dag_version``: Airflow's id of the run's DAG version.
         """
-        notebook.parameters(notebook.path(self.stage))
+        source = notebook.path(self.stage)
+        notebook.parameters(source)
         params.resolve_run_conf(conf)
         # This phase's own file, strictly: a malformed one fails here, naming the file and key.
         merged = params.load(
@@ -102,6 +108,7 @@ class StageRunner:
             started=dates.now().isoformat(),
             parameters=secrets.redacted(dict(values)),
             params=merged.model_dump(mode="json"),  # what this try ran with, for comparisons
+            code=provenance.code(source, dag_version),  # and which code: compare and trends pages
         )
         self.log.info(
             "Stage %s, %s, ds %s, try %s -> %s", self.stage, self.phase, ds, number, output

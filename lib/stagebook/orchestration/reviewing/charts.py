@@ -11,6 +11,7 @@ import html
 
 from stagebook.orchestration.reviewing.trends import Point, Trend
 
+CODE_CHANGED = "#7d3c98"
 COLORS = {"prod": "#1f6fb4", "beta": "#e07b17", "common": "#4a4a4a"}
 
 WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 520, 190, 56, 12, 26, 34
@@ -61,10 +62,11 @@ def svg(trend: Trend, dates: list[str]) -> str:
     """Return the trend as an SVG line chart: one line per phase, failures and breaches marked.
 
     A failed date is a hollow marker (at its value, or on the axis when it has
-    none); a value past its threshold is red, beside the threshold's dashed line.
+    none); a value past its threshold is red, beside the threshold's dashed line;
+    a date the stage's code changed, a dotted vertical line labelled "code changed".
     """
     scale = Scale.of(trend, dates)
-    parts = _frame(trend, scale)
+    parts = _frame(trend, scale) + _code_changes(trend, scale)
     for phase, limit in trend.thresholds.items():
         y = scale.y(limit)
         parts.append(
@@ -102,6 +104,28 @@ def _frame(trend: Trend, scale: Scale) -> list[str]:
         parts.append(
             f"<text x='{scale.x(ds):.1f}' y='{HEIGHT - 18}' font-size='10' "
             f"text-anchor='{anchor}'>{ds}</text>"
+        )
+    return parts
+
+
+def _code_changes(trend: Trend, scale: Scale) -> list[str]:
+    """Return a vertical line at each date the stage's code changed, its phases in its tooltip."""
+    phases: dict[str, list[str]] = {}
+    for change in trend.changes:
+        phases.setdefault(change.ds, []).append(change.phase)
+    parts = []
+    for ds, which in sorted(phases.items()):
+        if ds not in scale.dates:
+            continue
+        x, tip = scale.x(ds), f"code changed on {ds} ({', '.join(sorted(which))})"
+        left = x > WIDTH - RIGHT - 70  # the label on the line's left, near the right edge
+        parts.append(
+            f"<g class='code-changed' data-ds='{html.escape(ds)}'><title>{html.escape(tip)}</title>"
+            f"<line x1='{x:.1f}' y1='{TOP}' x2='{x:.1f}' y2='{HEIGHT - BOTTOM}' "
+            f"stroke='{CODE_CHANGED}' stroke-dasharray='2 2'/>"
+            f"<text x='{x - 3 if left else x + 3:.1f}' y='{TOP + 8}' font-size='9' "
+            f"text-anchor='{'end' if left else 'start'}' fill='{CODE_CHANGED}'>"
+            "code changed</text></g>"
         )
     return parts
 

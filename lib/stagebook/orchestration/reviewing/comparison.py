@@ -1,7 +1,9 @@
-"""Two runs side by side: the parameters, params and records of each stage, and what changed.
+"""Two runs side by side: the parameters, params, records and code of each stage, and what changed.
 
-Read from the tries' sidecars only (:mod:`stagebook.orchestration.reviewing.review`), as the
-index is; shown by the app's compare page (:mod:`stagebook.orchestration.reviewing.web`).
+Read from the tries' sidecars (:mod:`stagebook.orchestration.reviewing.review`), as the
+index is; only a stage whose code changed has its two notebooks read, for the diff of
+their code (:mod:`stagebook.orchestration.reviewing.codediff`). Shown by the app's
+compare page (:mod:`stagebook.orchestration.reviewing.web`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from stagebook import params, pipelines, reports, settings
 from stagebook.errors import ParamsError, StagebookError
-from stagebook.orchestration.reviewing import review
+from stagebook.orchestration.reviewing import codediff, review
 
 
 def run_tries(
@@ -116,7 +118,7 @@ def diff(a: Mapping[str, Any], b: Mapping[str, Any], skip: Iterable[str] = ()) -
 
 @dataclasses.dataclass
 class StageComparison:
-    """One stage of one phase in two runs: injected parameters, merged params, records."""
+    """One stage of one phase in two runs: injected parameters, merged params, records, code."""
 
     phase: str
     stage: str
@@ -125,6 +127,7 @@ class StageComparison:
     parameters: list[Row]
     params: list[Row]
     metrics: list[Row]
+    code: codediff.CodeChange
 
 
 # injected values that differ between any two runs by design
@@ -155,6 +158,7 @@ def compare(found: Iterable[review.Try], dag_id: str, a: str, b: str) -> list[St
                 parameters=diff(_injected(ta), _injected(tb), _ALWAYS_DIFFERENT),
                 params=[r for r in diff(merged_params(ta), merged_params(tb)) if r.changed],
                 metrics=diff(_recorded(ta), _recorded(tb)),
+                code=codediff.change(ta, tb),
             )
         )
     return out

@@ -4,7 +4,9 @@ Read from the tries' sidecars only (:mod:`stagebook.orchestration.reviewing.revi
 index is. For each date and phase the latest run counts; in it, each stage's
 latest try. Which metrics a stage has is data too: its latest try's sidecar
 keeps the trends its stage declared (:mod:`stagebook.metrics`),
-and every stage has its duration. The charts are drawn by
+and every stage has its duration. A date whose try of a stage ran other code than
+the date before (the ``source_sha256`` of their sidecars' ``code``) is a
+:class:`CodeChanged`, marked on that stage's charts. The charts are drawn by
 :mod:`stagebook.orchestration.reviewing.charts`; two runs are compared by
 :mod:`stagebook.orchestration.reviewing.comparison`.
 """
@@ -16,7 +18,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 
-from stagebook import metrics, sidecars
+from stagebook import metrics, provenance, sidecars
 from stagebook.metrics import Metric
 from stagebook.orchestration.reviewing import comparison, review
 
@@ -33,17 +35,29 @@ class Point:
     crossed: bool = False
 
 
+@dataclasses.dataclass(frozen=True)
+class CodeChanged:
+    """A date whose try of a stage and phase ran other code than the date before's (run ``run_id``)."""
+
+    ds: str
+    phase: str
+    stage: str
+    run_id: str
+
+
 @dataclasses.dataclass
 class Trend:
     """One stage's metric over the dates, per phase, with its limit per phase if it has one.
 
     ``thresholds``: each phase's limit in the params of its newest try that had one.
+    ``changes``: the dates the stage's code changed.
     """
 
     stage: str
     metric: Metric
     points: dict[str, list[Point]]
     thresholds: dict[str, float]
+    changes: list[CodeChanged] = dataclasses.field(default_factory=list)
 
 
 Latest = dict[tuple[str, str], dict[str, list[review.Try]]]
@@ -147,7 +161,29 @@ def trends(found: Iterable[review.Try], dag_id: str, days: int = DAYS) -> list[T
     wanted = set(sorted({ds for ds, _ in latest})[-days:])
     window: Latest = {key: stages for key, stages in latest.items() if key[0] in wanted}
     found_trends = (trend(stage, metric, window, wanted) for stage, metric in declared(window))
-    return [t for t in found_trends if t is not None]
+    changes = [c for c in code_changes(latest) if c.ds in wanted]  # the first date's: from before
+    kept = [t for t in found_trends if t is not None]
+    for t in kept:
+        t.changes = [c for c in changes if c.stage == t.stage]
+    return kept
+
+
+def code_changes(latest: Latest) -> list[CodeChanged]:
+    """Return each date whose try of a stage and phase ran other code than its previous date's.
+
+    Read from the sidecars only: a try whose sidecar keeps no ``code`` (archived
+    before they did) marks no change, and is marked by none.
+    """
+    previous: dict[tuple[str, str], str | None] = {}
+    out = []
+    for (ds, phase), stages in sorted(latest.items()):
+        for stage, tries in sorted(stages.items()):
+            sha = provenance.source_sha256(tries[-1].info)
+            before = previous.get((phase, stage))
+            if sha and before and sha != before:
+                out.append(CodeChanged(ds, phase, stage, str(tries[-1].info.get("run_id") or "")))
+            previous[phase, stage] = sha
+    return out
 
 
 def dates_of(trend_list: list[Trend]) -> list[str]:

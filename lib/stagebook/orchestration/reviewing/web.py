@@ -11,11 +11,11 @@ read access to it, and the index lists only the DAGs the user may read):
 - ``/tasks/{dag_id}/{run_id}/{task_id}`` the "Report" tab of a task instance: its
   latest try (or ``?try=N``) and links to the others;
 - ``/trends/{dag_id}`` each stage's declared metrics and its duration by date, prod
-  and beta on the same axes, for the last ``?days=`` dates (default 90); also the
-  DAG's "Trends" tab;
-- ``/compare?dag_id=…&a=<run>&b=<run>`` two runs, stage by stage: the injected
-  parameters and merged params that differ, the metric deltas, both reports side
-  by side. Without ``a``, ``b`` is compared with the previous date's latest run;
+  and beta on the same axes, for the last ``?days=`` dates (default 90), the dates a
+  stage's code changed marked and listed; also the DAG's "Trends" tab;
+- ``/compare?dag_id=…&a=<run>&b=<run>`` two runs, stage by stage: whether its code
+  changed (and the diff of its code cells), the injected parameters and merged
+  params that differ, the metric deltas, both reports side by side. Without ``a``, ``b`` is compared with the previous date's latest run;
   without either, the latest date with the one before.
 
 An unknown name gets a 404 page that says what is unknown and links to the index.

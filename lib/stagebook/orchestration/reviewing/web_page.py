@@ -55,6 +55,10 @@ iframe{width:100%;height:80vh;border:1px solid #ddd}
 .trend{margin:0 1rem 1rem 0;border:1px solid #eee} .changed{background:#fff3b0}
 .side{display:flex;gap:.5rem} .side>div{flex:1;min-width:0}
 .side iframe{height:60vh}
+.code-summary.changed{font-weight:600} .code-summary.unchanged{color:#666}
+pre.codediff{font-size:12px;background:#fafafa;border:1px solid #ddd;padding:.4rem 0;overflow:auto}
+.codediff span{display:block;padding:0 .5rem;white-space:pre} .codediff .hunk{color:#666}
+.codediff .added{background:#e6ffec} .codediff .removed{background:#ffebe9}
 """
 
 

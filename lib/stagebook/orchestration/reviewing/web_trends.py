@@ -1,5 +1,8 @@
 """The app's trend pages: a DAG's trends by date, and two runs compared stage by stage.
 
+Both say where a stage's code changed: the trends page marks and lists the dates,
+the compare page says it per stage, with the diff of the two tries' code cells.
+
 Routes (each under the app's authentication and read access to the DAG):
 ``/trends/{dag_id}`` and ``/compare?dag_id=…&a=<run>&b=<run>``, described in
 :mod:`stagebook.orchestration.reviewing.web`.
@@ -13,7 +16,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from stagebook import reports
-from stagebook.orchestration.reviewing import charts, comparison, review, trends, web_page
+from stagebook.orchestration.reviewing import (
+    charts,
+    codediff,
+    comparison,
+    review,
+    trends,
+    web_page,
+)
 from stagebook.orchestration.reviewing.web_page import READS_DAG
 
 router = APIRouter()
@@ -57,8 +67,24 @@ def trends_body(root: str, dag_id: str, found: list[trends.Trend]) -> str:
     return (
         f"<p>{len(dates)} dates, {html.escape(dates[0])} to {html.escape(dates[-1])}: for each date, "
         "each stage's latest try in the latest run that ran it. A hollow point is a failed try; a "
-        f"red point crossed the dashed threshold. {last_two}</p><div>{drawn}</div>"
+        "red point crossed the dashed threshold; a dotted line, a date the stage's code changed. "
+        f"{last_two}</p><div>{drawn}</div>{code_changes_body(root, dag_id, found)}"
     )
+
+
+def code_changes_body(root: str, dag_id: str, found: list[trends.Trend]) -> str:
+    """Return the list of the dates a stage's code changed, each with its comparison's link."""
+    changes = sorted({c for t in found for c in t.changes}, key=lambda c: (c.ds, c.phase, c.stage))
+    if not changes:
+        return "<h2>Code changes</h2><p>No stage's code changed in these dates.</p>"
+    items = "".join(
+        f"<li data-ds='{html.escape(c.ds)}' data-phase='{html.escape(c.phase)}' "
+        f"data-stage='{html.escape(c.stage)}'>{html.escape(f'{c.ds} · {c.phase} · {c.stage}')}: "
+        f"code changed · {web_page.link(web_page.compare_href(root, dag_id, c.run_id), 'compare')}"
+        "</li>"
+        for c in changes
+    )
+    return f"<h2>Code changes</h2><ul class='code-changes'>{items}</ul>"
 
 
 def _rows(rows: list[comparison.Row], deltas: bool = False) -> str:
@@ -79,14 +105,18 @@ def _rows(rows: list[comparison.Row], deltas: bool = False) -> str:
 def compare_body(
     root: str, dag_id: str, a: str, b: str, stages: list[comparison.StageComparison]
 ) -> str:
-    """Return the comparison page: per stage, what differs, the deltas, both reports."""
+    """Return the comparison page: per stage, its code's diff, what differs, the deltas, both reports."""
     parts = [
         f"<p>a: <strong>{html.escape(a)}</strong><br>b: <strong>{html.escape(b)}</strong> "
         f"<small>(highlighted: what changed from a to b)</small></p>"
     ]
     for stage in stages:
         head = "<tr><th>key</th><th>a</th><th>b</th>"
-        parts.append(f"<h2>{html.escape(stage.phase)} · {html.escape(stage.stage)}</h2>")
+        where = f"data-phase='{html.escape(stage.phase)}' data-stage='{html.escape(stage.stage)}'"
+        parts.append(
+            f"<h2>{html.escape(stage.phase)} · {html.escape(stage.stage)}</h2>"
+            f"<div class='code' {where}>{codediff.as_html(stage.code)}</div>"
+        )
         for kind, title, rows, deltas in (
             ("injected", "Injected parameters", stage.parameters, False),
             ("params", "Params after overrides (only what differs)", stage.params, False),
