@@ -43,6 +43,12 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 	$(PY) -m ipykernel install --sys-prefix --name stagebook --display-name "Python (stagebook)" >/dev/null
 	touch $@
 
+# The spark dependency group (pyspark and its Spark, ~450 MB): the tests' Spark Connect server and
+# tables.engine: spark; `make demo` does without. Kept beside the exact sync above (--inexact).
+$(VENV)/.spark: $(VENV)/.synced
+	$(UV) sync --frozen --inexact --compile-bytecode --group spark
+	touch $@
+
 setup: $(VENV)/.synced
 	$(PY) -m stagebook.orchestration.commands.cli setup
 
@@ -82,11 +88,15 @@ services:
 	  $(SUDO) apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
 	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends chromium; }; }
 	@chromium --version
+	@command -v java >/dev/null || { \
+	  $(SUDO) apt-get install -y -q --no-install-recommends openjdk-17-jre-headless >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends openjdk-17-jre-headless; }; }
+	@java -version 2>&1 | head -1
 	@dpkg -s postgresql-15 rabbitmq-server supervisor >/dev/null 2>&1 || { \
 	  $(SUDO) apt-get install -y -q --no-install-recommends postgresql-15 rabbitmq-server supervisor >/dev/null 2>&1 || \
 	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends postgresql-15 rabbitmq-server supervisor; }; }
 
-test: setup services
+test: setup services $(VENV)/.spark
 	$(PY) -m stagebook.orchestration.commands.cli check
 	$(PY) -m pytest
 

@@ -14,7 +14,15 @@ def name_of(requirement: str) -> str:
 
 def test_conda_and_uv_list_the_same_direct_dependencies_at_the_locked_versions():
     project = tomllib.loads((settings.root() / "pyproject.toml").read_text())
-    direct = [*project["project"]["dependencies"], *project["dependency-groups"]["dev"]]
+    # the framework, its cluster extra, and the groups uv installs by default (the example
+    # pipelines', the development tools); the group that names the project itself aside
+    groups = project["dependency-groups"]
+    direct = [
+        *project["project"]["dependencies"],
+        *project["project"]["optional-dependencies"]["cluster"],
+        *(r for g in project["tool"]["uv"]["default-groups"] for r in groups[g]),
+    ]
+    direct = [r for r in direct if name_of(r) != project["project"]["name"]]
     lock = tomllib.loads((settings.root() / "uv.lock").read_text())
     locked = {p["name"]: p["version"] for p in lock["package"]}
 

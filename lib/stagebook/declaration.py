@@ -59,7 +59,7 @@ class Stage:
         connections: params keys whose values are the Airflow connection ids the
             notebook may use, e.g. ``publish.redis_conn_id``.
         figure: ``(label, dotted record key)``: the one number the index shows for
-            a try, e.g. ``("MAE", "backtest.mae")``.
+            a try, e.g. ``("MAE", "checks.mae")``.
         optional: names in ``pulls`` that may be missing in a run (injected as None).
         outlet: the URI of the Airflow asset a successful try updates, ``{phase}``
             replaced, e.g. ``stagebook://models/{phase}``.

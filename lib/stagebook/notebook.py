@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from stagebook import settings
 from stagebook.errors import NotebookContractError
 
@@ -49,7 +51,7 @@ def read(notebook: Path) -> Any:
         import jupytext
 
         return jupytext.reads(notebook.read_text(), fmt="py:percent")
-    except (ValueError, KeyError, TypeError, SyntaxError) as exc:  # JSON, nbformat, YAML header
+    except (OSError, ValueError, KeyError, TypeError, SyntaxError, yaml.YAMLError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         raise NotebookContractError(
             f"{notebook}: not a notebook ({message}); open and save it in JupyterLab"
@@ -67,6 +69,17 @@ def _code(notebook: Path) -> tuple[Any, list[Any]]:
     nb = read(notebook)
     cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
     return nb, cells
+
+
+def _tree(notebook: Path, nb: Any, cell: Any) -> ast.Module:
+    """Return the parsed code of a cell; a syntax error names the source, cell and line."""
+    try:
+        return ast.parse(_source(cell))
+    except SyntaxError as exc:
+        number = next(n for n, c in enumerate(nb.cells, start=1) if c is cell)
+        raise NotebookContractError(
+            f"{notebook}: cell {number}: line {exc.lineno}: {exc.msg}; fix the code of that cell"
+        ) from None
 
 
 def _source(cell: dict) -> str:
@@ -141,7 +154,7 @@ def parameters(notebook: Path) -> dict[str, object]:
             "(tag the cell of defaults that the scheduler replaces)"
         )
     found: dict[str, object] = {}
-    for node in ast.parse(_source(cells[0])).body:
+    for node in _tree(notebook, nb, cells[0]).body:
         if (
             isinstance(node, ast.Assign)
             and len(node.targets) == 1
@@ -197,7 +210,7 @@ def recorded(notebook: Path) -> dict[str, int]:
     for number, cell in enumerate(nb.get("cells", []), start=1):
         if cell.get("cell_type") != "code":
             continue
-        for node in ast.walk(ast.parse(_source(cell))):
+        for node in ast.walk(_tree(notebook, nb, cell)):
             if not isinstance(node, ast.Call):
                 continue
             func = node.func

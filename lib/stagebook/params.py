@@ -57,8 +57,12 @@ def _schema(common: dict[str, Any], path: Path) -> type[Params]:
     if name is None:
         return Params
     module, _, attr = str(name).partition(":")
-    with contextlib.suppress(PipelineError):  # the schema is the current pipeline's own package
-        pipelines.importable(pipelines.folder(settings.pipeline_name()))
+    folder = path.parent.parent  # params/common.yaml of a pipeline's folder: its package there
+    if (folder / settings.DECLARATION).is_file():
+        pipelines.importable(folder)
+    else:  # a params folder elsewhere (STAGEBOOK_PARAMS_<NAME>): the current pipeline's
+        with contextlib.suppress(PipelineError):
+            pipelines.importable(pipelines.folder(settings.pipeline_name()))
     try:
         found = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError, ValueError) as exc:

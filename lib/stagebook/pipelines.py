@@ -22,6 +22,7 @@ from stagebook.errors import PipelineError
 
 ATTRIBUTE = "PIPELINE"
 _loaded: dict[tuple[Path, int], Pipeline] = {}
+_imported_from: set[str] = set()  # the pipeline folders this process put on its path
 
 
 def _candidates() -> list[Path]:
@@ -79,6 +80,12 @@ def importable(pipeline_folder: Path) -> None:
     entry = str(pipeline_folder.resolve())
     if entry not in sys.path:
         sys.path.append(entry)  # after the installed packages: a pipeline never shadows one
+        _imported_from.add(entry)
+
+
+def installed_path() -> list[str]:
+    """Return this process's import path without the pipeline folders :func:`importable` added."""
+    return [entry for entry in sys.path if entry not in _imported_from]
 
 
 def python_path(pipeline_folder: Path, current: str = "") -> str:

@@ -77,13 +77,14 @@ def _git(root: Path, *args: str) -> str | None:
     """Return what ``git -C root ARGS`` printed, or None when it failed, hung or is missing."""
     try:
         done = subprocess.run(
-            ["git", "-C", str(root), *args],
+            # no optional locks: a try never holds the index a person's `git commit` needs
+            ["git", "--no-optional-locks", "-C", str(root), *args],
             capture_output=True,
             text=True,
             timeout=GIT_TIMEOUT_S,
             check=False,
         )
-    except (OSError, subprocess.SubprocessError) as exc:
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:  # ValueError: not UTF-8
         log.info("No git state of %s: %s", root, exc)
         return None
     return done.stdout if done.returncode == 0 else None

@@ -43,12 +43,24 @@ def root() -> Path:
 
 
 def chosen_root() -> Path | None:
-    """Return ``$STAGEBOOK_ROOT``, else the project the current folder is in, else None."""
+    """Return ``$STAGEBOOK_ROOT``, else the project the current folder is in, else None.
+
+    The project is the nearest folder, from the current one up, whose
+    ``pipelines/`` holds a pipeline.
+    """
     configured = os.environ.get("STAGEBOOK_ROOT")
     if configured:
         return Path(configured).resolve()
-    here = Path.cwd().resolve()
-    return next((f for f in (here, *here.parents) if (f / "pipelines").is_dir()), None)
+    try:
+        here = Path.cwd().resolve()
+    except FileNotFoundError:  # the current folder was removed
+        return None
+    return next((f for f in (here, *here.parents) if _holds_pipelines(f)), None)
+
+
+def _holds_pipelines(folder: Path) -> bool:
+    """Tell whether ``folder/pipelines`` holds a pipeline (a folder with a declaration)."""
+    return any((folder / "pipelines").glob(f"*/{DECLARATION}"))
 
 
 def home() -> Path:

@@ -8,10 +8,11 @@ import pytest
 import stagebook
 
 CORE = Path(stagebook.__file__).parent
-SOURCES = {".py", ".yaml", ".html", ".css", ".js", ".md", ".txt"}
+SOURCES = {".py", ".yaml", ".html", ".css", ".js", ".md", ".txt", ".tmpl", ".json", ".toml", ".j2"}
 FLOORS = sorted(p for p in CORE.rglob("*") if p.suffix in SOURCES and "__pycache__" not in p.parts)
 WORDS = re.compile(
-    r"recsys|recommendation|ffm|model_signature|outbox|movielens|asia/tokyo|20-train|40-validate",
+    r"recsys|recommendation|ffm|model_signature|outbox|movielens|asia/tokyo|20-train|40-validate"
+    r"|seattle|vega|backtest|temp_max",
     re.IGNORECASE,
 )
 

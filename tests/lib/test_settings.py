@@ -47,6 +47,7 @@ def test_without_a_configured_root_a_checkout_finds_its_own_folders(monkeypatch)
 def test_the_project_the_current_folder_is_in_comes_before_the_checkout(tmp_path, monkeypatch):
     monkeypatch.delenv("STAGEBOOK_ROOT", raising=False)
     (tmp_path / "pipelines" / "hello" / "notebooks").mkdir(parents=True)
+    (tmp_path / "pipelines" / "hello" / "pipeline.py").write_text("")
     monkeypatch.chdir(tmp_path / "pipelines" / "hello" / "notebooks")
     assert settings.root() == tmp_path
 

@@ -116,3 +116,16 @@ def test_a_parameter_must_default_to_a_literal(tmp_path):
     path = write(tmp_path / "62-extra.ipynb", [tagged("import os\nds = os.environ['DS']")])
     with pytest.raises(NotebookContractError, match="'ds' must default to a literal"):
         notebook.parameters(path)
+
+
+def test_a_cell_that_does_not_parse_is_named_with_its_line(tmp_path):
+    path = write(tmp_path / "64-extra.ipynb", [tagged("ds = '2019-11-20'\nphase = (")])
+    with pytest.raises(NotebookContractError, match=r"64-extra.ipynb: cell 1: line 2: "):
+        notebook.parameters(path)
+
+
+def test_a_source_whose_header_is_not_yaml_is_named(tmp_path):
+    path = tmp_path / "65-extra.py"
+    path.write_text("# ---\n# jupyter:\n#   kernelspec: {name: [}\n# ---\n\n# %%\nds = 1\n")
+    with pytest.raises(NotebookContractError, match=r"65-extra.py: not a notebook"):
+        notebook.parameters(path)

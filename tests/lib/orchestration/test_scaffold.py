@@ -31,7 +31,7 @@ def project(tmp_path, monkeypatch):
 def test_a_new_pipeline_passes_check_and_its_own_test_runs_it_for_one_date(project, capsys):
     assert cli.main(["new", "pipeline", "hello"]) == 0
     assert "stagebook: wrote pipelines/hello/notebooks/00-extract.py" in capsys.readouterr().out
-    assert cli.main(["new", "stage", "hello", "20-summary"]) == 0
+    assert cli.main(["new", "stage", "hello", "20-class"]) == 0  # any name: it is only a string
     assert check.problems() == []
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "STAGEBOOK"))}
     done = subprocess.run(
@@ -50,10 +50,13 @@ def test_a_new_pipeline_passes_check_and_its_own_test_runs_it_for_one_date(proje
     [
         (["new", "pipeline", "Hello"], "'Hello' is not a pipeline name"),
         (["new", "pipeline", "json"], "'json' is the name of a module"),
+        (["new", "pipeline", "tornado"], "'tornado' is the name of a module"),
+        (["new", "pipeline", "params"], "'params' is the name of a module"),
         (["new", "pipeline", "hello"], "pipeline 'hello' exists already"),
         (["new", "stage", "hello", "20"], "'20' is not a stage name"),
         (["new", "stage", "hello", "10-report"], "10-report.py exists already"),
-        (["new", "stage", "hello", "30-report"], "stage 10-report is there already"),
+        (["new", "stage", "hello", "30-report"], "task 'report' is there already"),
+        (["new", "stage", "hello", "05-first"], "10-report is its last stage: number the new one"),
         (["new", "stage", "nope", "30-more"], "no pipeline 'nope'"),
     ],
 )

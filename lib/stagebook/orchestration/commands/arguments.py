@@ -14,11 +14,15 @@ from stagebook.orchestration.commands import rest, serve
 
 def versions() -> str:
     """Return what ``stagebook --version`` prints: Stagebook's, Airflow's and Python's versions."""
-    found = {
-        name: importlib.metadata.version(package)
-        for name, package in (("stagebook", "stagebook"), ("Airflow", "apache-airflow"))
-    }
-    return f"stagebook {found['stagebook']} (Airflow {found['Airflow']}, Python {platform.python_version()})"
+
+    def version(package: str) -> str:
+        try:
+            return importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:  # a source tree that is not installed
+            return "unknown"
+
+    airflow, python = version("apache-airflow"), platform.python_version()
+    return f"stagebook {version('stagebook')} (Airflow {airflow}, Python {python})"
 
 
 def ds_argument(value: str) -> Any:

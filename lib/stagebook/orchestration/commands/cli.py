@@ -40,13 +40,13 @@ def run_new(args: argparse.Namespace) -> int:
     from stagebook.orchestration.commands import scaffold
 
     if args.what == "pipeline":
-        written = scaffold.new_pipeline(args.name)
+        written, name = scaffold.new_pipeline(args.name), args.name
     else:
-        written = scaffold.new_stage(args.pipeline, args.name)
+        written, name = scaffold.new_stage(args.pipeline, args.name), args.pipeline
     for path in written:
         print(f"stagebook: wrote {path}")
     print(
-        "stagebook: next, `stagebook check`, then `stagebook run --pipeline NAME --ds YYYY-MM-DD`"
+        f"stagebook: next, `stagebook check`, then `stagebook run --pipeline {name} --ds YYYY-MM-DD`"
     )
     return 0
 
@@ -194,14 +194,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "setup":
         setup_airflow()
         return 0
-    if args.command == "lab":
-        return lab.lab(args.port)
     if args.command == "check":
         return run_check(args.pipeline)
     if args.command == "serve":
         return run_serve(args.host, args.port, args.components)
     commands = {
         "approve": run_approve,
+        "lab": lambda args: lab.lab(args.port),
         "lineage": run_lineage,
         "new": run_new,
         "replay": run_replay,

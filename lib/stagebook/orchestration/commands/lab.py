@@ -46,12 +46,13 @@ def command(port: int) -> list[str]:
         PipelineError: when JupyterLab or jupytext is not installed in this environment.
     """
     jupyter = Path(sys.executable).with_name("jupyter")
-    found = subprocess.run([str(jupyter), "lab", "--version"], capture_output=True, check=False)
     try:
         import jupytext  # noqa: F401  (its contents manager opens the sources)
-    except ImportError:
-        found.returncode = 1
-    if found.returncode != 0:
+
+        found = subprocess.run([str(jupyter), "lab", "--version"], capture_output=True).returncode
+    except (ImportError, OSError):
+        found = 1
+    if found != 0:
         raise PipelineError(
             "stagebook lab needs JupyterLab and jupytext here: pip install jupyterlab jupytext"
         )

@@ -11,19 +11,22 @@ or is not one, is refused in one line before anything is written.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.machinery
 import keyword
 import re
 import string
+import sys
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
-from stagebook import atomic, settings
+from stagebook import atomic, pipelines, provenance, settings
 from stagebook.errors import PipelineError
 from stagebook.orchestration.commands import stagetable
 
 PIPELINE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 STAGE_NAME = re.compile(r"^\d\d-[a-z][a-z0-9-]*$")
+RESERVED = frozenset({"pipeline", "params", "notebooks", "tests", "dags", "plugins"})
 # The project's own files, written only when missing: what makes a folder a project.
 PROJECT_FILES = {
     "dags/pipelines.py": "dags.py.tmpl",
@@ -51,7 +54,11 @@ def _existing(root: Path, files: Mapping[str, str]) -> list[str]:
 
 
 def check_pipeline_name(name: str) -> None:
-    """Refuse a pipeline name that is no lowercase identifier, or names a module Python has.
+    """Refuse a pipeline name that is no lowercase identifier, or that a module already has.
+
+    The name is also its package's, on its kernels' import path: an installed
+    module of that name (``json``, ``pandas``, ``tornado``) would be shadowed, or
+    shadow it; a pipeline folder's own entries (``params``, ...) would be mistaken.
 
     Raises:
         PipelineError: one line, naming the name and what to do.
@@ -61,12 +68,11 @@ def check_pipeline_name(name: str) -> None:
             f"{name!r} is not a pipeline name: use lowercase letters, digits and _, "
             "starting with a letter (it is also its package's name), e.g. daily_sales"
         )
-    import sys
-
-    if name in sys.stdlib_module_names or name in ("stagebook", "airflow", "tests"):
+    installed = importlib.machinery.PathFinder.find_spec(name, pipelines.installed_path())
+    if name in RESERVED or name in sys.stdlib_module_names or installed is not None:
         raise PipelineError(
-            f"{name!r} is the name of a module Python or Airflow already has "
-            "(the pipeline's package would shadow it); choose another name"
+            f"{name!r} is the name of a module this environment already has (or of a pipeline "
+            "folder's own entry); the pipeline's package would clash with it: choose another name"
         )
 
 
@@ -78,10 +84,10 @@ def new_pipeline(name: str, today: dt.date | None = None) -> list[str]:
     """
     check_pipeline_name(name)
     root = settings.chosen_root() or Path.cwd()  # a new project here, never this package's checkout
-    known = [f for f in settings.pipeline_folders() if f.name == name]
-    if known or (root / "pipelines" / name).exists():
-        where = known[0] if known else root / "pipelines" / name
-        raise PipelineError(f"pipeline {name!r} exists already ({where}); choose another name")
+    if (root / "pipelines" / name).exists():
+        raise PipelineError(
+            f"pipeline {name!r} exists already ({root / 'pipelines' / name}); choose another name"
+        )
     today = today or dt.date.today()
     values = {
         "name": name,
@@ -116,8 +122,6 @@ def new_stage(pipeline: str, stage: str, today: dt.date | None = None) -> list[s
         PipelineError: the stage name is not valid, exists, or the declaration has no
             literal stage table to add it to.
     """
-    from stagebook import pipelines
-
     if not STAGE_NAME.match(stage):
         raise PipelineError(
             f"{stage!r} is not a stage name: NN-name, two digits that order it, then lowercase "
@@ -127,10 +131,17 @@ def new_stage(pipeline: str, stage: str, today: dt.date | None = None) -> list[s
     declared = pipelines.load(folder)
     task = stage[3:].replace("-", "_")
     source = folder / "notebooks" / f"{stage}.py"
-    clash = [s for s in declared.every_stage if stage == s.notebook or s.task == task]
+    rows = (*declared.stages, *declared.phase_stages)
+    clash = [row.task for row in rows if row.task == task or getattr(row, "notebook", "") == stage]
     if source.exists() or clash:
-        what = f"{source} exists" if source.exists() else f"stage {clash[0].notebook} is there"
+        what = f"{source} exists" if source.exists() else f"task {clash[0]!r} is there"
         raise PipelineError(f"{what} already in pipeline {pipeline!r}; choose another NN or name")
+    last = max((row.notebook for row in declared.stages if hasattr(row, "notebook")), default="")
+    if stage[:2] <= last[:2]:
+        raise PipelineError(
+            f"{stage}: the stage table runs its rows in order, and {last} is its last stage: "
+            f"number the new one after it (e.g. {int(last[:2]) + 10:02d}-{stage[3:]})"
+        )
     declaration = folder / settings.DECLARATION
     row = f'Stage("{task}", "{stage}", records=("{task}",))'
     updated = stagetable.appended(declaration, row)
@@ -138,5 +149,4 @@ def new_stage(pipeline: str, stage: str, today: dt.date | None = None) -> list[s
     values = {"stage": stage, "task": task, "ds": (today - dt.timedelta(days=1)).isoformat()}
     atomic.write_text(source, _template("stage.py.tmpl", values))
     atomic.write_text(declaration, updated)
-    root = settings.root()
-    return [str(path.relative_to(root)) for path in (source, declaration)]
+    return [provenance.shown_path(path, settings.root()) for path in (source, declaration)]
