@@ -42,7 +42,9 @@ def measure(events: int, days: int) -> dict:
             files, missing = data.land_window(source, paths, dates.window(ds, days))
             landed = time.perf_counter() - started
             started = time.perf_counter()
-            built = tables.build(files, data.source("synthetic"), paths, p.tables.min_events)
+            built = tables.build(
+                files, data.source("synthetic"), paths, p.tables.min_events, p.tables
+            )
             build = time.perf_counter() - started
         finally:
             if saved is None:

@@ -42,6 +42,7 @@ INPUT_TABLES = Stage(
     "input_tables",
     "00-input-tables",
     records=("table_rows", "raw_partitions"),
+    connections=("tables.spark_conn_id",),  # used when tables.engine is spark
     figure=("events", "table_rows.events"),
     outlet="stagebook://tables",
     lineage=("table_rows", "raw_partitions"),

@@ -9,7 +9,7 @@
 # %% [markdown]
 # # 00-input-tables: input tables
 #
-# Lands the raw events of the trailing window (`raw/events/<source-key>/date=…/`, keyed by the source and its settings) and builds the input tables of `ds` with DuckDB SQL: `events`, target `users`, candidate `items`, and the `seen` pairs.
+# Lands the raw events of the trailing window (`raw/events/<source-key>/date=…/`, keyed by the source and its settings) and builds the input tables of `ds`: `events`, target `users`, candidate `items`, and the `seen` pairs. The same SQL runs on DuckDB inside this kernel or on Spark through the Airflow connection `tables.spark_conn_id` (`tables.engine`).
 
 # %% tags=["parameters"]
 # Parameters: these defaults run as-is in Jupyter; the scheduler replaces them.
@@ -47,7 +47,8 @@ if missing:
 
 # %%
 source = data.source(p.data.source)
-built = tables.build(files, source, ctx.paths, p.tables.min_events)
+built = tables.build(files, source, ctx.paths, p.tables.min_events, p.tables)
+print(f"built with {p.tables.engine}")
 stagebook.record("table_rows", built.rows)
 # the raw partitions the tables were built from (lineage), relative to the archive
 stagebook.record("raw_partitions", [str(f.parent.relative_to(ctx.paths.home)) for f in files])

@@ -7,11 +7,12 @@ validates (types, bounds, choices).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from recsys import paths as datasets
 from stagebook import limits
@@ -31,11 +32,28 @@ class DataParams(Section):
     n_items: int = Field(gt=1, le=100_000_000)
 
 
+# A DuckDB size: a number and a unit, e.g. 1.5GiB or 512MB (1000- or 1024-based).
+SIZE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+
+
 class TablesParams(Section):
-    """The input tables built for one date."""
+    """The input tables built for one date, and the engine that builds them."""
 
     train_days: int = Field(gt=1, le=3650)
     min_events: int = Field(ge=1, le=1_000_000_000)
+    engine: Literal["duckdb", "spark"]
+    spark_conn_id: str = Field(min_length=1)  # an Airflow connection: sc://host:port or local[N]
+    duckdb_memory_limit: str
+    duckdb_temp_dir: str = Field(min_length=1)  # relative: under the archive's tmp folder
+
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        if not SIZE.fullmatch(value.strip()):
+            raise ValueError(
+                f"{value!r} is not a size: give a number and a unit, e.g. 1.5GiB or 512MB"
+            )
+        return value.strip()
 
 
 class FeaturesParams(Section):

@@ -1,18 +1,25 @@
-"""The input tables of one date, built with DuckDB SQL over the raw event partitions.
+"""The input tables of one date: one SQL definition each, run by DuckDB or by Spark.
 
 ``events``: every event of the trailing window; ``users``: the target users (active
 in the window) with their latest fields; ``items``: the candidate catalogue (items
 seen in the window) with their latest fields; ``seen``: the (user, item) pairs of
 the window, which recommendations exclude.
+
+The queries are written in the SQL both engines accept (``tables.engine``: DuckDB
+inside the kernel, :mod:`recsys.duckdb_tables`; or Spark through an Airflow
+connection, :mod:`recsys.spark_tables`); an engine only registers ``raw_events``
+over the files and writes each answer to its table's single Parquet file. Every
+query sorts on all its columns, so both engines write the same rows in the same order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
-import duckdb
 import pandas as pd
 
 from recsys.data import Source
@@ -20,12 +27,65 @@ from recsys.paths import RecsysPaths, table_file
 from stagebook import atomic
 from stagebook.errors import MissingInputError
 
+if TYPE_CHECKING:
+    from recsys.params import TablesParams
+
+# The window's events per day, for the report's plot.
+DAILY = (
+    "SELECT date, count(*) AS events, avg(label) AS label_rate FROM events "
+    "GROUP BY date ORDER BY date"
+)
+
+
+def _order(columns: Sequence[str]) -> str:
+    # NULLS LAST said, not assumed: DuckDB's default, Spark's is NULLS FIRST
+    return ", ".join(f"{c} ASC NULLS LAST" for c in columns)
+
+
+def events_view(columns: Sequence[str]) -> str:
+    """Return the definition of the ``events`` view over ``raw_events`` (its ``columns``).
+
+    The date column becomes a timestamp, as the tables have always had it; TIMESTAMP is
+    without time zone in both engines (Spark's session sets ``spark.sql.timestampType``).
+    """
+    select = ", ".join("CAST(date AS TIMESTAMP) AS date" if c == "date" else c for c in columns)
+    return f"CREATE OR REPLACE TEMP VIEW events AS SELECT {select} FROM raw_events"
+
 
 def _latest(key: str, fields: tuple[str, ...]) -> str:
-    columns = ", ".join(f"arg_max({f}, ts) AS {f}" for f in fields if f != key)
-    return (
-        f"SELECT {key}{', ' + columns if columns else ''} FROM events GROUP BY {key} ORDER BY {key}"
-    )
+    # the latest non-null value of each field (a NULL ordering value is skipped by both engines)
+    columns = [
+        f"max_by({f}, CASE WHEN {f} IS NOT NULL THEN ts END) AS {f}" for f in fields if f != key
+    ]
+    return f"SELECT {', '.join([key, *columns])} FROM events GROUP BY {key} ORDER BY {key}"
+
+
+def queries(source: Source, columns: Sequence[str]) -> dict[str, str]:
+    """Return the query of each input table, by name, over the ``events`` view (``columns``)."""
+    by_time = ["ts", *(c for c in columns if c != "ts")]  # ties on ts broken by every column
+    return {
+        "events": f"SELECT * FROM events ORDER BY {_order(by_time)}",
+        "users": _latest("user_id", source.user_fields),
+        "items": _latest("item_id", source.item_fields),
+        "seen": "SELECT DISTINCT user_id, item_id FROM events "
+        f"ORDER BY {_order(['user_id', 'item_id'])}",
+    }
+
+
+class Engine(Protocol):
+    """What runs the tables' SQL: ``raw_events`` is registered over the window's files."""
+
+    def execute(self, sql: str) -> None:
+        """Run a statement (a view's definition)."""
+
+    def count(self, sql: str) -> int:
+        """Return the one number a query answers."""
+
+    def write(self, sql: str, target: Path) -> int:
+        """Write what ``sql`` answers to the Parquet file ``target``; return its row count."""
+
+    def frame(self, sql: str) -> pd.DataFrame:
+        """Return what a (small) query answers as a frame."""
 
 
 @dataclass(frozen=True)
@@ -36,51 +96,55 @@ class Built:
     daily: pd.DataFrame  # date, events, label_rate
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def engine(
+    partitions: list[Path], paths: RecsysPaths, settings: TablesParams | None = None
+) -> AbstractContextManager[Engine]:
+    """Return the engine ``settings.engine`` names, over ``partitions`` (None: DuckDB, unbounded)."""
+    if settings is not None and settings.engine == "spark":
+        from recsys import spark_tables  # pyspark is an optional dependency group
+
+        return spark_tables.opened(partitions, settings.spark_conn_id)
+    from recsys import duckdb_tables
+
+    if settings is None:
+        return duckdb_tables.opened(partitions, paths, None, None)
+    limit, spill = settings.duckdb_memory_limit, settings.duckdb_temp_dir
+    return duckdb_tables.opened(partitions, paths, limit, spill)
 
 
-def build(partitions: list[Path], source: Source, paths: RecsysPaths, minimum: int) -> Built:
+def build(
+    partitions: list[Path],
+    source: Source,
+    paths: RecsysPaths,
+    minimum: int,
+    settings: TablesParams | None = None,
+) -> Built:
     """Write the input tables of ``paths.ds`` from the raw event files ``partitions``.
 
-    DuckDB reads the partitions, sorts and writes each table straight to Parquet
-    (spilling to ``<home>/tmp/duckdb`` past its memory limit), so the window's
-    events never become a frame in this process: the stage's memory does not grow
-    with a copy per step. The tables folder is replaced whole, and only once the
-    window holds ``minimum`` events (``tables.min_events``).
+    The engine (``settings.engine``; None: DuckDB with its own memory default) reads
+    the partitions, sorts and writes each table straight to Parquet, so the window's
+    events never become a frame in this process. The tables folder is replaced
+    whole, and only once the window holds ``minimum`` events (``tables.min_events``).
 
     Raises:
         MissingInputError: too few events, with the count and what to do; nothing is written.
     """
-    files = ", ".join(_literal(str(p)) for p in partitions)
-    paths.spill.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
-    try:
-        con.execute(f"SET temp_directory = {_literal(str(paths.spill))}")
-        con.execute(  # a date column stays a timestamp, as the tables have always had it
-            "CREATE VIEW events AS SELECT * REPLACE (CAST(date AS TIMESTAMP) AS date) "
-            f"FROM read_parquet([{files}])"
-        )
-        check_enough(con.execute("SELECT count(*) FROM events").fetchone()[0], minimum, paths)
-        queries = {
-            "events": "SELECT * FROM events ORDER BY ts",
-            "users": _latest("user_id", source.user_fields),
-            "items": _latest("item_id", source.item_fields),
-            "seen": "SELECT DISTINCT user_id, item_id FROM events ORDER BY user_id, item_id",
-        }
+    import pyarrow.parquet as pq
+
+    if not partitions:
+        check_enough(0, minimum, paths)
+    columns = pq.read_schema(partitions[0]).names
+    with engine(partitions, paths, settings) as run:
+        run.execute(events_view(columns))
+        check_enough(run.count("SELECT count(*) FROM events"), minimum, paths)
         rows = {}
         with atomic.replacing(paths.tables) as folder:
-            for name, sql in queries.items():
-                target = _literal(str(table_file(folder, name)))
-                # COPY answers with the number of rows it wrote
-                rows[name] = con.execute(f"COPY ({sql}) TO {target} (FORMAT parquet)").fetchone()[0]
-        daily = con.execute(
-            "SELECT date, count(*) AS events, avg(label) AS label_rate FROM events "
-            "GROUP BY date ORDER BY date"
-        ).df()
-        return Built(rows, daily)
-    finally:
-        con.close()
+            for name, sql in queries(source, columns).items():
+                rows[name] = run.write(sql, table_file(folder, name))
+        daily = run.frame(DAILY)
+    # the same frame from either engine (Spark's timestamps come as nanoseconds)
+    daily = daily.astype({"date": "datetime64[us]", "events": "int64", "label_rate": "float64"})
+    return Built(rows, daily)
 
 
 def check_enough(found: int, minimum: int, paths: RecsysPaths) -> None:

@@ -39,6 +39,7 @@ KERNEL_NAMES = frozenset(
         "VIRTUAL_ENV",
         "LD_LIBRARY_PATH",
         "SSL_CERT_FILE",
+        "JAVA_HOME",  # a kernel that starts a local JVM (Spark's local[*]) finds its Java
         "AIRFLOW_HOME",  # a path: the task SDK reads a connection's JSON without it otherwise
     }
 )

@@ -1,0 +1,206 @@
+"""The Spark engine of the input tables, reached through an Airflow connection.
+
+The connection ``tables.spark_conn_id`` reaches the stage's kernel as
+``AIRFLOW_CONN_<ID>`` (the input-tables stage declares it). Its forms:
+
+- Spark Connect, preferred: conn type ``spark_connect``, host ``sc://HOST`` (or
+  ``HOST``), port, and optionally login (user id), password (token) and extra
+  ``use_ssl``: the URL is the one the Spark provider's ``SparkConnectHook`` builds.
+- a Spark inside the kernel, the fallback: any connection whose host is ``local[N]``
+  or ``local[*]`` (e.g. conn type ``spark``). Another ``spark`` host is a master URL.
+
+Spark reads the raw partitions and writes the tables by their paths, so a remote
+Spark Connect server must see the archive at the same paths (a shared filesystem).
+The session runs in UTC and writes Parquet timestamps as microseconds (not INT96);
+``TIMESTAMP`` in the shared SQL means Spark's ``TIMESTAMP_NTZ``, as in DuckDB.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from stagebook import settings
+from stagebook.errors import StagebookError
+
+# The session's settings: what makes its tables identical to DuckDB's.
+SESSION_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.timestampType": "TIMESTAMP_NTZ",  # TIMESTAMP is without time zone, as in DuckDB
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.ansi.enabled": "true",  # a bad cast fails, as in DuckDB, instead of a NULL
+}
+# Only for a Spark inside the kernel: no web UI, few shuffle partitions for one machine.
+LOCAL_CONF = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8"}
+EXAMPLE = '{"conn_type": "spark_connect", "host": "sc://127.0.0.1", "port": 15002}'
+
+
+class SparkConfigError(StagebookError):
+    """The Spark connection is not defined, cannot be read, or pyspark is not installed."""
+
+    retryable = False
+
+
+class SparkUnavailable(StagebookError):
+    """The Spark Connect server did not answer (retried: it may be back on the next try)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SparkTarget:
+    """Where the tables are built: a Spark Connect URL or a master (no token in ``repr``)."""
+
+    conn_id: str
+    where: str  # for messages: sc://host:port or the master, never a token
+    url: str | None = dataclasses.field(default=None, repr=False)  # sc://…, with its token
+    master: str | None = None  # local[N], local[*] or another master URL
+
+    @classmethod
+    def from_env(cls, conn_id: str, environ: Mapping[str, str] | None = None) -> SparkTarget:
+        """Read connection ``conn_id`` from ``AIRFLOW_CONN_<CONN_ID>`` (JSON or URI).
+
+        Raises:
+            SparkConfigError: the variable is missing or unreadable, in one line.
+        """
+        name = settings.connection_variable(conn_id)
+        value = (os.environ if environ is None else environ).get(name)
+        if not value:
+            raise SparkConfigError(
+                f"tables.engine is spark but the Airflow connection {conn_id!r} "
+                f"(tables.spark_conn_id) is not available to this kernel ({name} is not set): "
+                f"define it, e.g. `airflow connections add {conn_id} --conn-type spark_connect "
+                "--conn-host sc://HOST --conn-port 15002` (or host local[*]); the input_tables "
+                f"task passes it to the notebook. By hand: export {name}='{EXAMPLE}'"
+            )
+        from airflow.sdk import Connection
+
+        try:
+            if value.lstrip().startswith("{"):
+                conn = Connection.from_json(value, conn_id=conn_id)
+            else:
+                conn = Connection.from_uri(value, conn_id=conn_id)
+            return cls._of(conn)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise SparkConfigError(
+                f"{name} (connection {conn_id!r}) cannot be read ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}): give conn type spark_connect "
+                "with host sc://HOST and port, or host local[*], as Airflow connection JSON or URI"
+            ) from None
+
+    @classmethod
+    def _of(cls, conn: Any) -> SparkTarget:
+        host = (conn.host or "").strip()
+        if not host:
+            raise ValueError("the connection has no host")
+        if host.startswith("local"):
+            return cls(conn.conn_id, where=host, master=host)
+        if conn.conn_type == "spark_connect" or host.startswith("sc://"):
+            url = _connect_url(conn)
+            where = url.split("/;")[0].rstrip("/")  # parameters (the token) stay out
+            return cls(conn.conn_id, where=where, url=url)
+        master = f"{host}:{conn.port}" if conn.port else host  # as SparkSubmitHook reads it
+        return cls(conn.conn_id, where=master, master=master)
+
+
+def _connect_url(conn: Any) -> str:
+    """Return the Spark Connect URL of ``conn``, built by the Spark provider's own hook."""
+    try:
+        from airflow.providers.apache.spark.hooks.spark_connect import SparkConnectHook
+    except ImportError:
+        raise SparkConfigError(_NOT_INSTALLED) from None
+
+    class _Given(SparkConnectHook):
+        def get_connection(self, conn_id: str) -> Any:  # the kernel's connection, not a lookup
+            return conn
+
+    return _Given(conn.conn_id).get_connection_url()
+
+
+_NOT_INSTALLED = (
+    "tables.engine is spark but pyspark is not installed in this environment: install the "
+    "spark dependency group (`uv sync --group spark`; `make test` does)"
+)
+
+
+def session(target: SparkTarget) -> Any:
+    """Return a new Spark session of ``target``, set up as :data:`SESSION_CONF` says.
+
+    Raises:
+        SparkConfigError: pyspark is not installed.
+        SparkUnavailable: the Spark Connect server does not answer.
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise SparkConfigError(_NOT_INSTALLED) from None
+    if target.url:
+        spark = SparkSession.builder.remote(target.url).create()
+    else:
+        builder = SparkSession.builder.master(target.master).appName("stagebook-input-tables")
+        for key, value in {**LOCAL_CONF, **SESSION_CONF}.items():
+            builder = builder.config(key, value)
+        spark = builder.getOrCreate()
+    try:
+        for key, value in SESSION_CONF.items():  # the first call to the server
+            spark.conf.set(key, value)
+    except Exception as exc:
+        spark.stop()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise SparkUnavailable(
+            f"Spark at {target.where} (connection {target.conn_id!r}) did not answer "
+            f"({type(exc).__name__}: {first}): start it, or fix the connection's host and port"
+        ) from None
+    return spark
+
+
+class SparkEngine:
+    """Runs the tables' SQL on one Spark session: ``raw_events`` is the window's files."""
+
+    def __init__(self, spark: Any, partitions: list[Path]) -> None:
+        self.spark = spark
+        spark.read.parquet(*(str(p) for p in partitions)).createOrReplaceTempView("raw_events")
+
+    def execute(self, sql: str) -> None:
+        """Run a statement (a view's definition)."""
+        self.spark.sql(sql).collect()
+
+    def count(self, sql: str) -> int:
+        """Return the one number a query answers."""
+        return int(self.spark.sql(sql).collect()[0][0])
+
+    def write(self, sql: str, target: Path) -> int:
+        """Write what ``sql`` answers to the Parquet file ``target``; return its row count.
+
+        Spark writes a folder of part files: one partition (``coalesce(1)`` keeps the
+        sorted order) gives one part file, moved into place as ``target``.
+        """
+        import pyarrow.parquet as pq
+
+        folder = target.with_name(f".{target.stem}.spark")
+        self.spark.sql(sql).coalesce(1).write.mode("overwrite").parquet(str(folder))
+        parts = sorted(folder.glob("part-*.parquet"))
+        if len(parts) != 1:
+            raise StagebookError(f"Spark wrote {len(parts)} part files to {folder}, not one")
+        os.replace(parts[0], target)
+        shutil.rmtree(folder)
+        return pq.ParquetFile(target).metadata.num_rows
+
+    def frame(self, sql: str) -> pd.DataFrame:
+        """Return what a (small) query answers as a frame."""
+        return self.spark.sql(sql).toPandas()
+
+
+@contextmanager
+def opened(partitions: list[Path], conn_id: str) -> Iterator[SparkEngine]:
+    """Yield a Spark engine over ``partitions`` from connection ``conn_id``, stopped at the end."""
+    spark = session(SparkTarget.from_env(conn_id))
+    try:
+        yield SparkEngine(spark, partitions)
+    finally:
+        spark.stop()
