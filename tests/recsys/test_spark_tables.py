@@ -4,6 +4,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -17,7 +18,7 @@ from recsys import data, tables
 from recsys import paths as datasets
 from recsys.spark_tables import SparkConfigError, SparkTarget
 from stagebook import params
-from tests.support import TINY, free_port
+from tests.support import TINY, free_port, servers
 from tests.support.runs import outputs_text, reports, xcom
 from tests.support.servers import connection_env
 
@@ -55,12 +56,7 @@ def connect_server(tmp_path_factory):
         wait_for(port, proc, log)
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        servers.stop(proc, signal.SIGTERM, 30)
 
 
 def wait_for(port: int, proc: subprocess.Popen, log: Path) -> None:

@@ -53,12 +53,7 @@ def redis_process(folder: Path) -> Iterator[dict]:
     try:
         yield {"host": "127.0.0.1", "port": port, "client": client}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, signal.SIGTERM, 10)
 
 
 @contextlib.contextmanager

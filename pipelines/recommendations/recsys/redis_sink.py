@@ -25,12 +25,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import os
 from collections.abc import Mapping
 
+from recsys import connections
 from recsys.errors import SinkConfigError, SinkUnavailable
 from recsys.sinks import Published, digest, record_lines
-from stagebook import settings
 
 CHUNK = 2000  # entries per command: about a millisecond of Redis time each
 
@@ -84,23 +83,17 @@ class RedisSettings:
         Raises:
             SinkConfigError: the variable is missing or unreadable (not retried).
         """
-        name = settings.connection_variable(conn_id)
-        value = (os.environ if environ is None else environ).get(name)
-        if not value:
-            raise SinkConfigError(
-                f"Redis connection {conn_id!r} is not available to this kernel ({name} is not "
-                f"set): define the Airflow connection {conn_id!r} (conn type redis, host, port, "
-                'extra {"stream": ..., "db": ...}); the publish task passes it to the notebook. '
-                "To run the notebook by hand, export "
-                f'{name}=\'{{"conn_type": "redis", "host": "127.0.0.1", "port": 6379}}\''
-            )
-        from airflow.sdk import Connection
-
+        name = connections.variable(conn_id)
         try:
-            if value.lstrip().startswith("{"):
-                conn = Connection.from_json(value, conn_id=conn_id)
-            else:
-                conn = Connection.from_uri(value, conn_id=conn_id)
+            conn = connections.read(conn_id, environ)
+            if conn is None:
+                raise SinkConfigError(
+                    f"Redis connection {conn_id!r} is not available to this kernel ({name} is "
+                    f"not set): define the Airflow connection {conn_id!r} (conn type redis, host, "
+                    'port, extra {"stream": ..., "db": ...}); the publish task passes it to the '
+                    "notebook. To run the notebook by hand, export "
+                    f'{name}=\'{{"conn_type": "redis", "host": "127.0.0.1", "port": 6379}}\''
+                )
             extra = conn.extra_dejson
             return cls(
                 conn_id=conn_id,

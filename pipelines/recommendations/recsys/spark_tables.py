@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from stagebook import settings
+from recsys import connections
 from stagebook.errors import StagebookError
 
 # The session's settings: what makes its tables identical to DuckDB's.
@@ -68,30 +68,24 @@ class SparkTarget:
         Raises:
             SparkConfigError: the variable is missing or unreadable, in one line.
         """
-        name = settings.connection_variable(conn_id)
-        value = (os.environ if environ is None else environ).get(name)
-        if not value:
-            raise SparkConfigError(
-                f"tables.engine is spark but the Airflow connection {conn_id!r} "
-                f"(tables.spark_conn_id) is not available to this kernel ({name} is not set): "
-                f"define it, e.g. `airflow connections add {conn_id} --conn-type spark_connect "
-                "--conn-host sc://HOST --conn-port 15002` (or host local[*]); the input_tables "
-                f"task passes it to the notebook. By hand: export {name}='{EXAMPLE}'"
-            )
-        from airflow.sdk import Connection
-
+        name = connections.variable(conn_id)
         try:
-            if value.lstrip().startswith("{"):
-                conn = Connection.from_json(value, conn_id=conn_id)
-            else:
-                conn = Connection.from_uri(value, conn_id=conn_id)
-            return cls._of(conn)
+            conn = connections.read(conn_id, environ)
+            if conn is not None:
+                return cls._of(conn)
         except (ValueError, TypeError, AttributeError) as exc:
             raise SparkConfigError(
                 f"{name} (connection {conn_id!r}) cannot be read ({type(exc).__name__}: "
                 f"{str(exc).splitlines()[0] if str(exc) else ''}): give conn type spark_connect "
                 "with host sc://HOST and port, or host local[*], as Airflow connection JSON or URI"
             ) from None
+        raise SparkConfigError(
+            f"tables.engine is spark but the Airflow connection {conn_id!r} "
+            f"(tables.spark_conn_id) is not available to this kernel ({name} is not set): "
+            f"define it, e.g. `airflow connections add {conn_id} --conn-type spark_connect "
+            "--conn-host sc://HOST --conn-port 15002` (or host local[*]); the input_tables "
+            f"task passes it to the notebook. By hand: export {name}='{EXAMPLE}'"
+        )
 
     @classmethod
     def _of(cls, conn: Any) -> SparkTarget:

@@ -154,9 +154,9 @@ class StageNotebookOperator(stopping.Stoppable, BaseOperator):
             raise _fail(
                 f"{self.task_id}: {exc}\n(not retried: another try cannot fix it)"
             ) from None
-        clock.lap("prepare")
-        if kernels.enabled():  # under stagebook run only
+        if kernels.enabled():  # under stagebook run only; counted in prepare, not the notebook
             kernels.start(self.following(context), dag_id)
+        clock.lap("prepare")
         started = dates.now()
         try:
             runner.run(values, output, dag_id, self.kernel_environ(dag_id))
