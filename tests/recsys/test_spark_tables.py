@@ -162,9 +162,34 @@ def test_engine_spark_without_its_connection_fails_in_one_line(window, tmp_path,
             None,
         ),
         ('{"conn_type": "spark", "host": "local[2]"}', "local[2]", None, "local[2]"),
+        (  # a Connect server on this host: not a local master
+            '{"conn_type": "spark_connect", "host": "localhost", "port": 15002}',
+            "sc://localhost:15002",
+            "sc://localhost:15002/",
+            None,
+        ),
     ],
 )
 def test_the_connection_forms_give_a_spark_connect_url_or_a_local_master(value, where, url, master):
     target = SparkTarget.from_env(CONN, {f"AIRFLOW_CONN_{CONN.upper()}": value})
     assert (target.where, target.url, target.master) == (where, url, master)
     assert "s3cret" not in repr(target) and "s3cret" not in target.where  # messages show no token
+
+
+def test_a_connect_server_that_is_away_fails_the_try_at_once_to_be_retried():
+    from recsys.spark_tables import SparkUnavailable, session
+
+    port = free_port()  # nothing listens there
+    value = f'{{"conn_type": "spark_connect", "host": "sc://127.0.0.1", "port": {port}}}'
+    target = SparkTarget.from_env(CONN, {f"AIRFLOW_CONN_{CONN.upper()}": value})
+    with pytest.raises(SparkUnavailable) as err:
+        session(target)  # pyspark alone would retry for minutes
+    assert err.value.retryable is not False and "\n" not in str(err.value)
+    assert f"sc://127.0.0.1:{port}" in str(err.value) and "did not answer" in str(err.value)
+
+
+def test_a_connection_that_does_not_parse_never_quotes_it():
+    value = "spark-connect://:ab/cd=@h:15002"  # a token with a slash, not percent-encoded
+    with pytest.raises(SparkConfigError) as err:
+        SparkTarget.from_env(CONN, {f"AIRFLOW_CONN_{CONN.upper()}": value})
+    assert "ab" not in str(err.value).replace("tables", "") and "\n" not in str(err.value)

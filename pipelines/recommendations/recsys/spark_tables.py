@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shutil
+import socket
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +42,8 @@ SESSION_CONF = {
 }
 # Only for a Spark inside the kernel: no web UI, few shuffle partitions for one machine.
 LOCAL_CONF = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8"}
+LOCAL_MASTER = re.compile(r"local(\[(\d+|\*)(,\d+)?\])?")  # local, local[4], local[*], local[4,2]
+PROBE_S = 10  # a Spark Connect server that accepts no connection by then is away
 EXAMPLE = '{"conn_type": "spark_connect", "host": "sc://127.0.0.1", "port": 15002}'
 
 
@@ -73,11 +78,11 @@ class SparkTarget:
             conn = connections.read(conn_id, environ)
             if conn is not None:
                 return cls._of(conn)
-        except (ValueError, TypeError, AttributeError) as exc:
+        except (ValueError, TypeError, AttributeError):  # its text may quote the token: not shown
             raise SparkConfigError(
-                f"{name} (connection {conn_id!r}) cannot be read ({type(exc).__name__}: "
-                f"{str(exc).splitlines()[0] if str(exc) else ''}): give conn type spark_connect "
-                "with host sc://HOST and port, or host local[*], as Airflow connection JSON or URI"
+                f"{name} (connection {conn_id!r}) cannot be read: give conn type spark_connect "
+                "with host sc://HOST and port, or host local[N], as Airflow connection JSON or URI "
+                "(in a URI, percent-encode the token and local%5B*%5D)"
             ) from None
         raise SparkConfigError(
             f"tables.engine is spark but the Airflow connection {conn_id!r} "
@@ -92,7 +97,7 @@ class SparkTarget:
         host = (conn.host or "").strip()
         if not host:
             raise ValueError("the connection has no host")
-        if host.startswith("local"):
+        if LOCAL_MASTER.fullmatch(host):
             return cls(conn.conn_id, where=host, master=host)
         if conn.conn_type == "spark_connect" or host.startswith("sc://"):
             url = _connect_url(conn)
@@ -116,6 +121,10 @@ def _connect_url(conn: Any) -> str:
     return _Given(conn.conn_id).get_connection_url()
 
 
+_UNSEEN = (
+    "the Spark server does not see the archive at this worker's paths: run it where "
+    "STAGEBOOK_HOME is mounted at the same path, as the same user"
+)
 _NOT_INSTALLED = (
     "tables.engine is spark but pyspark is not installed in this environment: install the "
     "spark dependency group (`uv sync --group spark`; `make test` does)"
@@ -134,31 +143,58 @@ def session(target: SparkTarget) -> Any:
     except ImportError:
         raise SparkConfigError(_NOT_INSTALLED) from None
     if target.url:
+        _answers(target)  # pyspark itself retries an absent server for minutes
         spark = SparkSession.builder.remote(target.url).create()
     else:
         builder = SparkSession.builder.master(target.master).appName("stagebook-input-tables")
         for key, value in {**LOCAL_CONF, **SESSION_CONF}.items():
             builder = builder.config(key, value)
-        spark = builder.getOrCreate()
+        try:
+            spark = builder.getOrCreate()
+        except Exception as exc:  # pyspark's JAVA_GATEWAY_EXITED and the like
+            raise SparkConfigError(
+                f"a local Spark ({target.where}) did not start ({type(exc).__name__}): install "
+                "Java 17 (openjdk-17-jre-headless) on this worker, or set JAVA_HOME"
+            ) from None
     try:
         for key, value in SESSION_CONF.items():  # the first call to the server
             spark.conf.set(key, value)
-    except Exception as exc:
-        spark.stop()
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise SparkUnavailable(
-            f"Spark at {target.where} (connection {target.conn_id!r}) did not answer "
-            f"({type(exc).__name__}: {first}): start it, or fix the connection's host and port"
+    except Exception as exc:  # it answers, and refuses: a token, a version, not a retry's to fix
+        raise SparkConfigError(
+            f"Spark at {target.where} (connection {target.conn_id!r}) refused the session "
+            f"({type(exc).__name__}): check the connection's token and the server's version"
         ) from None
     return spark
+
+
+def _answers(target: SparkTarget) -> None:
+    """Refuse at once a Spark Connect server that does not accept a connection.
+
+    Raises:
+        SparkUnavailable: retried, it may be back on the next try.
+    """
+    address = urllib.parse.urlsplit("http" + target.where.removeprefix("sc"))
+    try:
+        with socket.create_connection((address.hostname, address.port or 15002), PROBE_S):
+            return
+    except OSError as exc:
+        raise SparkUnavailable(
+            f"Spark at {target.where} (connection {target.conn_id!r}) did not answer "
+            f"({exc.strerror or type(exc).__name__}): start it, or fix the connection's host and port"
+        ) from None
 
 
 class SparkEngine:
     """Runs the tables' SQL on one Spark session: ``raw_events`` is the window's files."""
 
     def __init__(self, spark: Any, partitions: list[Path]) -> None:
+        from pyspark.errors import AnalysisException
+
         self.spark = spark
-        spark.read.parquet(*(str(p) for p in partitions)).createOrReplaceTempView("raw_events")
+        try:
+            spark.read.parquet(*(str(p) for p in partitions)).createOrReplaceTempView("raw_events")
+        except AnalysisException as exc:
+            raise SparkConfigError(f"{_UNSEEN} ({exc.getCondition()})") from None
 
     def execute(self, sql: str) -> None:
         """Run a statement (a view's definition)."""
@@ -180,7 +216,7 @@ class SparkEngine:
         self.spark.sql(sql).coalesce(1).write.mode("overwrite").parquet(str(folder))
         parts = sorted(folder.glob("part-*.parquet"))
         if len(parts) != 1:
-            raise StagebookError(f"Spark wrote {len(parts)} part files to {folder}, not one")
+            raise SparkConfigError(f"{_UNSEEN}: {len(parts)} part files of {target.stem} here")
         os.replace(parts[0], target)
         shutil.rmtree(folder)
         return pq.ParquetFile(target).metadata.num_rows

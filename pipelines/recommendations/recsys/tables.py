@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 # The window's events per day, for the report's plot.
 DAILY = (
     "SELECT date, count(*) AS events, avg(label) AS label_rate FROM events "
-    "GROUP BY date ORDER BY date"
+    "GROUP BY date ORDER BY date ASC NULLS LAST"
 )
 
 
@@ -57,7 +57,9 @@ def _latest(key: str, fields: tuple[str, ...]) -> str:
     columns = [
         f"max_by({f}, CASE WHEN {f} IS NOT NULL THEN ts END) AS {f}" for f in fields if f != key
     ]
-    return f"SELECT {', '.join([key, *columns])} FROM events GROUP BY {key} ORDER BY {key}"
+    return (
+        f"SELECT {', '.join([key, *columns])} FROM events GROUP BY {key} ORDER BY {_order([key])}"
+    )
 
 
 def queries(source: Source, columns: Sequence[str]) -> dict[str, str]:
