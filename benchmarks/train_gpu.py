@@ -56,6 +56,7 @@ def _train(env: dict[str, str], home: Path) -> dict:
         "stage_s": found.get("duration_s"),
         "command_s": round(wall, 2),
         "test_auc": (found.get("records") or {}).get("metrics", {}).get("test_auc"),
+        "device": (found.get("records") or {}).get("metrics", {}).get("device"),
         "kernel_peak_rss_mb": found.get("kernel_peak_rss_mb"),
     }
 
@@ -74,6 +75,11 @@ def main() -> int:
             env, "run", "--ds", DS, "--phases", "prod", "--only", r"input_tables|prod\.features"
         )
         gpu = _train(env, home)
+        if gpu["device"] != "gpu":  # JAX falls back to the CPU with a warning only
+            raise SystemExit(
+                f"the train stage ran on {gpu['device']!r}, not a GPU: install the gpu "
+                "dependency group (uv sync --group gpu) on a host with NVIDIA's driver"
+            )
         cpu = _train({**env, "JAX_PLATFORMS": "cpu"}, home)
     result = {
         "device": _device(),

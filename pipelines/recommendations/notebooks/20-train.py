@@ -82,6 +82,7 @@ quality = {
     "test_logloss": metrics.logloss(enc.y[test], prob),
     "test_auc": metrics.auc(enc.y[test], prob),
     "base_rate_logloss": metrics.base_rate_logloss(enc.y[train], enc.y[test]),
+    "device": ffm.device(),  # where JAX trained: cpu, or gpu on a worker_gpu host
 }
 stagebook.record("metrics", quality)
 

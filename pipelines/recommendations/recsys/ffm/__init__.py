@@ -47,4 +47,9 @@ jax.config.update("jax_compilation_cache_max_size", 256 * 2**20)
 from recsys.ffm.fit import BLOCK, build, fit, save  # noqa: E402
 from recsys.ffm.model import FFM  # noqa: E402
 
-__all__ = ["BLOCK", "FFM", "build", "fit", "save"]
+__all__ = ["BLOCK", "FFM", "build", "device", "fit", "save"]
+
+
+def device() -> str:
+    """Return the kind of device JAX trains on here: ``cpu``, or ``gpu`` with its CUDA build."""
+    return jax.default_backend()
