@@ -10,6 +10,7 @@ the executed notebook is archived as ``.ipynb``. An ``.ipynb`` beside a source
 from __future__ import annotations
 
 import ast
+import copy
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from stagebook.errors import NotebookContractError
 
 INJECTED = ("ds", "phase", "try_number", "run_id", "overrides")
 SOURCE = ".py"  # a stage's committed source: jupytext's percent format
+_parsed: dict[tuple[Path, int, int], Any] = {}
 _STAGE = re.compile(r"^\d\d-[a-z0-9-]+$")
 
 
@@ -48,9 +50,14 @@ def read(notebook: Path) -> Any:
     try:
         if notebook.suffix == ".ipynb":
             return nbformat.reads(notebook.read_text(), as_version=4)
-        import jupytext
+        stat = notebook.stat()  # a try reads its source 3-4 times: parsed once while unchanged
+        key = (notebook.resolve(), stat.st_mtime_ns, stat.st_size)
+        if key not in _parsed:
+            import jupytext
 
-        return jupytext.reads(notebook.read_text(), fmt="py:percent")
+            _parsed.clear()  # the latest source only: a process runs one stage at a time
+            _parsed[key] = jupytext.reads(notebook.read_text(), fmt="py:percent")
+        return copy.deepcopy(_parsed[key])  # callers may change theirs (executable does)
     except (OSError, ValueError, KeyError, TypeError, SyntaxError, yaml.YAMLError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         raise NotebookContractError(
