@@ -37,8 +37,8 @@ def test_the_pipelines_files_keep_their_names(tmp_path):
         "model.keras",
         "signature.json",
     ]
-    encoded = datasets.File.ENCODED_EVENTS.of(paths.on(DS - dt.timedelta(days=1)).features)
-    assert encoded == DATA(tmp_path) / "features/prod/ds=2019-11-19/events.npz"
+    encoded = datasets.File.EVENTS_X.of(paths.on(DS - dt.timedelta(days=1)).features)
+    assert encoded == DATA(tmp_path) / "features/prod/ds=2019-11-19/events-x.npy"
     assert datasets.File.VOCABULARY.of(paths.features).name == "vocab.json"
     assert datasets.File.RECOMMENDATIONS.of(paths.recommendations).name == (
         "recommendations.parquet"

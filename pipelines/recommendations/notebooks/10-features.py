@@ -32,16 +32,16 @@ p = ctx.params
 
 # %%
 source = data.source(p.data.source)
-# only the fields, dates and labels, each text column as categories: one small copy of the window
-events = tables.read(ctx.paths, "events", [*source.fields, "date", "label"], categorical=True)
+# the fields, dates and labels, read features.batch_rows at a time, text as categories: the
+# vocabulary is counted, then the events encoded to disk, a batch at a time
+events = tables.batches(ctx.paths, "events", [*source.fields, "date", "label"], p.features.batch_rows)
 vocab = features.build_vocabulary(
     events, source.user_fields, source.item_fields, p.features.min_count
 )
-encoded = features.encode_events(events, vocab)
-features.write(vocab, encoded, ctx.paths)
+rows = features.write(vocab, events, ctx.paths)
 sizes = dict(zip(vocab.fields, vocab.sizes, strict=True))
 stagebook.record("vocabulary_sizes", sizes)
-print(f"{len(encoded.x)} events encoded into {vocab.n_features} features -> {ctx.paths.features}")
+print(f"{rows} events encoded into {vocab.n_features} features -> {ctx.paths.features}")
 
 # %%
 ax = sns.barplot(x=list(sizes), y=list(sizes.values()), color="#55a868")

@@ -38,10 +38,11 @@ p = ctx.params
 # ## Data and learning rate
 
 # %%
-vocab, enc = features.read(ctx.paths)
-split = training.held_out_split(enc.day, ctx.seed)
+# the last day held out; up to train.chunk_rows events in memory, more trained from disk
+vocab, events = features.read(ctx.paths)
+data = training.split(events, ctx.seed, p.train.chunk_rows)
 lr = training.learning_rate(p.train.base_lr, p.train.lr_decay, ctx.try_number)
-print({name: len(rows) for name, rows in split.items()})
+print(data.rows, "in memory" if isinstance(data.train, tuple) else "streamed from disk")
 print(training.explain_learning_rate(p.train.base_lr, p.train.lr_decay, ctx.try_number))
 
 # %%
@@ -53,7 +54,6 @@ pd.DataFrame(earlier) if earlier else print("first try")
 # ## Training
 
 # %%
-train, valid, test = split["train"], split["valid"], split["test"]
 model = ffm.build(
     vocab.n_features,
     len(vocab.fields),
@@ -66,8 +66,8 @@ model = ffm.build(
 )
 losses = ffm.fit(
     model,
-    (enc.x[train], enc.y[train]),
-    (enc.x[valid], enc.y[valid]),
+    data.train,
+    (data.valid.x, data.valid.y),
     epochs=p.train.epochs,
     batch_size=p.train.batch_size,
     patience=p.train.patience,
@@ -75,13 +75,13 @@ losses = ffm.fit(
     seed=ctx.seed,
 )
 stagebook.record("losses", losses)
-prob = 1 / (1 + np.exp(-model.predict(enc.x[test], batch_size=8192, verbose=0)))
+prob = 1 / (1 + np.exp(-model.predict(data.test.x, batch_size=8192, verbose=0)))
 quality = {
     "learning_rate": lr,
     "epochs": len(losses),
-    "test_logloss": metrics.logloss(enc.y[test], prob),
-    "test_auc": metrics.auc(enc.y[test], prob),
-    "base_rate_logloss": metrics.base_rate_logloss(enc.y[train], enc.y[test]),
+    "test_logloss": metrics.logloss(data.test.y, prob),
+    "test_auc": metrics.auc(data.test.y, prob),
+    "base_rate_logloss": metrics.rate_logloss(data.train_rate, data.test.y),
     "device": ffm.device(),  # where JAX trained: cpu, or gpu on a worker_gpu host
 }
 stagebook.record("metrics", quality)
@@ -112,8 +112,8 @@ description = signature.describe(
     ctx,
     trained_at=trained_at,
     metrics=quality,
-    rows={name: len(rows) for name, rows in split.items()},
-    window=training.window(enc.day),
+    rows=data.rows,
+    window=data.window,
 )
 ffm.save(model, vocab, description, ctx.paths.model(model_signature))
 stagebook.record("model_signature", model_signature)

@@ -7,13 +7,17 @@ is its out-of-vocabulary value, so a value unseen in training still scores.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from recsys import encoded
+from recsys.encoded import Encoded
 from recsys.paths import File, RecsysPaths
+from recsys.tables import Batches
 from stagebook import atomic
 from stagebook.errors import MissingInputError
 
@@ -77,20 +81,32 @@ class Vocabulary:
 
 
 def build_vocabulary(
-    events: pd.DataFrame, user_fields: tuple[str, ...], item_fields: tuple[str, ...], min_count: int
+    events: pd.DataFrame | Iterable[pd.DataFrame],
+    user_fields: tuple[str, ...],
+    item_fields: tuple[str, ...],
+    min_count: int,
 ) -> Vocabulary:
-    """Return the values of each field seen at least ``min_count`` times in ``events``."""
-    values = {}
-    for field in user_fields + item_fields:
-        column = events[field]
-        if isinstance(column.dtype, pd.CategoricalDtype):  # counted per category, not per row
-            counts = column.value_counts()
-            counts.index = counts.index.astype(str)
-            counts = counts[counts > 0]
-        else:
-            counts = column.astype(str).value_counts()
-        values[field] = sorted(counts[counts >= min_count].index.tolist())
+    """Return the values of each field seen at least ``min_count`` times in ``events``.
+
+    ``events`` is one frame or batches of it (:func:`recsys.tables.batches`):
+    the values are counted batch by batch.
+    """
+    fields = user_fields + item_fields
+    counts: dict[str, pd.Series] = {f: pd.Series(dtype="int64") for f in fields}
+    for frame in [events] if isinstance(events, pd.DataFrame) else events:
+        for field in fields:
+            counts[field] = counts[field].add(_value_counts(frame[field]), fill_value=0)
+    values = {f: sorted(c[c >= min_count].index.tolist()) for f, c in counts.items()}
     return Vocabulary(tuple(user_fields), tuple(item_fields), values)
+
+
+def _value_counts(column: pd.Series) -> pd.Series:
+    """Return how often each value (as text) occurs in ``column``."""
+    if isinstance(column.dtype, pd.CategoricalDtype):  # counted per category, not per row
+        counts = column.value_counts()
+        counts.index = counts.index.astype(str)
+        return counts[counts > 0]
+    return column.astype(str).value_counts()
 
 
 def save(vocab: Vocabulary, folder: Path) -> Path:
@@ -111,15 +127,6 @@ def load(folder: Path) -> Vocabulary:
 _EPOCH_ORDINAL = 719_163  # datetime.date(1970, 1, 1).toordinal()
 
 
-@dataclass(frozen=True)
-class Encoded:
-    """Encoded events: feature indices ``x``, labels ``y`` and each row's day (an ordinal)."""
-
-    x: np.ndarray
-    y: np.ndarray
-    day: np.ndarray
-
-
 def encode_events(events: pd.DataFrame, vocab: Vocabulary) -> Encoded:
     """Return the events encoded with ``vocab``, their labels and their days."""
     days = pd.to_datetime(events["date"]).to_numpy("datetime64[D]").astype(np.int64)
@@ -127,15 +134,20 @@ def encode_events(events: pd.DataFrame, vocab: Vocabulary) -> Encoded:
     return Encoded(vocab.encode(events, vocab.fields), events["label"].to_numpy(np.float32), day)
 
 
-def write(vocab: Vocabulary, encoded: Encoded, paths: RecsysPaths) -> None:
-    """Write the vocabulary and the encoded events of a date and phase, replacing its folder."""
+def write(vocab: Vocabulary, events: Batches, paths: RecsysPaths) -> int:
+    """Encode ``events`` batch by batch into the date and phase's features folder, replacing it.
+
+    Returns the number of events written. What a batch holds is all the stage
+    holds beside the vocabulary: the window's size does not change it.
+    """
     with atomic.replacing(paths.features) as folder:
         save(vocab, folder)
-        np.savez(File.ENCODED_EVENTS.of(folder), x=encoded.x, y=encoded.y, day=encoded.day)
+        with encoded.Writer(folder, events.rows, len(vocab.fields)) as out:
+            for frame in events:
+                out.append(encode_events(frame, vocab))
+    return events.rows
 
 
-def read(paths: RecsysPaths) -> tuple[Vocabulary, Encoded]:
-    """Read the vocabulary and the encoded events of a date and phase."""
-    vocab = load(paths.features)
-    with np.load(File.ENCODED_EVENTS.of(paths.features)) as data:
-        return vocab, Encoded(data["x"], data["y"], data["day"])
+def read(paths: RecsysPaths) -> tuple[Vocabulary, encoded.EncodedEvents]:
+    """Return the vocabulary and the encoded events (on disk, read by row ranges) of a date and phase."""
+    return load(paths.features), encoded.EncodedEvents(paths.features)

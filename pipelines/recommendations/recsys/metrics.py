@@ -15,7 +15,12 @@ def logloss(y: np.ndarray, p: np.ndarray, eps: float = 1e-7) -> float:
 
 def base_rate_logloss(y_train: np.ndarray, y_test: np.ndarray) -> float:
     """Return the log loss of always predicting the training label rate."""
-    return logloss(y_test, np.full(len(y_test), np.mean(y_train)))
+    return rate_logloss(np.mean(y_train), y_test)
+
+
+def rate_logloss(rate: float, y_test: np.ndarray) -> float:
+    """Return the log loss of always predicting ``rate`` (a training set's label rate)."""
+    return logloss(y_test, np.full(len(y_test), rate))
 
 
 def auc(y: np.ndarray, score: np.ndarray) -> float:

@@ -60,6 +60,7 @@ class FeaturesParams(Section):
     """The field vocabularies of a phase."""
 
     min_count: int = Field(ge=1, le=1_000_000)
+    batch_rows: int = Field(ge=1024, le=1 << 26)
 
 
 class TrainParams(Section):
@@ -74,6 +75,7 @@ class TrainParams(Section):
     patience: int = Field(ge=1, le=1000)
     linear_terms: bool
     init_scale: float = Field(gt=0, le=10)
+    chunk_rows: int = Field(ge=1 << 16, le=1 << 30)
 
 
 class InferenceParams(Section):

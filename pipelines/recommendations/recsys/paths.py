@@ -6,7 +6,7 @@ Under the pipeline's data area (:attr:`stagebook.storage.Paths.data`:
 ```
 raw/events/<source-key>/date=YYYY-MM-DD/part-0.parquet
 tables/ds=YYYY-MM-DD/<table>.parquet
-features/<phase>/ds=YYYY-MM-DD/vocab.json, events.npz
+features/<phase>/ds=YYYY-MM-DD/vocab.json, events-x.npy, events-y.npy, events-day.npy
 models/<phase>/<signature>/model.keras, ffm.npz, vocab.json, signature.json
 recommendations/<phase>/ds=YYYY-MM-DD/recommendations.parquet
 validated/<phase>/ds=YYYY-MM-DD/approved.json, item_distribution.parquet
@@ -30,7 +30,9 @@ class File(storage.File):
     """A file of one of the pipeline's folders, by its fixed name: ``File.WEIGHTS.of(folder)``."""
 
     RAW_EVENTS = "part-0.parquet"  # of a raw events partition
-    ENCODED_EVENTS = "events.npz"  # of a features folder
+    EVENTS_X = "events-x.npy"  # of a features folder: feature indices, labels, days
+    EVENTS_Y = "events-y.npy"
+    EVENTS_DAY = "events-day.npy"
     VOCABULARY = "vocab.json"  # of a features or a model folder
     MODEL = "model.keras"  # of a model folder, and the three below
     WEIGHTS = "ffm.npz"

@@ -14,7 +14,7 @@ query sorts on all its columns, so both engines write the same rows in the same 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,6 +163,62 @@ def check_enough(found: int, minimum: int, paths: RecsysPaths) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Batches:
+    """One input table's rows, read ``size`` at a time as frames; iterable again and again.
+
+    Text columns come as categoricals (Parquet's dictionaries), as :func:`read` with
+    ``categorical``: a batch costs a code per row, not a string.
+    """
+
+    path: Path
+    columns: tuple[str, ...]
+    size: int
+
+    @property
+    def rows(self) -> int:
+        """Return the table's number of rows."""
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(self.path).metadata.num_rows
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(self.path)
+        text = _text(schema, self.columns)
+        with pq.ParquetFile(self.path, read_dictionary=text) as file:
+            for batch in file.iter_batches(self.size, columns=list(self.columns)):
+                yield pa.Table.from_batches([batch]).to_pandas(self_destruct=True)
+
+
+def batches(paths: RecsysPaths, name: str, columns: Sequence[str], size: int) -> Batches:
+    """Return one input table's ``columns``, ``size`` rows at a time, naming it if it is missing."""
+    return Batches(_existing(paths, name), tuple(columns), size)
+
+
+def _text(schema, columns: Sequence[str]) -> list[str]:
+    """Return which of ``columns`` hold text in ``schema`` (read as dictionaries)."""
+    import pyarrow as pa
+
+    return [
+        c
+        for c in columns
+        if pa.types.is_string(schema.field(c).type)
+        or pa.types.is_large_string(schema.field(c).type)
+    ]
+
+
+def _existing(paths: RecsysPaths, name: str) -> Path:
+    path = paths.table(name)
+    if not path.exists():
+        raise MissingInputError(
+            f"input table {path} does not exist: run 00-input-tables for this date first"
+        )
+    return path
+
+
 def read(
     paths: RecsysPaths,
     name: str,
@@ -176,23 +232,13 @@ def read(
     categoricals, straight from Parquet's dictionaries (a code per row instead of
     a string: the events of a 60-day window take a fraction of the memory).
     """
-    path = paths.table(name)
-    if not path.exists():
-        raise MissingInputError(
-            f"input table {path} does not exist: run 00-input-tables for this date first"
-        )
+    path = _existing(paths, name)
     if not categorical:
         return pd.read_parquet(path, columns=list(columns) if columns else None)
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = pq.read_schema(path)
     wanted = list(columns) if columns else schema.names
-    text = [
-        c
-        for c in wanted
-        if pa.types.is_string(schema.field(c).type)
-        or pa.types.is_large_string(schema.field(c).type)
-    ]
+    text = _text(schema, wanted)
     table = pq.read_table(path, columns=wanted, read_dictionary=text)
     return table.to_pandas(self_destruct=True, split_blocks=True)  # frees each column as it goes

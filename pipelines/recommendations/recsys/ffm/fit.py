@@ -5,19 +5,23 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 
 from recsys import features
 from recsys.errors import InvalidLossError
-from recsys.ffm import sparse
+from recsys.ffm.blocks import BLOCK, Blocks, Streamed
 from recsys.ffm.model import FFM, Adagrad
 from recsys.paths import File
 from stagebook import atomic
 
-BLOCK = 32  # minibatches one train step runs through, in one compiled loop
+if TYPE_CHECKING:
+    from recsys.training import Stream
+
+__all__ = ["BLOCK", "Blocks", "build", "fit", "save"]
+
 INITIAL_ACCUMULATOR = 1e-6
 
 
@@ -104,52 +108,9 @@ def build(
     return model
 
 
-class Blocks(keras.utils.PyDataset):
-    """The training data for ``fit``: blocks of ``BLOCK`` minibatches, deduplicated once.
-
-    The rows are shuffled once (with ``seed``) and padded with rows of weight 0
-    to whole minibatches; each minibatch keeps its unique table rows and each
-    sample's position in them (:func:`sparse.dedupe`: once, not every step),
-    and the minibatches are dealt into blocks in a new order every epoch. The
-    last block is filled with empty minibatches (weight 0, rows past the table),
-    so every block has one shape and the step compiles once.
-    """
-
-    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, n_features: int, seed: int):
-        super().__init__()
-        self.rng = np.random.default_rng(seed)
-        order = self.rng.permutation(len(x))
-        n = -(-len(x) // batch_size)  # minibatches
-        self.block = min(BLOCK, n)
-        total = -(-n // self.block) * self.block * batch_size  # rows, padding included
-        ids = np.zeros((total, x.shape[1]), np.int32)
-        ids[: len(x)] = x[order]
-        self.y = np.zeros(total, "float32")
-        self.y[: len(x)] = y[order]
-        self.weight = np.zeros(total, "float32")
-        self.weight[: len(x)] = 1
-        shape = (total // batch_size, batch_size)
-        # the filling minibatches' rows are all padding: past the table, dropped
-        self.rows, self.inverse = sparse.dedupe(ids.reshape(*shape, -1), n_features)
-        self.rows[n:] = n_features + np.arange(self.rows.shape[1])
-        self.y, self.weight = self.y.reshape(shape), self.weight.reshape(shape)
-        self.order = self.rng.permutation(shape[0])
-
-    def __len__(self) -> int:
-        return len(self.order) // self.block
-
-    def __getitem__(self, index: int):
-        pick = self.order[index * self.block : (index + 1) * self.block]
-        return (self.rows[pick], self.inverse[pick]), self.y[pick], self.weight[pick]
-
-    def on_epoch_end(self) -> None:
-        """Deal the minibatches into blocks in a new order."""
-        self.order = self.rng.permutation(len(self.order))
-
-
 def fit(
     model: FFM,
-    train: tuple[np.ndarray, np.ndarray],
+    train: tuple[np.ndarray, np.ndarray] | Stream,
     valid: tuple[np.ndarray, np.ndarray] | None,
     *,
     epochs: int,
@@ -160,34 +121,52 @@ def fit(
 ) -> list[dict[str, float]]:
     """Train; return each epoch's losses and training speed.
 
-    With ``valid``, stop early on its loss and keep the best epoch's weights;
-    without, run all ``epochs``.
+    ``train`` is ``(x, y)`` in memory (:class:`Blocks`) or a
+    :class:`~recsys.training.Stream` on disk (:class:`Streamed`: a chunk at a
+    time). With ``valid``, stop early on its loss and keep the best epoch's
+    weights; without, run all ``epochs``.
 
     Raises:
         InvalidLossError: as soon as the loss is nan or infinite (during the epoch).
     """
     keras.utils.set_random_seed(seed)
-    data = Blocks(*train, batch_size, model.n_features, seed)
+    options = {"batch_size": batch_size, "n_features": model.n_features, "seed": seed}
+    in_memory = isinstance(train, tuple)
+    data = Blocks(*train, **options) if in_memory else Streamed(train, **options)
+    rows = len(train[0]) if in_memory else len(train)
     # build the model, its loss and the optimizer on plain ids, symbolically: fit's own
     # build would call the model on a block of the training data
-    model._symbolic_build(data_batch=(train[0][:1], train[1][:1]))
+    one = np.zeros((1, model.n_fields), np.int32)
+    model._symbolic_build(data_batch=(one, np.zeros(1, np.float32)))
     timer = EpochTimer()
     callbacks = [LossGuard(lr, data.block), timer]
     if valid is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)
         )
-    history = model.fit(
-        data,
-        validation_data=valid,
-        validation_batch_size=8192,
-        epochs=epochs,
-        verbose=0,
-        callbacks=callbacks,
-    )
+    try:
+        history = model.fit(
+            data,
+            validation_data=valid,
+            validation_batch_size=8192,
+            epochs=epochs,
+            verbose=0,
+            callbacks=callbacks,
+            shuffle=in_memory,  # Keras deals a stream's blocks in order: its chunks come in order
+        )
+    finally:
+        if not in_memory:
+            data.close()  # its spilled chunks
+    return _losses(history.history, rows, timer.seconds, lr)
+
+
+def _losses(
+    history: dict[str, list[float]], rows: int, seconds: list[float], lr: float
+) -> list[dict[str, float]]:
+    """Return each epoch's losses and samples/s, refusing a non-finite one."""
     losses = []
-    for epoch, loss in enumerate(history.history["loss"], start=1):
-        val_loss = history.history["val_loss"][epoch - 1] if valid is not None else None
+    for epoch, loss in enumerate(history["loss"], start=1):
+        val_loss = history["val_loss"][epoch - 1] if "val_loss" in history else None
         if not all(math.isfinite(v) for v in (loss, val_loss) if v is not None):
             raise InvalidLossError(
                 f"loss {loss} / validation loss {val_loss} at the end of epoch {epoch} with "
@@ -198,7 +177,7 @@ def fit(
                 "epoch": epoch,
                 "loss": float(loss),
                 "val_loss": None if val_loss is None else float(val_loss),
-                "samples_per_s": len(train[0]) / timer.seconds[epoch - 1],
+                "samples_per_s": rows / seconds[epoch - 1],
             }
         )
     return losses

@@ -21,13 +21,14 @@ ROUND = 256  # the unique-row axis is padded to a multiple of this: one compiled
 SCAN = 8  # tables up to this many times a minibatch's ids are deduplicated by a mask, not a sort
 
 
-def dedupe(x: np.ndarray, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+def dedupe(x: np.ndarray, n_features: int, width: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Return each minibatch's unique rows ``[N, U]`` and the samples' positions ``[N, B, F]``.
 
     ``x`` is ``[N, B, F]`` (N minibatches). Rows are sorted; a minibatch with
     fewer than U unique rows is padded with ``n_features``, ``n_features + 1``,
     ...: indices past the table, still unique and sorted. A read clamps them
-    (a value nobody uses) and a write drops them.
+    (a value nobody uses) and a write drops them. U is at least ``width``: the
+    chunks of a stream keep one shape, so the step compiles once.
 
     The unique rows of a minibatch come from marking them in a table-sized mask
     and scanning it where the table is small (up to ``SCAN`` times the
@@ -49,7 +50,7 @@ def dedupe(x: np.ndarray, n_features: int) -> tuple[np.ndarray, np.ndarray]:
         position[unique] = np.arange(len(unique), dtype=np.int32)
         inverse[i] = position[batch]
         found.append(unique)
-    width = -(-max(map(len, found), default=1) // ROUND) * ROUND
+    width = max(width, -(-max(map(len, found), default=1) // ROUND) * ROUND)
     rows = n_features + np.tile(np.arange(width, dtype=np.int32), (len(x), 1))
     for i, unique in enumerate(found):
         rows[i, : len(unique)] = unique
