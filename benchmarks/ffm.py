@@ -52,6 +52,9 @@ from ffm_references import (  # beside this file: the child processes import it 
     steady,
 )
 
+# the pipeline these figures are of: its params, whatever else the project holds
+os.environ.setdefault("STAGEBOOK_PIPELINE", "recommendations")
+
 REPO = Path(__file__).resolve().parents[1]
 ENVS = REPO / "benchmarks" / ".envs"
 RESULTS = REPO / "benchmarks" / "results" / "ffm.json"

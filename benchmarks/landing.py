@@ -20,6 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# the pipeline these figures are of: its params, whatever else the project holds
+os.environ.setdefault("STAGEBOOK_PIPELINE", "recommendations")
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "pipeline.json"
 

@@ -115,7 +115,10 @@ def test_training_from_a_stream_matches_training_in_memory(synthetic):
     for name, chunk_rows in (("memory", 1 << 20), ("stream", 16_384)):
         split = training.split(events, seed=1, chunk_rows=chunk_rows)
         if name == "stream":
-            _deals_every_row_once_an_epoch(Streamed(split.train, 512, vocab.n_features, seed=1))
+            # 4 blocks a full chunk, 2 the last one: a chunk dealt with another's size shows
+            for seed in range(4):
+                blocks = Streamed(split.train, 128, vocab.n_features, seed=seed)
+                _deals_every_row_once_an_epoch(blocks)
         model = ffm.build(vocab.n_features, len(vocab.fields), 4, train.l2, 0.1, seed=1)
         losses = ffm.fit(
             model,
@@ -147,10 +150,12 @@ def _deals_every_row_once_an_epoch(blocks):
             ),
         )
     )
+    blocks.on_epoch_end()  # as Keras does before the first epoch (EpochIterator.reset)
     for epoch in range(3):  # dealt and spilled, then read back twice in new orders
         seen, shapes = [], set()
         for i in range(len(blocks)):
             (rows, inverse), _, weight = blocks[i]
+            assert rows.shape[0] == BLOCK, f"epoch {epoch}, block {i} of {len(blocks)}"
             shapes.add(rows.shape)
             ids = np.take_along_axis(rows[:, None, :], inverse.reshape(BLOCK, 1, -1), 2)
             seen.append(ids.reshape(*inverse.shape)[weight > 0])

@@ -99,8 +99,8 @@ class Blocks(keras.utils.PyDataset):
 class Streamed(keras.utils.PyDataset):
     """A training set on disk, dealt a chunk at a time; read in order (``fit(shuffle=False)``).
 
-    The first epoch draws the chunks (:meth:`Stream.epoch`), deals each one as
-    :class:`Blocks` deals a whole set and spills it to a temporary folder
+    The chunks are drawn once (:meth:`Stream.epoch`); the first time a chunk is
+    met it is dealt as :class:`Blocks` deals a whole set and spilled to a temporary folder
     (about 1.3 times the chunk's feature indices); later epochs read the dealt
     chunks back in a new order, each dealt into blocks in a new order, as
     :class:`Blocks` keeps its minibatches and deals them anew. The next chunk
@@ -111,15 +111,17 @@ class Streamed(keras.utils.PyDataset):
     def __init__(self, stream: Stream, batch_size: int, n_features: int, seed: int):
         super().__init__()
         self.stream, self.batch_size, self.n_features = stream, batch_size, n_features
-        self.rng = np.random.default_rng(seed)
+        # one generator for the epochs' orders (this thread), one for dealing (the worker's)
+        self.rng, deal_rng = np.random.default_rng(seed).spawn(2)
         self.block = min(BLOCK, -(-stream.chunk_rows // batch_size))
         minibatches = [-(-rows // batch_size) for rows in stream.chunk_sizes()]
         self.blocks = [-(-n // self.block) for n in minibatches]
-        self.width = 0  # the widest chunk's unique rows so far
+        self.plan = list(stream.epoch(deal_rng))  # chunk c: its spans, dealt the first time it is
+        self.deal_rng, self.width = deal_rng, 0  # the widest chunk's unique rows so far
         self.spill = tempfile.TemporaryDirectory(prefix="stagebook-chunks-")
         self.dealt: set[int] = set()  # the chunks spilled so far
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="stagebook-chunks")
-        self.chunks = stream.epoch(self.rng)
+        # Keras calls on_epoch_end once before the first epoch too (EpochIterator.reset)
         self._begin(list(range(len(self.blocks))))
 
     def _begin(self, sequence: list[int]) -> None:
@@ -133,12 +135,14 @@ class Streamed(keras.utils.PyDataset):
             with np.load(path) as saved:
                 dealt = _widen(Dealt(**saved), self.width, self.n_features)
         else:
-            x, y = self.stream.read(next(self.chunks))
-            dealt = deal(x, y, self.batch_size, self.n_features, self.rng, self.block, self.width)
+            x, y = self.stream.read(self.plan[chunk])
+            dealt = deal(
+                x, y, self.batch_size, self.n_features, self.deal_rng, self.block, self.width
+            )
             self.width = dealt.rows.shape[1]
             np.savez(path, **vars(dealt))
             self.dealt.add(chunk)
-        return dealt, self.rng.permutation(len(dealt.rows))
+        return dealt, self.deal_rng.permutation(len(dealt.rows))
 
     def __len__(self) -> int:
         return sum(self.blocks)
