@@ -18,7 +18,7 @@ export STAGEBOOK_HOME ?= $(CURDIR)/var
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export STAGEBOOK_UV := $(UV)
 
-.PHONY: help setup services demo serve lab cluster cluster-down cluster-restore test lint format clean bench-ffm bench-pipeline
+.PHONY: help setup services demo serve lab cluster cluster-down cluster-multihost cluster-multihost-down cluster-restore test lint format clean bench-ffm bench-pipeline
 
 help:
 	@echo "make demo   set up and run every pipeline for its latest complete date (reports in var/reports)"
@@ -26,6 +26,8 @@ help:
 	@echo "make lab    JupyterLab on the project, stage sources open as notebooks, kernel stagebook"
 	@echo "make cluster       converge ansible/inventories/local: PostgreSQL, RabbitMQ, Celery, 2 schedulers"
 	@echo "make cluster-down  stop every process that make cluster started"
+	@echo "make cluster-multihost       the same on 8 namespace hosts of prod's shape, over SSH"
+	@echo "make cluster-multihost-down  remove every namespace, bridge, mount and process of it"
 	@echo "make test   set up and run the tests"
 	@echo "make bench-pipeline  a stage's fixed cost, overhead against plain Python, scaling (benchmarks/results/pipeline.json)"
 	@echo "make lint   ruff check and format check"
@@ -69,6 +71,12 @@ cluster: setup services
 
 cluster-down: $(VENV)/.synced
 	$(PY) -m stagebook_deploy.cluster down
+
+cluster-multihost: setup services  ## the rehearsal: 8 namespace hosts of prod's shape, converged over SSH
+	$(PY) -m stagebook_deploy.multihost up --converge
+
+cluster-multihost-down: $(VENV)/.synced
+	$(PY) -m stagebook_deploy.multihost down
 
 cluster-restore: $(VENV)/.synced  ## make cluster-restore BACKUP=var/cluster/postgresql/backups/airflow-YYYYMMDD.dump
 	$(PY) -m stagebook_deploy.cluster restore $(BACKUP)

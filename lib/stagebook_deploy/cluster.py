@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -26,6 +27,7 @@ from typing import Any
 import psutil
 
 from stagebook import settings
+from stagebook_deploy.apiclient import Client  # noqa: F401 (cluster.Client, as callers name it)
 
 VAULT_EXAMPLE = "vault-password.example"  # the examples' vault password: never a real one
 
@@ -77,19 +79,25 @@ def converge(
     vault_password_file: Path | None = None,
     capture: bool = True,
 ) -> subprocess.CompletedProcess:
-    """Run ``site.yml`` on ``inventory``; return the finished ``ansible-playbook``."""
+    """Run ``site.yml`` on ``inventory``; return the finished ``ansible-playbook``.
+
+    ``extra_vars`` (a TLS key among them) go in a 0600 file: a command line is world-readable.
+    """
     bin_dir = Path(sys.executable).parent
     command = [str(bin_dir / "ansible-playbook"), "-i", inventory, "site.yml"]
     command += ["--vault-password-file", str(vault_password(inventory, vault_password_file))]
-    if extra_vars:
-        command += ["-e", json.dumps(dict(extra_vars))]
     # Nothing of this process's own Airflow or archive may leak into the cluster's processes.
     kept = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "STAGEBOOK_"))}
     env = {**kept, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
     env["STAGEBOOK_CLUSTER_PREFIX"] = str(prefix())
     if "STAGEBOOK_UV" in os.environ:
         env["STAGEBOOK_UV"] = os.environ["STAGEBOOK_UV"]
-    return subprocess.run(command, cwd=ansible_dir(), env=env, capture_output=capture, text=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="stagebook-vars-") as extra:
+        json.dump(dict(extra_vars or {}), extra)
+        extra.flush()
+        command += ["-e", f"@{extra.name}"]
+        run = {"cwd": ansible_dir(), "env": env, "capture_output": capture, "text": True}
+        return subprocess.run(command, **run)
 
 
 def recap(output: str) -> dict[str, int]:
@@ -199,51 +207,6 @@ def login(where: Path | None = None) -> list[str]:
         users = ", ".join(json.loads(passwords.read_text()))
         lines.append(f"log in as {users}; passwords in {passwords}")
     return lines
-
-
-class Client:
-    """The cluster's REST API on one DAG ``dag_id``, as a SimpleAuthManager user (default ``admin``)."""
-
-    def __init__(self, base: str, airflow_home: Path, dag_id: str, user: str = "admin") -> None:
-        self.base, self.dag_id = base, dag_id
-        password = json.loads((airflow_home / "passwords.json").read_text())[user]
-        answer = self.call("/auth/token", {"username": user, "password": password}, token=False)
-        self.token = answer["access_token"]
-
-    def call(self, path: str, body: dict | None = None, token: bool = True) -> dict:
-        """GET ``path`` (POST ``body``) and return its JSON answer."""
-        headers = {"Content-Type": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.base}{path}", data, headers)
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            return json.load(answer)
-
-    def _run_path(self, run_id: str) -> str:
-        return f"/api/v2/dags/{self.dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
-
-    def trigger(self, conf: dict) -> str:
-        """Trigger a run without a logical date; return its id."""
-        body = {"logical_date": None, "conf": conf}
-        return self.call(f"/api/v2/dags/{self.dag_id}/dagRuns", body)["dag_run_id"]
-
-    def run(self, run_id: str) -> dict:
-        """Return a run as the API shows it."""
-        return self.call(self._run_path(run_id))
-
-    def tis(self, run_id: str) -> list[dict]:
-        """Return a run's task instances."""
-        return self.call(f"{self._run_path(run_id)}/taskInstances")["task_instances"]
-
-    def wait(self, run_id: str, timeout_s: float = 420) -> str:
-        """Wait until the run ends; return ``success`` or ``failed``."""
-        deadline = time.monotonic() + timeout_s
-        while (state := self.run(run_id)["state"]) not in ("success", "failed"):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"run {run_id} still {state} after {timeout_s:.0f} s")
-            time.sleep(3)
-        return state
 
 
 def main(argv: list[str] | None = None) -> int:

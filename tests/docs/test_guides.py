@@ -38,7 +38,10 @@ WEBHOOK = "127.0.0.1:8765"  # the guide's receiver; the test's own listens elsew
 # Where the guides that need a served Airflow or the cluster have their commands run.
 RUN_ELSEWHERE = {
     "review-and-approve": ("tests/served", "tests/e2e"),
-    "deploy-on-several-machines": ("tests/cluster/test_cluster.py",),
+    "deploy-on-several-machines": (
+        "tests/cluster/test_cluster.py",
+        "tests/cluster/test_multihost.py",
+    ),
 }
 # What an entry point of the deployment runs, as tests/cluster calls it.
 DEPLOY_CALLS = {
@@ -46,6 +49,7 @@ DEPLOY_CALLS = {
     "down": "cluster.down(",
     "restore": '"stagebook_deploy.cluster", "restore"',
 }
+MULTIHOST_CALLS = {"up": "nshosts.up(", "down": "nsteardown.down("}
 CLI = re.compile(r"stagebook\.orchestration\.commands(\.cli\b| import cli\b)")
 
 
@@ -191,6 +195,8 @@ def evidence(command: str) -> list[str]:
         words = shlex.split(recipe.group(1).replace("$(PY) -m ", "python -m "))
     if words[:3] == ["python", "-m", "stagebook_deploy.cluster"]:
         return [DEPLOY_CALLS[words[3]]]
+    if words[:3] == ["python", "-m", "stagebook_deploy.multihost"]:
+        return [MULTIHOST_CALLS[words[3]]]
     if words[:3] == ["python", "-m", "stagebook.orchestration.commands.cli"]:
         words = ["stagebook", *words[3:]]
     if words[0] != "stagebook":
