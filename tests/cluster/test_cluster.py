@@ -190,14 +190,6 @@ def test_the_weather_pipeline_runs_on_the_celery_workers_too(deployed):
     assert (outbox / "forecast.jsonl").read_text().strip()
 
 
-def test_converging_again_changes_nothing(deployed):
-    result = cluster.converge(extra_vars=deployed["extra"])
-    assert result.returncode == 0, result.stdout[-4000:]
-    counts = cluster.recap(result.stdout)
-    assert counts["changed"] == 0 and counts["failed"] == 0, result.stdout[-4000:]
-    deployed["again"] = result
-
-
 def test_ansible_lint_finds_no_violation_with_the_production_profile():
     lint = Path(sys.executable).with_name("ansible-lint")
     env = {
