@@ -58,7 +58,8 @@ def train(path: Path, scale: int, batch: int, epochs: int) -> dict:
     model._symbolic_build(data_batch=(x[:1], y[:1]))
     device = jax.devices()[0]
     rows, inverse, labels, weight = (
-        jax.device_put(a, device) for a in (data.rows, data.inverse, data.y, data.weight)
+        jax.device_put(a, device)
+        for a in (data.data.rows, data.data.inverse, data.data.y, data.data.weight)
     )
     groups = (model.trainable_variables, model.non_trainable_variables)
     groups += (model.optimizer.variables, model.metrics_variables)

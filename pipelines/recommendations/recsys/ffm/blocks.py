@@ -81,9 +81,8 @@ class Blocks(keras.utils.PyDataset):
         super().__init__()
         self.rng = np.random.default_rng(seed)
         self.block = min(BLOCK, -(-len(x) // batch_size))
-        self.data = data = deal(x, y, batch_size, n_features, self.rng, self.block)
-        self.rows, self.inverse, self.y, self.weight = data.rows, data.inverse, data.y, data.weight
-        self.order = self.rng.permutation(len(self.rows))
+        self.data = deal(x, y, batch_size, n_features, self.rng, self.block)
+        self.order = self.rng.permutation(len(self.data.rows))
 
     def __len__(self) -> int:
         return len(self.order) // self.block
