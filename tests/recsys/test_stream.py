@@ -89,7 +89,7 @@ def test_a_streamed_split_holds_out_the_same_day_and_deals_every_training_row_on
     stream, rng = streamed.train, np.random.default_rng(0)
     assert stream.chunk_sizes() == [8_192] * (n // 8_192) + [n % 8_192]
     for _ in range(2):  # two epochs: every training row once each, drawn all over the window
-        chunks = [stream.read(spans) for spans in stream.epoch(rng)]
+        chunks = [stream.read(spans) for spans in stream.draw(rng)]
         assert [len(y) for _, y in chunks] == stream.chunk_sizes()
         x = np.concatenate([x for x, _ in chunks])
         assert sorted(map(tuple, x)) == sorted(map(tuple, whole.train[0]))
@@ -146,7 +146,7 @@ def _deals_every_row_once_an_epoch(blocks):
         map(
             tuple,
             np.concatenate(
-                [blocks.stream.read(s)[0] for s in blocks.stream.epoch(np.random.default_rng(9))]
+                [blocks.stream.read(s)[0] for s in blocks.stream.draw(np.random.default_rng(9))]
             ),
         )
     )
@@ -176,5 +176,5 @@ def test_a_whole_stream_trains_on_every_row(synthetic):
     _, events = encode(paths, source, batch_rows=10_000)
     stream = training.Stream.whole(events, chunk_rows=25_000)
     assert len(stream) == len(events) and stream.chunk_sizes() == [25_000, 25_000, 10_000]
-    x = np.concatenate([stream.read(spans)[0] for spans in stream.epoch(np.random.default_rng(1))])
+    x = np.concatenate([stream.read(spans)[0] for spans in stream.draw(np.random.default_rng(1))])
     assert sorted(map(tuple, x)) == sorted(map(tuple, events.read().x))

@@ -43,9 +43,8 @@ class Stream:
     """The training rows of encoded events too many for memory: every day but ``held_out_day``.
 
     ``counts[i]`` is the number of training rows in piece i (rows ``i * PIECE``
-    onwards). An epoch deals the pieces in a new order and cuts that sequence
-    into chunks of ``chunk_rows`` training rows (the last one shorter), the same
-    sizes every epoch.
+    onwards). :meth:`draw` deals the pieces in a random order and cuts that
+    sequence into chunks of ``chunk_rows`` training rows (the last one shorter).
     """
 
     events: EncodedEvents
@@ -68,8 +67,8 @@ class Stream:
         full, rest = divmod(len(self), self.chunk_rows)
         return [self.chunk_rows] * full + ([rest] if rest else [])
 
-    def epoch(self, rng: np.random.Generator) -> Iterator[list[tuple[int, int, int]]]:
-        """Yield each chunk of one epoch as ``(piece, first, stop)`` training-row spans."""
+    def draw(self, rng: np.random.Generator) -> Iterator[list[tuple[int, int, int]]]:
+        """Yield each chunk, every training row in one, as ``(piece, first, stop)`` spans."""
         order = rng.permutation(len(self.counts))
         ends = np.cumsum(self.counts[order])
         starts = ends - self.counts[order]
@@ -82,7 +81,7 @@ class Stream:
             ]
 
     def read(self, spans: list[tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
-        """Return the indices and labels of one chunk's spans (:meth:`epoch`)."""
+        """Return the indices and labels of one chunk's spans (:meth:`draw`)."""
         x, y = [], []
         for piece, first, stop in spans:
             rows = self.events.read(piece * PIECE, (piece + 1) * PIECE)

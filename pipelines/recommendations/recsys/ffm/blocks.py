@@ -98,7 +98,7 @@ class Blocks(keras.utils.PyDataset):
 class Streamed(keras.utils.PyDataset):
     """A training set on disk, dealt a chunk at a time; read in order (``fit(shuffle=False)``).
 
-    The chunks are drawn once (:meth:`Stream.epoch`); the first time a chunk is
+    The chunks are drawn once (:meth:`Stream.draw`); the first time a chunk is
     met it is dealt as :class:`Blocks` deals a whole set and spilled to a temporary folder
     (about 1.3 times the chunk's feature indices); later epochs read the dealt
     chunks back in a new order, each dealt into blocks in a new order, as
@@ -115,7 +115,7 @@ class Streamed(keras.utils.PyDataset):
         self.block = min(BLOCK, -(-stream.chunk_rows // batch_size))
         minibatches = [-(-rows // batch_size) for rows in stream.chunk_sizes()]
         self.blocks = [-(-n // self.block) for n in minibatches]
-        self.plan = list(stream.epoch(deal_rng))  # chunk c: its spans, dealt the first time it is
+        self.plan = list(stream.draw(deal_rng))  # chunk c: its spans, dealt the first time it is
         self.deal_rng, self.width = deal_rng, 0  # the widest chunk's unique rows so far
         self.spill = tempfile.TemporaryDirectory(prefix="stagebook-chunks-")
         self.dealt: set[int] = set()  # the chunks spilled so far
