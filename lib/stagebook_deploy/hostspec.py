@@ -24,8 +24,11 @@ ARCHIVE = "/srv/stagebook/home"  # stagebook_home, the shared archive (the conve
 
 # Groups nested under another, as production nests its worker kinds under ``worker``.
 GROUP_PARENTS: dict[str, str] = {"worker_default": "worker", "worker_train": "worker"}
-# The train worker takes the train stage's queue (params ``pipeline.queues {train: train}``).
-GROUP_VARS: dict[str, dict[str, Any]] = {"worker_train": {"airflow_worker_queues": ["train"]}}
+# The train worker takes the train stage's queue (params ``pipeline.queues {train: train}``), and
+# the default queue beside it: a stage of a default worker that is lost is retried there.
+GROUP_VARS: dict[str, dict[str, Any]] = {
+    "worker_train": {"airflow_worker_queues": ["train", "default"]}
+}
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")  # a host name, and a valid namespace name
 
@@ -67,7 +70,8 @@ def prod_layout() -> list[HostSpec]:
     the triggerer; ``mq1``-``mq3`` (.12-.14) are the three brokers (quorum
     queues); ``sched1``/``sched2`` (.15, .16) the two schedulers; ``work1``
     (.17) a default worker and ``work2`` (.18) the train worker (group
-    ``worker_train``, whose group variable gives it the queue ``train``).
+    ``worker_train``, whose group variable gives it the queue ``train`` besides
+    ``default``: the default queue's stages fail over between the two).
     """
     airflow = ("metastore", "api_server", "dag_processor", "triggerer")
     layout = [

@@ -3,12 +3,12 @@
 One module, one converge of ``ansible/inventories/local`` into a temporary
 prefix (the path ``make cluster`` takes), then the proofs in order: a run that
 survives a SIGKILLed scheduler on both workers at once, a run of the second
-pipeline (weather) on the workers, a converge that changes nothing, ansible-lint's production profile, a run whose worker is SIGKILLed
-mid-stage, and a teardown that leaves no process behind.
+pipeline (weather) on the workers, ansible-lint's production profile, a run
+through a stopped broker, a backup restored, and a teardown that leaves no
+process behind. A worker lost mid-stage is the multi-host test's (its link cut).
 """
 
 import datetime as dt
-import json
 import os
 import shutil
 import signal
@@ -19,11 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from stagebook import settings, storage
 from stagebook_deploy import cluster
+from tests.cluster import exactly_once
 from tests.support import DAG_ID, PIPELINE, free_port, params_copy
 
 DS = "2019-11-20"
@@ -51,15 +51,6 @@ def _rabbitmqctl(deployed: dict, *args: str) -> str:
     }
     command = ["rabbitmqctl", "-n", "stagebook@localhost", *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
-
-
-def _kill_tree(pid: int) -> None:
-    root = psutil.Process(pid)
-    for proc in [root, *root.children(recursive=True)]:
-        try:
-            proc.send_signal(signal.SIGKILL)
-        except psutil.NoSuchProcess:
-            pass
 
 
 def _metastore(where: Path):
@@ -202,41 +193,6 @@ def test_ansible_lint_finds_no_violation_with_the_production_profile():
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
-def test_a_task_whose_worker_is_killed_is_retried_on_the_other_worker(deployed):
-    api, where = deployed["api"], deployed["where"]
-    run_id = api.trigger({"ds": DS, "phases": ["prod"]})
-    deadline = time.monotonic() + 240
-    while not (
-        running := [
-            t
-            for t in api.tis(run_id)
-            if t["task_id"] == "prod.train" and t["state"] == "running" and t["hostname"]
-        ]
-    ):
-        assert time.monotonic() < deadline, api.tis(run_id)
-        time.sleep(1)
-    first = running[0]["hostname"]
-    folder = where / "home" / "reports" / DAG_ID / DS / "prod" / storage.run_folder_name(run_id)
-    while not (folder / "20-train.try1.ipynb").exists():  # mid-stage: its notebook is running
-        assert time.monotonic() < deadline, api.tis(run_id)
-        time.sleep(0.5)
-    time.sleep(3)
-    program = "-".join(first.rsplit("-", 3)[-3:])  # airflow-worker-N
-    pid = _pid(where, program)
-    _kill_tree(pid)
-    _supervisorctl(where, "stop", f"airflow:{program}")  # down, so the retry goes elsewhere
-    try:
-        assert api.wait(run_id) == "success", api.tis(run_id)
-    finally:
-        _supervisorctl(where, "start", f"airflow:{program}")
-    train = next(t for t in api.tis(run_id) if t["task_id"] == "prod.train")
-    assert train["try_number"] == 2 and train["hostname"] != first
-    archived = sorted(p.name for p in folder.glob("20-train.try*.ipynb"))
-    assert "20-train.try1.ipynb" in archived and "20-train.try2.ipynb" in archived, archived
-    first_try = json.loads((folder / "20-train.try1.json").read_text())
-    assert first_try["state"] == "lost"  # the index does not show it running forever
-
-
 def test_the_celery_queue_is_a_durable_quorum_queue(deployed):
     queues = _rabbitmqctl(
         deployed,
@@ -270,25 +226,8 @@ def test_a_run_resumes_after_the_broker_stops_and_no_task_runs_twice(deployed):
         _supervisorctl(where, "start", "rabbitmq")
     assert api.wait(run_id) == "success", api.tis(run_id)
 
-    reports = where / "home" / "reports" / DAG_ID / DS
-    done: dict[str, int] = {}
-    stage_of: dict[str, str] = {}
-    for sidecar in reports.glob(f"*/{storage.run_folder_name(run_id)}/*.try*.json"):
-        info = json.loads(sidecar.read_text())
-        stage_of[info["task_id"]] = info["stage"]
-        done[info["task_id"]] = done.get(info["task_id"], 0) + (info["state"] == "success")
-    tis = api.tis(run_id)
-    notebooks = [t for t in tis if t["operator"] == "StageNotebookOperator"]
-    assert notebooks and all(t["state"] in ("success", "skipped") for t in tis), tis
-    ran = [t for t in notebooks if t["state"] == "success"]
-    assert done == {t["task_id"]: 1 for t in ran}, done  # each stage ran to its end once
-    logs = where / "home" / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}"
-    for ti in ran:  # and began once per try: no second delivery of a message ran it again
-        began = sum(
-            log.read_text().count(f"Stage {stage_of[ti['task_id']]}, ")
-            for log in (logs / f"task_id={ti['task_id']}").glob("attempt=*.log")
-        )
-        assert began == ti["try_number"], (ti["task_id"], began, ti["try_number"])
+    home = where / "home"
+    exactly_once.check(api.tis(run_id), run_id, DS, home, [home / "logs"])
 
 
 def test_a_backup_restores_into_a_fresh_database_and_the_scheduler_runs_on_it(deployed):

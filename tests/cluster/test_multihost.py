@@ -1,4 +1,4 @@
-"""The Ansible deployment converged over SSH onto eight hosts of production's shape.
+"""The Ansible deployment converged over SSH onto eight hosts of production's shape, then broken.
 
 The hosts are network namespaces of this machine (:mod:`stagebook_deploy.nshosts`),
 each with its own address, hostname, ``/srv`` and sshd; the archive is one bind
@@ -6,12 +6,18 @@ mount on all of them. One module: the hosts up, every host answering over SSH
 before anything starts, one converge of ``ansible/site.yml`` from nothing, then
 the proofs that things cross the network by address (the metastore, the broker
 cluster, the execution API over HTTPS with a self-signed certificate given as
-the vault's, the workers' log servers), one run of the
-recommendation pipeline to success, a second converge, and a teardown that
-leaves nothing behind. Last, a host whose archive is not the shared one stops a
+the vault's, the workers' log servers), a run of the recommendation pipeline to
+success, the UI in a browser that verifies the certificate, a second converge
+that changes nothing, then four faults, each ending in a run in success whose
+every stage did its work once (:mod:`tests.cluster.exactly_once`): a worker's
+link cut mid-stage, a broker node stopped, the metastore away for 20 s, and
+the busiest scheduler host losing every process. Last, a teardown that leaves
+nothing behind, and a host whose archive is not the shared one stopping a
 converge before anything starts, naming it.
 """
 
+import base64
+import hashlib
 import http.client
 import json
 import os
@@ -25,37 +31,32 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
-from stagebook import settings
+from stagebook import settings, storage
 from stagebook_deploy import cluster, multihost, nshosts, nsteardown
 from stagebook_deploy.hostspec import GATEWAY, prod_layout
+from tests.cluster import exactly_once, hostops
+from tests.cluster.hostops import ADDRESS, NAME, SUPERVISORCTL, rabbitmqctl, run, srv, wait_for
 from tests.support import DAG_ID, PIPELINE, TINY, params_copy
 
 DS = "2019-11-20"
 EXAMPLE_PASSWORD = cluster.ansible_dir() / cluster.VAULT_EXAMPLE
 SHARED_VARS = cluster.ansible_dir() / multihost.SHARED_VARS
 HOSTS = prod_layout()
-ADDRESS = {host.name: host.address for host in HOSTS}
 API = f"https://{ADDRESS['meta1']}:8080"
 HEALTH = "/api/v2/monitor/health"
 CERT_ON_HOST = "/srv/stagebook/airflow/tls/api.crt"  # airflow_tls_cert_file, on every Airflow host
-RABBITMQ_ENV = (
-    "env HOME=/srv/stagebook/rabbitmq/home ERL_EPMD_PORT=4369 "
-    "RABBITMQ_CONF_ENV_FILE=/srv/stagebook/rabbitmq/rabbitmq-env.conf "
-    "PATH=/usr/lib/rabbitmq/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-)
+# A train stage of about a minute (1000 epochs of 32,000 events), long enough to break mid-stage.
+SLOW_TRAIN = {
+    "data.events_per_day": 8000,
+    "data.n_items": 600,
+    "train.epochs": 1000,
+    "train.patience": 1000,
+    "train.batch_size": 256,
+}
 pytestmark = pytest.mark.longest
-
-
-def _srv(workdir: Path, host: str) -> Path:
-    """Return what ``host`` sees as ``/srv``, from this (the root) namespace."""
-    return workdir / f"sbh-{host}" / "srv"
-
-
-def _ssh(workdir: Path, host: str, command: str) -> str:
-    result = multihost.ssh(workdir, ADDRESS[host], command)
-    assert result.returncode == 0, f"{host}: {command}: {result.stderr[-2000:]}"
-    return result.stdout
 
 
 @pytest.fixture(scope="module")
@@ -76,15 +77,26 @@ def _workdir() -> Path:
     return workdir
 
 
+def _params(folder: Path) -> Path:
+    """Tiny data; prod's train stage on the train worker, beta's on either (its failover)."""
+    params = params_copy(folder, {**TINY, "pipeline.retry_delay_s": 1})
+    with (params / "prod.yaml").open("a") as prod:
+        prod.write("pipeline:\n  queues: {train: train}\n")
+    return params
+
+
 @pytest.fixture(scope="module")
 def deployed(machine):
     workdir = _workdir()
-    params = params_copy(
-        workdir / "params",
-        {**TINY, "pipeline.retry_delay_s": 1, "pipeline.queues": {"train": "train"}},
-    )
-    # The api-server's certificate and key, as a vault would hold them (made before the hosts).
-    extra = {"stagebook_params": {PIPELINE: str(params)}, **multihost.tls_vars(workdir)}
+    extra = {
+        "stagebook_params": {PIPELINE: str(_params(workdir / "params"))},
+        # A cut-off worker stops its task within about 20 s (3 heartbeats of 2 tries each),
+        # well before the scheduler gives up on the task's heartbeats and retries it elsewhere.
+        "airflow_task_heartbeat_timeout_s": 45,
+        "airflow_execution_api_retries": 2,
+        # The api-server's certificate and key, as a vault would hold them (made before the hosts).
+        **multihost.tls_vars(workdir),
+    }
     try:
         started = time.monotonic()
         nshosts.up(HOSTS, workdir)
@@ -96,12 +108,13 @@ def deployed(machine):
         took = time.monotonic() - started
         print(f"\nmultihost: hosts up {up_s:.1f} s; converge from nothing {took:.1f} s")
         assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-3000:]
-        home = _srv(workdir, "meta1") / "stagebook" / "airflow"
+        home = srv(workdir, "meta1") / "stagebook" / "airflow"
         yield {
             "workdir": workdir,
             "inventory": inventory,
             "extra": extra,
             "took": took,
+            "home": workdir / "archive",
             "ca": workdir / "tls" / "api.crt",
             "api": cluster.Client(API, home, DAG_ID, ca_file=workdir / "tls" / "api.crt"),
         }
@@ -110,11 +123,43 @@ def deployed(machine):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _logs(workdir: Path) -> list[Path]:
+    """Return the task log folders of both workers (each keeps its own)."""
+    return [srv(workdir, host) / "stagebook/airflow/logs" for host in ("work1", "work2")]
+
+
+def _running(api: cluster.Client, run_id: str, task_id: str, timeout_s: float = 300) -> dict:
+    """Return task ``task_id`` of the run once it runs on a host."""
+
+    def found():
+        tis = [t for t in api.tis(run_id) if t["task_id"] == task_id]
+        return next((t for t in tis if t["state"] == "running" and t["hostname"]), None)
+
+    return wait_for(f"{task_id} running in {run_id}", found, timeout_s)
+
+
+def _mid_stage(deployed: dict, ds: str, phase: str, run_id: str, notebook: str) -> Path:
+    """Wait until the try's notebook is being executed; return the run's report folder."""
+    home = deployed["home"]
+    folder = home / "reports" / DAG_ID / ds / phase / storage.run_folder_name(run_id)
+    wait_for(f"{folder / notebook}", (folder / notebook).exists, 300, 0.5)
+    time.sleep(3)
+    return folder
+
+
+def _once(deployed: dict, run_id: str, ds: str, phase: str) -> None:
+    """Assert the run succeeded and did every stage's work, and its publication, once."""
+    api, workdir = deployed["api"], deployed["workdir"]
+    assert api.wait(run_id, timeout_s=900) == "success", api.tis(run_id)
+    exactly_once.check(api.tis(run_id), run_id, ds, deployed["home"], _logs(workdir))
+    exactly_once.published_once(run_id, ds, phase, deployed["home"])
+
+
 def test_postgresql_listens_on_its_address_and_admits_only_the_airflow_hosts(deployed):
     workdir = deployed["workdir"]
-    listening = _ssh(workdir, "meta1", "ss -Hltn 'sport = :5432'").split()
+    listening = run(workdir, "meta1", "ss -Hltn 'sport = :5432'").split()
     assert f"{ADDRESS['meta1']}:5432" in listening and "127.0.0.1:5432" not in listening
-    url = cluster.metastore_url(_srv(workdir, "meta1") / "stagebook")
+    url = cluster.metastore_url(srv(workdir, "meta1") / "stagebook")
     assert f"@{ADDRESS['meta1']}:5432/" in url
     with pytest.raises(psycopg.OperationalError) as refused:  # from the bridge: no Airflow host
         psycopg.connect(url, connect_timeout=5).close()
@@ -126,23 +171,36 @@ def test_postgresql_listens_on_its_address_and_admits_only_the_airflow_hosts(dep
 
 def test_the_three_brokers_form_one_cluster_listening_on_their_addresses(deployed):
     workdir = deployed["workdir"]
-    status = _ssh(
-        workdir,
-        "mq2",
-        f"{RABBITMQ_ENV} rabbitmqctl -n stagebook@mq2 cluster_status --formatter json",
-    )
+    status = rabbitmqctl(workdir, "mq2", "cluster_status", "--formatter", "json")
     running = sorted(json.loads(status)["running_nodes"])
     assert running == ["stagebook@mq1", "stagebook@mq2", "stagebook@mq3"], status
     for host in ("mq1", "mq2", "mq3"):
-        assert f"{ADDRESS[host]}:5672" in _ssh(workdir, host, "ss -Hltn 'sport = :5672'")
-    users = _ssh(workdir, "mq3", f"{RABBITMQ_ENV} rabbitmqctl -n stagebook@mq3 list_users -q")
+        assert f"{ADDRESS[host]}:5672" in run(workdir, host, "ss -Hltn 'sport = :5672'")
+    users = rabbitmqctl(workdir, "mq3", "list_users", "-q")
     assert "airflow" in users and "guest" not in users, users
+
+
+def _connects(workdir: Path, source: str, target: str, port: int) -> bool:
+    """Return whether a TCP connection from host ``source`` to ``target``'s ``port`` opens."""
+    probe = (
+        f"import socket, sys; socket.create_connection(('{ADDRESS[target]}', {port}), 5).close()"
+    )
+    return multihost.ssh(workdir, ADDRESS[source], f'python3 -c "{probe}"').returncode == 0
+
+
+def test_the_brokers_ports_are_open_only_to_the_hosts_that_need_them(deployed):
+    workdir = deployed["workdir"]
+    assert _connects(workdir, "work1", "mq1", 5672) and _connects(workdir, "sched2", "mq3", 5672)
+    assert not _connects(workdir, "meta1", "mq1", 5672)  # the api-server sends no task
+    for port in (4369, 25672):  # Erlang distribution: the brokers' own
+        assert _connects(workdir, "mq2", "mq1", port), port
+        assert not _connects(workdir, "work1", "mq1", port), port
 
 
 def test_every_airflow_host_reaches_the_execution_api_by_address(deployed):
     workdir = deployed["workdir"]
     for host in ("sched1", "sched2", "work1", "work2"):
-        config = (_srv(workdir, host) / "stagebook" / "airflow" / "airflow.cfg").read_text()
+        config = (srv(workdir, host) / "stagebook" / "airflow" / "airflow.cfg").read_text()
         assert f"execution_api_server_url = {API}/execution/" in config, host
         assert f"ssl_cert = {CERT_ON_HOST}" in config and "ssl_key" not in config, host
     # As the task runner's client does: the certificate on the worker is what it trusts.
@@ -151,7 +209,7 @@ def test_every_airflow_host_reaches_the_execution_api_by_address(deployed):
         "context = ssl.create_default_context(cafile=sys.argv[1] or None); "
         f"print(urllib.request.urlopen('{API}{HEALTH}', context=context).status)"
     )
-    verified = _ssh(workdir, "work2", f'python3 -c "{fetch}" {CERT_ON_HOST}')
+    verified = run(workdir, "work2", f'python3 -c "{fetch}" {CERT_ON_HOST}')
     assert verified.strip() == "200"
     unverified = multihost.ssh(workdir, ADDRESS["work2"], f"python3 -c \"{fetch}\" ''")
     assert "CERTIFICATE_VERIFY_FAILED" in unverified.stderr, unverified.stderr[-2000:]
@@ -168,16 +226,16 @@ def test_the_api_server_serves_only_https_verified_with_the_vaults_certificate(d
     plain = API.replace("https://", "http://")
     with pytest.raises((urllib.error.URLError, http.client.HTTPException, ConnectionError)):
         urllib.request.urlopen(f"{plain}{HEALTH}", timeout=10).read()
-    tls = _srv(workdir, "meta1") / "stagebook" / "airflow" / "tls"
+    tls = srv(workdir, "meta1") / "stagebook" / "airflow" / "tls"
     assert (tls / "api.key").stat().st_mode & 0o777 == 0o600
     assert (tls / "api.crt").read_text().strip() == ca.read_text().strip()
     for host in ("sched1", "sched2", "work1", "work2"):  # the key stays on the api-server
-        assert not (_srv(workdir, host) / "stagebook" / "airflow" / "tls" / "api.key").exists()
-    listening = _ssh(workdir, "meta1", "ss -Hltn 'sport = :8080'").split()
+        assert not (srv(workdir, host) / "stagebook" / "airflow" / "tls" / "api.key").exists()
+    listening = run(workdir, "meta1", "ss -Hltn 'sport = :8080'").split()
     assert f"{ADDRESS['meta1']}:8080" in listening, listening
 
 
-def test_a_run_succeeds_with_its_tasks_on_both_worker_hosts(deployed):
+def test_a_run_succeeds_with_its_train_stage_on_the_train_worker(deployed):
     api = deployed["api"]
     run_id = api.trigger({"ds": DS, "phases": ["prod"]})
     started = time.monotonic()
@@ -186,27 +244,62 @@ def test_a_run_succeeds_with_its_tasks_on_both_worker_hosts(deployed):
     tis = [t for t in api.tis(run_id) if t["hostname"]]
     hosts = {t["task_id"]: t["hostname"] for t in tis}
     assert hosts["prod.train"] == ADDRESS["work2"], hosts  # the train queue's worker
-    assert set(hosts.values()) == {ADDRESS["work1"], ADDRESS["work2"]}, hosts
+    assert set(hosts.values()) <= {ADDRESS["work1"], ADDRESS["work2"]}, hosts
     # Each worker's task runner reached the execution API only over HTTPS (nothing serves HTTP).
     for host in ("work1", "work2"):
-        config = (_srv(deployed["workdir"], host) / "stagebook/airflow/airflow.cfg").read_text()
+        config = (srv(deployed["workdir"], host) / "stagebook/airflow/airflow.cfg").read_text()
         assert f"execution_api_server_url = {API}/execution/" in config, host
     deployed["run_id"], deployed["tis"] = run_id, tis
 
 
 def test_a_workers_log_is_read_from_the_api_server_over_its_log_server(deployed):
     api, workdir = deployed["api"], deployed["workdir"]
-    ti = next(t for t in deployed["tis"] if t["hostname"] == ADDRESS["work1"])
+    ti = next(t for t in deployed["tis"] if t["task_id"] == "prod.train")  # on work2
     relative = f"dag_id={DAG_ID}/run_id={deployed['run_id']}/task_id={ti['task_id']}"
-    assert list((_srv(workdir, "work1") / "stagebook/airflow/logs" / relative).glob("attempt=*"))
-    assert not (_srv(workdir, "meta1") / "stagebook/airflow/logs" / relative).exists()
+    assert list((srv(workdir, "work2") / "stagebook/airflow/logs" / relative).glob("attempt=*"))
+    assert not (srv(workdir, "meta1") / "stagebook/airflow/logs" / relative).exists()
     path = (
         api._run_path(deployed["run_id"])
         + f"/taskInstances/{ti['task_id']}/logs/{ti['try_number']}"
     )
     events = [line.get("event", "") for line in api.call(path)["content"]]
-    assert any(f"http://{ADDRESS['work1']}:8793/log/" in event for event in events), events[:8]
+    assert any(f"http://{ADDRESS['work2']}:8793/log/" in event for event in events), events[:8]
     assert len(events) > 5, events
+
+
+def _pin(certificate: Path) -> str:
+    """Return the certificate's public key pin: base64 of the SHA-256 of its SubjectPublicKeyInfo."""
+    public = x509.load_pem_x509_certificate(certificate.read_bytes()).public_key()
+    der = public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def test_a_browser_that_trusts_the_vaults_certificate_opens_the_ui_and_one_that_does_not_refuses(
+    deployed,
+):
+    from playwright.sync_api import Error, sync_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is not installed: `make services` installs Debian's chromium"
+    api = deployed["api"]
+    # Chromium trusts no self-signed certificate; pinned to the vault's public key, it accepts
+    # the server that holds the vault's key and no other (a real certificate needs no pin).
+    trusting = ["--no-sandbox", f"--ignore-certificate-errors-spki-list={_pin(deployed['ca'])}"]
+    with sync_playwright() as driver:
+        stranger = driver.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        with pytest.raises(Error, match="ERR_CERT_AUTHORITY_INVALID"):
+            stranger.new_page().goto(f"{API}/", timeout=30_000)
+        stranger.close()
+        browser = driver.chromium.launch(executable_path=chromium, args=trusting)
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        context.add_cookies([{"name": "_token", "value": api.token, "url": API}])
+        page = context.new_page()
+        answer = page.goto(f"{API}/dags/{DAG_ID}", timeout=60_000)
+        assert answer is not None and answer.ok and page.url.startswith("https://")
+        page.get_by_text(DAG_ID).first.wait_for(timeout=60_000)
+        browser.close()
 
 
 def test_converging_again_changes_nothing(deployed):
@@ -217,6 +310,97 @@ def test_converging_again_changes_nothing(deployed):
     print(f"\nmultihost: second converge {took:.1f} s: {counts}")
     assert result.returncode == 0, result.stdout[-4000:]
     assert counts["changed"] == 0, result.stdout[-6000:]
+
+
+# --- faults: each run ends in success, every stage's work done once ---------------------------
+
+
+def test_a_stage_whose_worker_is_cut_off_is_retried_on_the_other_worker(deployed):
+    api, ds = deployed["api"], "2019-11-19"
+    run_id = api.trigger({"ds": ds, "phases": ["beta"], "overrides": SLOW_TRAIN})
+    first = NAME[_running(api, run_id, "beta.train")["hostname"]]  # either worker: beta's queue
+    other = ({"work1", "work2"} - {first}).pop()
+    folder = _mid_stage(deployed, ds, "beta", run_id, "20-train.try1.ipynb")
+    hostops.cut(first)
+    try:  # its heartbeats lapse; the scheduler retries the stage on the host still there
+
+        def retried():
+            ti = next(t for t in api.tis(run_id) if t["task_id"] == "beta.train")
+            return ti["try_number"] == 2 and ti["state"] == "running" and ti["hostname"]
+
+        wait_for("beta.train's second try running", retried, 300)
+    finally:
+        hostops.mend(first)
+    assert api.wait(run_id, timeout_s=900) == "success", api.tis(run_id)
+    train = next(t for t in api.tis(run_id) if t["task_id"] == "beta.train")
+    assert train["try_number"] == 2 and train["hostname"] == ADDRESS[other], train
+    archived = sorted(p.name for p in folder.glob("20-train.try*.ipynb"))
+    assert archived == ["20-train.try1.ipynb", "20-train.try2.ipynb"], archived
+    first_try = json.loads((folder / "20-train.try1.json").read_text())
+    assert first_try["state"] == "interrupted", first_try  # its cut-off worker stopped it
+    _once(deployed, run_id, ds, "beta")
+
+
+def test_a_run_goes_on_while_the_queues_leading_broker_node_is_stopped(deployed):
+    api, workdir, ds = deployed["api"], deployed["workdir"], "2019-11-18"
+    run_id = api.trigger({"ds": ds, "phases": ["prod"]})
+    _running(api, run_id, "prod.features")
+    queues = rabbitmqctl(
+        workdir, "mq1", "list_queues", "-p", "stagebook", "name", "leader", "--formatter", "json"
+    )
+    leader = next(q["leader"] for q in json.loads(queues) if q["name"] == "default")
+    host = leader.split("@")[1]  # stagebook@mqN
+    run(workdir, host, f"{SUPERVISORCTL} stop rabbitmq")
+    try:
+        status = json.loads(
+            rabbitmqctl(
+                workdir, "mq1" if host != "mq1" else "mq2", "cluster_status", "--formatter", "json"
+            )
+        )
+        assert leader not in status["running_nodes"], status
+        assert api.wait(run_id, timeout_s=900) == "success", api.tis(run_id)
+    finally:
+        run(workdir, host, f"{SUPERVISORCTL} start rabbitmq")
+        rabbitmqctl(workdir, host, "await_startup")
+    _once(deployed, run_id, ds, "prod")
+
+
+def test_a_run_resumes_after_the_metastore_is_away_for_20_s(deployed):
+    api, workdir, ds = deployed["api"], deployed["workdir"], "2019-11-17"
+    run_id = api.trigger({"ds": ds, "phases": ["prod"], "overrides": SLOW_TRAIN})
+    _running(api, run_id, "prod.train")
+    _mid_stage(deployed, ds, "prod", run_id, "20-train.try1.ipynb")
+    run(workdir, "meta1", f"{SUPERVISORCTL} stop postgresql")
+    try:
+        time.sleep(20)
+    finally:
+        run(workdir, "meta1", f"{SUPERVISORCTL} start postgresql")
+    _once(deployed, run_id, ds, "prod")
+
+
+def test_the_other_scheduler_finishes_a_run_whose_busiest_scheduler_host_dies(deployed):
+    api, workdir, ds = deployed["api"], deployed["workdir"], "2019-11-16"
+    run_id = api.trigger({"ds": ds, "phases": ["prod"]})
+    query = (
+        "SELECT j.hostname, count(*) FROM task_instance t JOIN job j ON j.id = t.queued_by_job_id "
+        f"WHERE t.run_id = '{run_id}' GROUP BY j.hostname ORDER BY count(*) DESC"
+    )
+    rows = wait_for(
+        "3 tasks queued",
+        lambda: (r := hostops.sql(workdir, query)) and sum(int(n) for _, n in r) >= 3 and r,
+    )
+    busiest = NAME[rows[0][0]]
+    assert busiest in ("sched1", "sched2"), rows
+    killed = hostops.kill_supervisor_tree(busiest)
+    assert len(killed) > 1, killed  # supervisord and its scheduler at least
+    before = {host: int(n) for host, n in hostops.sql(workdir, query)}
+    _once(deployed, run_id, ds, "prod")
+    after = {host: int(n) for host, n in hostops.sql(workdir, query)}
+    dead = ADDRESS[busiest]
+    assert after.get(dead) == before.get(dead) and sum(after.values()) > sum(before.values()), (
+        before,
+        after,
+    )  # the scheduler left queued the rest
 
 
 def test_tearing_down_leaves_nothing_behind(deployed):
