@@ -48,7 +48,7 @@ def measure(workdir: Path) -> dict:
     """Return the figures of one rehearsal in ``workdir``: up, two converges, one run."""
     hosts = prod_layout()
     figures: dict = {"measured": dt.date.today().isoformat(), "ds": DS, "hosts": len(hosts)}
-    figures["measured_by"] = "benchmarks/cluster_multihost.py, alone on the machine"
+    figures["measured_by"] = "benchmarks/cluster_multihost.py"
     figures["machine_cores"] = os.cpu_count()
     extra = multihost.tls_vars(workdir)
     _timed(figures, "hosts_up_s", lambda: nshosts.up(hosts, workdir))
