@@ -72,6 +72,7 @@ def row(scaling: dict, measured: dict, reference: dict | None) -> dict:
         "events_per_day": measured["events_per_day"],
         "completes": not failed and not over and len(peaks) == 6,
         "failed": failed,
+        "errors": {t: s["error"] for t, s in measured["stages"].items() if s.get("error")},
         "over_limit": over,
         "run_s": measured["run_s"],
         "us_per_event": round(measured["run_s"] / events * 1e6, 3),

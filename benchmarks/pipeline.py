@@ -69,11 +69,20 @@ SPLIT = [  # the sidecar's timings, in the order a try spends them
     "index",
 ]
 
-# The synthetic world keeps its 2,000 users and 500 items at every scale: past ~100 k events
-# a day most users have seen most items, so few have a full top-10 of unseen ones left. The
-# gate's user coverage is lowered so the run completes through publish (the stages' cost is
-# what the table measures, not the lists' quality).
-SCALE_PARAMS = {"validation.min_user_coverage": 0.0}
+# The synthetic world has 500 items and, up to 512 k events a day, 2,000 users: past ~100 k
+# events a day most users have seen most items, so few have a full top-10 of unseen ones left.
+# The gate's user coverage is lowered so the run completes through publish (the stages' cost is
+# what the table measures, not the lists' quality). Past 512 k a day the users grow with the
+# events (256 a user a day, as at 512 k): at 8.4 M a day with 2,000 users every user had seen
+# every item, no list was left, and the gate refused the run.
+EVENTS_PER_USER_DAY = 256
+
+
+def scale_params(events_per_day: int) -> dict:
+    """Return the params of a scaling or capacity run at ``events_per_day``."""
+    users = max(2000, events_per_day // EVENTS_PER_USER_DAY)
+    return {"validation.min_user_coverage": 0.0, "data.n_users": users}
+
 
 NOOPS = 4  # no-op stages one after the other in one run: the first pays the process's warm-up
 
@@ -340,12 +349,13 @@ def scaling(scales: list[int]) -> dict:
 
     The synthetic days' items are as many as the catalogue (``data.n_items``); the
     validation gate's catalogue coverage is lowered to what a synthetic day reaches, so
-    the run completes through publish at every scale (``SCALE_PARAMS``).
+    the run completes through publish at every scale (:func:`scale_params`).
     """
     found = {}
     for events in scales:
         with tempfile.TemporaryDirectory(prefix=f"stagebook-scale-{events}-") as tmp:
-            changes = {"data.source": "synthetic", "data.events_per_day": events, **SCALE_PARAMS}
+            changes = {"data.source": "synthetic", "data.events_per_day": events}
+            changes.update(scale_params(events))
             params = _params(Path(tmp) / "params", changes)
             home = Path(tmp) / "home"
             env = _env(home, STAGEBOOK_PARAMS_RECOMMENDATIONS=str(params))
