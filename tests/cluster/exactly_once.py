@@ -2,7 +2,7 @@
 
 Three witnesses, none of them Airflow's own word: the sidecars of the archived
 tries (exactly one ``success`` per stage that succeeded), the task logs (each
-stage began once per try: no redelivered message ran it again), and the outbox
+try began its stage at most once: no redelivered message ran it again), and the outbox
 (one record per user, published by this run).
 """
 
@@ -33,13 +33,14 @@ def check(
     assert done == {t["task_id"]: 1 for t in ran}, done  # each stage ran to its end once
     roots = list(log_roots)
     run_logs = f"dag_id={DAG_ID}/run_id={run_id}"
-    for ti in ran:  # and began once per try, wherever its tries ran
-        began = sum(
+    for ti in ran:  # and began at most once per try, wherever its tries ran
+        began = [
             log.read_text().count(f"Stage {stage_of[ti['task_id']]}, ")
             for root in roots
             for log in (root / run_logs / f"task_id={ti['task_id']}").glob("attempt=*.log")
-        )
-        assert began == ti["try_number"], (ti["task_id"], began, ti["try_number"])
+        ]
+        # a try reset before it started (its scheduler lost) has no log, or one without a start
+        assert max(began, default=0) == 1 and sum(began) <= ti["try_number"], (ti, began)
     return done
 
 
