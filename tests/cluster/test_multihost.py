@@ -317,16 +317,6 @@ def test_converging_again_changes_nothing(deployed):
     assert counts["changed"] == 0, result.stdout[-6000:]
 
 
-def _on_broker(workdir: Path, host: str) -> bool:
-    """Return whether ``host`` has a connection to a broker node (its Celery worker's)."""
-    peers = []
-    for node in ("mq1", "mq2", "mq3"):
-        peers += json.loads(
-            rabbitmqctl(workdir, node, "list_connections", "peer_host", "--formatter", "json")
-        )
-    return any(peer["peer_host"] == ADDRESS[host] for peer in peers)
-
-
 def _now(workdir: Path) -> str:
     """Return the metastore's clock now (the tasks' queued times are on it)."""
     return hostops.sql(workdir, "SELECT now()")[0][0]
@@ -362,8 +352,6 @@ def test_a_stage_whose_worker_is_cut_off_is_retried_on_the_other_worker(deployed
     finally:
         hostops.mend(first)
     assert api.wait(run_id, timeout_s=900) == "success", api.tis(run_id)
-    workdir = deployed["workdir"]
-    wait_for(f"{first}'s worker back on the broker", lambda: _on_broker(workdir, first), 120)
     train = next(t for t in api.tis(run_id) if t["task_id"] == "beta.train")
     assert train["try_number"] == 2 and train["hostname"] == ADDRESS[other], train
     archived = sorted(p.name for p in folder.glob("20-train.try*.ipynb"))
