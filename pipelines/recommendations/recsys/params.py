@@ -45,6 +45,7 @@ class TablesParams(Section):
     spark_conn_id: str = Field(min_length=1)  # an Airflow connection: sc://host:port or local[N]
     duckdb_memory_limit: str
     duckdb_temp_dir: str = Field(min_length=1)  # relative: under the archive's tmp folder
+    seen_pass_events: int = Field(ge=1, le=1 << 40)  # events one pass of ``seen`` aggregates
 
     @field_validator("duckdb_memory_limit")
     @classmethod

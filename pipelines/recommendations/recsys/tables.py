@@ -62,15 +62,29 @@ def _latest(key: str, fields: tuple[str, ...]) -> str:
     )
 
 
-def queries(source: Source, columns: Sequence[str]) -> dict[str, str]:
-    """Return the query of each input table, by name, over the ``events`` view (``columns``)."""
+def _seen(passes: int) -> str:
+    # One DISTINCT over hundreds of millions of events outgrows DuckDB's memory limit: its hash
+    # aggregate keeps state that grows with the rows, not the pairs (duckdb/duckdb#22474). Each
+    # pass takes the users of one hash bucket, so every pair comes from exactly one pass.
+    pairs = "SELECT DISTINCT user_id, item_id FROM events"
+    if passes > 1:
+        pairs = " UNION ALL ".join(
+            f"{pairs} WHERE abs(hash(user_id) % {passes}) = {k}" for k in range(passes)
+        )
+    return f"SELECT * FROM ({pairs}) AS pairs ORDER BY {_order(['user_id', 'item_id'])}"
+
+
+def queries(source: Source, columns: Sequence[str], seen_passes: int = 1) -> dict[str, str]:
+    """Return the query of each input table, by name, over the ``events`` view (``columns``).
+
+    ``seen_passes``: how many passes over the events find the ``seen`` pairs (the same rows).
+    """
     by_time = ["ts", *(c for c in columns if c != "ts")]  # ties on ts broken by every column
     return {
         "events": f"SELECT * FROM events ORDER BY {_order(by_time)}",
         "users": _latest("user_id", source.user_fields),
         "items": _latest("item_id", source.item_fields),
-        "seen": "SELECT DISTINCT user_id, item_id FROM events "
-        f"ORDER BY {_order(['user_id', 'item_id'])}",
+        "seen": _seen(seen_passes),
     }
 
 
@@ -125,7 +139,8 @@ def build(
 
     The engine (``settings.engine``; None: DuckDB with its own memory default) reads
     the partitions, sorts and writes each table straight to Parquet, so the window's
-    events never become a frame in this process. The tables folder is replaced
+    events never become a frame in this process; ``seen`` takes a pass over the events
+    for each ``settings.seen_pass_events`` of them. The tables folder is replaced
     whole, and only once the window holds ``minimum`` events (``tables.min_events``).
 
     Raises:
@@ -138,10 +153,12 @@ def build(
     columns = pq.read_schema(partitions[0]).names
     with engine(partitions, paths, settings) as run:
         run.execute(events_view(columns))
-        check_enough(run.count("SELECT count(*) FROM events"), minimum, paths)
+        events = run.count("SELECT count(*) FROM events")
+        check_enough(events, minimum, paths)
+        passes = -(-events // settings.seen_pass_events) if settings is not None else 1
         rows = {}
         with atomic.replacing(paths.tables) as folder:
-            for name, sql in queries(source, columns).items():
+            for name, sql in queries(source, columns, passes).items():
                 rows[name] = run.write(sql, table_file(folder, name))
         daily = run.frame(DAILY)
     # the same frame from either engine (Spark's timestamps come as nanoseconds)
