@@ -24,6 +24,7 @@ def test_the_pipelines_datasets_keep_the_archive_layout(tmp_path):
     assert paths.model("sig") == DATA(tmp_path) / "models/beta/sig"
     assert paths.outbox == DATA(tmp_path) / "outbox/beta"
     assert paths.spill == DATA(tmp_path) / "tmp/duckdb"
+    assert paths.train_spill == DATA(tmp_path) / "tmp/train/beta"
     assert paths.raw_events("key") == DATA(tmp_path) / "raw/events/key/date=2019-11-20"
     earlier = DATA(tmp_path) / "raw/events/key/date=2019-11-19/part-0.parquet"
     assert paths.raw_events_file("key", DS - dt.timedelta(days=1)) == earlier

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -117,7 +118,8 @@ def test_training_from_a_stream_matches_training_in_memory(synthetic):
         if name == "stream":
             # 4 blocks a full chunk, 2 the last one: a chunk dealt with another's size shows
             for seed in range(4):
-                blocks = Streamed(split.train, 128, vocab.n_features, seed=seed)
+                blocks = Streamed(split.train, 128, vocab.n_features, seed, paths.train_spill)
+                assert Path(blocks.spill.name).parent == paths.train_spill
                 _deals_every_row_once_an_epoch(blocks)
         model = ffm.build(vocab.n_features, len(vocab.fields), 4, train.l2, 0.1, seed=1)
         losses = ffm.fit(
@@ -129,6 +131,7 @@ def test_training_from_a_stream_matches_training_in_memory(synthetic):
             patience=3,
             lr=0.1,
             seed=1,
+            spill=paths.train_spill,
         )
         prob = 1 / (1 + np.exp(-model.predict(split.test.x, verbose=0)))
         found[name] = metrics.auc(split.test.y, prob)
@@ -137,6 +140,7 @@ def test_training_from_a_stream_matches_training_in_memory(synthetic):
             split.train_rate, split.test.y
         )
     assert found["stream"] == pytest.approx(found["memory"], abs=0.01)
+    assert not any(paths.train_spill.iterdir())  # the dealt chunks were removed after
 
 
 def _deals_every_row_once_an_epoch(blocks):

@@ -73,6 +73,7 @@ losses = ffm.fit(
     patience=p.train.patience,
     lr=lr,
     seed=ctx.seed,
+    spill=ctx.paths.train_spill,  # a window trained from disk: its dealt chunks, removed after
 )
 stagebook.record("losses", losses)
 prob = 1 / (1 + np.exp(-model.predict(data.test.x, batch_size=8192, verbose=0)))

@@ -12,6 +12,7 @@ recommendations/<phase>/ds=YYYY-MM-DD/recommendations.parquet
 validated/<phase>/ds=YYYY-MM-DD/approved.json, item_distribution.parquet
 outbox/<phase>/ds=YYYY-MM-DD/records.jsonl, meta.json   one folder per date, swapped whole
 tmp/duckdb/                   DuckDB's spill space while it builds the tables
+tmp/train/<phase>/            the train stage's dealt chunks while it trains from disk
 ```
 
 A stage gets these as ``ctx.paths``: :meth:`RecsysParams.paths
@@ -51,6 +52,11 @@ class RecsysPaths(storage.Paths):
     def spill(self) -> Path:
         """Return where DuckDB spills what does not fit its memory limit (scratch, not archive)."""
         return self.folder("tmp", "duckdb")
+
+    @property
+    def train_spill(self) -> Path:
+        """Return where the train stage spills its dealt chunks (scratch, not archive)."""
+        return self.folder("tmp", "train", self.phase)
 
     @property
     def models(self) -> Path:

@@ -100,14 +100,17 @@ class Streamed(keras.utils.PyDataset):
 
     The chunks are drawn once (:meth:`Stream.draw`); the first time a chunk is
     met it is dealt as :class:`Blocks` deals a whole set and spilled to a temporary folder
-    (about 1.3 times the chunk's feature indices); later epochs read the dealt
+    under ``spill`` (the system's temporary folder when None; about 1.3 times the chunk's
+    feature indices), removed by :meth:`close`; later epochs read the dealt
     chunks back in a new order, each dealt into blocks in a new order, as
     :class:`Blocks` keeps its minibatches and deals them anew. The next chunk
     is prepared on a thread while one trains. Every chunk is widened to the
     widest one's unique rows, so after the first epoch the step has one shape.
     """
 
-    def __init__(self, stream: Stream, batch_size: int, n_features: int, seed: int):
+    def __init__(
+        self, stream: Stream, batch_size: int, n_features: int, seed: int, spill: Path | None = None
+    ):
         super().__init__()
         self.stream, self.batch_size, self.n_features = stream, batch_size, n_features
         # one generator for the epochs' orders (this thread), one for dealing (the worker's)
@@ -117,7 +120,9 @@ class Streamed(keras.utils.PyDataset):
         self.blocks = [-(-n // self.block) for n in minibatches]
         self.plan = list(stream.draw(deal_rng))  # chunk c: its spans, dealt the first time it is
         self.deal_rng, self.width = deal_rng, 0  # the widest chunk's unique rows so far
-        self.spill = tempfile.TemporaryDirectory(prefix="stagebook-chunks-")
+        if spill is not None:
+            spill.mkdir(parents=True, exist_ok=True)
+        self.spill = tempfile.TemporaryDirectory(prefix="stagebook-chunks-", dir=spill)
         self.dealt: set[int] = set()  # the chunks spilled so far
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="stagebook-chunks")
         # Keras calls on_epoch_end once before the first epoch too (EpochIterator.reset)

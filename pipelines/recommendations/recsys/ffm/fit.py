@@ -118,12 +118,13 @@ def fit(
     patience: int,
     lr: float,
     seed: int,
+    spill: Path | None = None,
 ) -> list[dict[str, float]]:
     """Train; return each epoch's losses and training speed.
 
     ``train`` is ``(x, y)`` in memory (:class:`Blocks`) or a
     :class:`~recsys.training.Stream` on disk (:class:`Streamed`: a chunk at a
-    time). With ``valid``, stop early on its loss and keep the best epoch's
+    time, its dealt chunks spilled under ``spill``). With ``valid``, stop early on its loss and keep the best epoch's
     weights; without, run all ``epochs``.
 
     Raises:
@@ -132,7 +133,7 @@ def fit(
     keras.utils.set_random_seed(seed)
     options = {"batch_size": batch_size, "n_features": model.n_features, "seed": seed}
     in_memory = isinstance(train, tuple)
-    data = Blocks(*train, **options) if in_memory else Streamed(train, **options)
+    data = Blocks(*train, **options) if in_memory else Streamed(train, **options, spill=spill)
     rows = len(train[0]) if in_memory else len(train)
     # build the model, its loss and the optimizer on plain ids, symbolically: fit's own
     # build would call the model on a block of the training data
