@@ -103,7 +103,8 @@ def test_seen_found_in_several_passes_is_the_same_table(window, tmp_path):
         pd.testing.assert_frame_equal(
             pd.read_parquet(many_paths.table(name)), pd.read_parquet(once_paths.table(name))
         )
-    assert tables._seen(5).count("SELECT DISTINCT") == 5 and "% 5) = 4" in tables._seen(5)
+    seen = tables.queries(data.source("synthetic"), ["user_id", "item_id"], 5)["seen"]
+    assert seen.count("SELECT DISTINCT") == 5 and "% 5) = 4" in seen  # 3,000 events / 700
 
 
 def test_spark_connect_builds_the_same_tables_as_duckdb(

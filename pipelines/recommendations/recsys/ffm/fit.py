@@ -124,8 +124,8 @@ def fit(
 
     ``train`` is ``(x, y)`` in memory (:class:`Blocks`) or a
     :class:`~recsys.training.Stream` on disk (:class:`Streamed`: a chunk at a
-    time, its dealt chunks spilled under ``spill``). With ``valid``, stop early on its loss and keep the best epoch's
-    weights; without, run all ``epochs``.
+    time, its dealt chunks spilled under ``spill``). With ``valid``, stop early
+    on its loss and keep the best epoch's weights; without, run all ``epochs``.
 
     Raises:
         InvalidLossError: as soon as the loss is nan or infinite (during the epoch).
