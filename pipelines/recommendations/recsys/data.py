@@ -280,18 +280,23 @@ def synthetic_day(params: DataParams, date: dt.date) -> pd.DataFrame:
     prob = 1.0 / (1.0 + np.exp(-click_logit(world, users, items)))
     seconds = np.sort(rng.integers(0, 86400, n))
     start = pd.Timestamp(date, tz="UTC")
+
+    def named(names: np.ndarray, codes: np.ndarray) -> pd.Categorical:
+        # a code a row, not a string object: Parquet stores the same strings, dictionary-encoded
+        return pd.Categorical.from_codes(codes, names)
+
     return pd.DataFrame(
         {
             "date": date,
             "ts": start + pd.to_timedelta(seconds, unit="s"),
-            "user_id": world["user_id_name"][users],
-            "item_id": world["item_id_name"][items],
+            "user_id": named(world["user_id_name"], users),
+            "item_id": named(world["item_id_name"], items),
             "label": (rng.random(n) < prob).astype("int8"),
-            "age": _AGES[world["age"][users]],
-            "gender": _GENDERS[world["gender"][users]],
-            "region": world["region_name"][world["region"][users]],
-            "category": world["category_name"][world["category"][items]],
-            "brand": world["brand_name"][world["brand"][items]],
-            "price": world["price_name"][world["price"][items]],
+            "age": named(_AGES, world["age"][users]),
+            "gender": named(_GENDERS, world["gender"][users]),
+            "region": named(world["region_name"], world["region"][users]),
+            "category": named(world["category_name"], world["category"][items]),
+            "brand": named(world["brand_name"], world["brand"][items]),
+            "price": named(world["price_name"], world["price"][items]),
         }
     )
