@@ -280,23 +280,20 @@ def synthetic_day(params: DataParams, date: dt.date) -> pd.DataFrame:
     prob = 1.0 / (1.0 + np.exp(-click_logit(world, users, items)))
     seconds = np.sort(rng.integers(0, 86400, n))
     start = pd.Timestamp(date, tz="UTC")
-
-    def named(names: np.ndarray, codes: np.ndarray) -> pd.Categorical:
-        # a code a row, not a string object: Parquet stores the same strings, dictionary-encoded
-        return pd.Categorical.from_codes(codes, names)
-
+    # a code a row, not a string object: Parquet stores the same strings, dictionary-encoded
+    named = pd.Categorical.from_codes
     return pd.DataFrame(
         {
             "date": date,
             "ts": start + pd.to_timedelta(seconds, unit="s"),
-            "user_id": named(world["user_id_name"], users),
-            "item_id": named(world["item_id_name"], items),
+            "user_id": named(users, world["user_id_name"]),
+            "item_id": named(items, world["item_id_name"]),
             "label": (rng.random(n) < prob).astype("int8"),
-            "age": named(_AGES, world["age"][users]),
-            "gender": named(_GENDERS, world["gender"][users]),
-            "region": named(world["region_name"], world["region"][users]),
-            "category": named(world["category_name"], world["category"][items]),
-            "brand": named(world["brand_name"], world["brand"][items]),
-            "price": named(world["price_name"], world["price"][items]),
+            "age": named(world["age"][users], _AGES),
+            "gender": named(world["gender"][users], _GENDERS),
+            "region": named(world["region"][users], world["region_name"]),
+            "category": named(world["category"][items], world["category_name"]),
+            "brand": named(world["brand"][items], world["brand_name"]),
+            "price": named(world["price"][items], world["price_name"]),
         }
     )
