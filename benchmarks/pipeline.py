@@ -79,9 +79,18 @@ EVENTS_PER_USER_DAY = 256
 
 
 def scale_params(events_per_day: int) -> dict:
-    """Return the params of a scaling or capacity run at ``events_per_day``."""
+    """Return the params of a scaling or capacity run at ``events_per_day``.
+
+    The cell timeout guards a hung cell; at 8.4 M events a day, landing the window's 60 days
+    or training on 504 M events is one cell that rightly runs past the default hour (the
+    first try of a capacity run at 8.4 M was stopped there), so the scaled runs allow four.
+    """
     users = max(2000, events_per_day // EVENTS_PER_USER_DAY)
-    return {"validation.min_user_coverage": 0.0, "data.n_users": users}
+    return {
+        "validation.min_user_coverage": 0.0,
+        "data.n_users": users,
+        "pipeline.cell_timeout_s": 4 * 3600,
+    }
 
 
 NOOPS = 4  # no-op stages one after the other in one run: the first pays the process's warm-up
