@@ -77,6 +77,7 @@ def row(scaling: dict, measured: dict, reference: dict | None) -> dict:
         "run_s": measured["run_s"],
         "us_per_event": round(measured["run_s"] / events * 1e6, 3),
         "stage_peak_mib": peaks,
+        "stage_s": {t: s["task_s"] for t, s in measured["stages"].items()},
         "memory_would_allow": memory_limit(points),
         "disk_would_allow": disk_limit(measured),
     }
