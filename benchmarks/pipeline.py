@@ -81,9 +81,9 @@ EVENTS_PER_USER_DAY = 256
 def scale_params(events_per_day: int) -> dict:
     """Return the params of a scaling or capacity run at ``events_per_day``.
 
-    The cell timeout guards a hung cell; at 8.4 M events a day, landing the window's 60 days
-    or training on 504 M events is one cell that rightly runs past the default hour (the
-    first try of a capacity run at 8.4 M was stopped there), so the scaled runs allow four.
+    The cell timeout guards a hung cell, not a big day: the scaled runs allow a cell four
+    hours, because at capacity one cell can rightly run past the default hour (the window's
+    landing did at 8.4 M a day, before the synthetic source made categoricals).
     """
     users = max(2000, events_per_day // EVENTS_PER_USER_DAY)
     return {
