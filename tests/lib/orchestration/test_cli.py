@@ -1,6 +1,9 @@
+import gc
 import os
 import subprocess
 import sys
+
+import pytest
 
 
 def test_finding_0_a_fresh_archive_gets_its_metastore_and_says_so_in_one_line(tmp_path):
@@ -22,3 +25,22 @@ def test_finding_0_a_fresh_archive_gets_its_metastore_and_says_so_in_one_line(tm
         f"stagebook: created the Airflow metastore in {tmp_path / 'new' / 'airflow'}"
     ]
     assert "OperationalError" not in result.stdout + result.stderr
+
+
+def test_the_stagebook_process_exits_with_main_s_code_and_leaves_its_objects_to_the_exit(
+    monkeypatch,
+):
+    from importlib.metadata import entry_points
+
+    from stagebook.orchestration.commands import cli
+
+    (script,) = entry_points(group="console_scripts", name="stagebook")
+    assert script.value == "stagebook.orchestration.commands.cli:entry"
+    monkeypatch.setattr(cli, "main", lambda: 3)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            cli.entry()
+        assert exited.value.code == 3
+        assert gc.get_freeze_count() > 0  # not collected at exit
+    finally:
+        gc.unfreeze()

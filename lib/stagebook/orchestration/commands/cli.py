@@ -12,6 +12,7 @@ merges over the params files exactly as for a run triggered by hand
 from __future__ import annotations
 
 import argparse
+import gc
 import shlex
 import sys
 from typing import Any
@@ -216,5 +217,20 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def entry() -> None:
+    """The ``stagebook`` process: :func:`main`, then exit without collecting what it built.
+
+    At exit Python collects every cycle still alive; after a run, the graph of
+    Airflow's execution API and its routers took 1.2 s of it (a MovieLens run:
+    18.2 s, not 16.4). Frozen, it is left to the process's end, as every other
+    object is; exit handlers still run.
+    """
+    try:
+        code = main()
+    finally:
+        gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

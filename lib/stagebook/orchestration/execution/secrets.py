@@ -20,6 +20,7 @@ from typing import Any
 
 from stagebook import atomic, pipelines, settings
 from stagebook.errors import PipelineError
+from stagebook.orchestration.execution import readiness
 
 log = logging.getLogger("stagebook.secrets")
 
@@ -90,9 +91,14 @@ def kernel_manager(environ: Mapping[str, str], seen: dict[str, Any] | None = Non
     shuts down (Linux ``VmHWM``; absent where there is none).
     """
     from jupyter_client.manager import AsyncKernelManager
+    from traitlets import DottedObjectName, Type
 
     class StageKernelManager(AsyncKernelManager):
         """Starts the kernel with the stage's minimal environment, not the worker's."""
+
+        # Ready as soon as the kernel answers (the client's docstring says why).
+        client_class = DottedObjectName(f"{readiness.__name__}.ReadyKernelClient")
+        client_factory = Type(readiness.ReadyKernelClient, klass=readiness.AsyncKernelClient)
 
         async def _async_pre_start_kernel(self, **kw: Any) -> Any:
             kw["env"] = dict(environ)
