@@ -221,9 +221,9 @@ def entry() -> None:
     """The ``stagebook`` process: :func:`main`, then exit without collecting what it built.
 
     At exit Python collects every cycle still alive; after a run, the graph of
-    Airflow's execution API and its routers took 1.2 s of it (a MovieLens run:
-    18.2 s, not 16.4). Frozen, it is left to the process's end, as every other
-    object is; exit handlers still run.
+    Airflow's execution API and its routers took 1.2 to 1.9 s of it. Frozen, it
+    is left to the process's end, as every other object is; exit handlers still
+    run.
     """
     try:
         code = main()

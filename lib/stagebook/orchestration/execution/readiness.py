@@ -18,6 +18,7 @@ The class is the ``client_class`` of the stages' kernel manager
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from queue import Empty
 from typing import Any
 
@@ -52,25 +53,33 @@ class ReadyKernelClient(AsyncKernelClient):
 
     async def _reply(self, request: str, deadline: float) -> dict[str, Any] | None:
         """Return the reply to ``request`` on the shell channel, or None after ANSWER_S."""
-        until = min(time.monotonic() + ANSWER_S, deadline)
-        while (left := until - time.monotonic()) > 0:
-            try:
-                msg = await self.get_shell_msg(timeout=left)
-            except Empty:
-                return None
-            if msg["parent_header"].get("msg_id") == request:
-                return msg
-        return None
+        return await _first(self.get_shell_msg, min(time.monotonic() + ANSWER_S, deadline), request)
 
     async def _closed(self, request: str, deadline: float) -> bool:
         """Drain IOPub up to the ``idle`` status of ``request``; False if it does not come."""
         until = min(time.monotonic() + CLOSING_S, deadline)
-        while (left := until - time.monotonic()) > 0:
-            try:
-                msg = await self.get_iopub_msg(timeout=left)
-            except Empty:
-                return False
-            closing = msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle"
-            if closing and msg["parent_header"].get("msg_id") == request:
-                return True
-        return False
+        return await _first(self.get_iopub_msg, until, request, _closing) is not None
+
+
+def _closing(msg: dict[str, Any]) -> bool:
+    return msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle"
+
+
+async def _first(
+    get: Callable[..., Awaitable[dict[str, Any]]],
+    until: float,
+    request: str,
+    wanted: Callable[[dict[str, Any]], bool] = lambda msg: True,
+) -> dict[str, Any] | None:
+    """Return the first message from ``get`` that answers ``request`` and is ``wanted``.
+
+    Messages before it are dropped; None once ``until`` (monotonic) has passed.
+    """
+    while (left := until - time.monotonic()) > 0:
+        try:
+            msg = await get(timeout=left)
+        except Empty:
+            return None
+        if msg["parent_header"].get("msg_id") == request and wanted(msg):
+            return msg
+    return None
