@@ -20,7 +20,6 @@ from typing import Any
 
 from stagebook import atomic, pipelines, settings
 from stagebook.errors import PipelineError
-from stagebook.orchestration.execution import readiness
 
 log = logging.getLogger("stagebook.secrets")
 
@@ -92,6 +91,8 @@ def kernel_manager(environ: Mapping[str, str], seen: dict[str, Any] | None = Non
     """
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import DottedObjectName, Type
+
+    from stagebook.orchestration.execution import readiness  # not at DAG parse: jupyter_client
 
     class StageKernelManager(AsyncKernelManager):
         """Starts the kernel with the stage's minimal environment, not the worker's."""
