@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from stagebook import atomic, pipelines, settings
 from stagebook.errors import PipelineError
@@ -68,9 +69,13 @@ def command(port: int) -> list[str]:
     ]
 
 
-def lab(port: int) -> int:
-    """Run JupyterLab on the project until Ctrl-C; return its exit status."""
-    try:
-        return subprocess.call(command(port), env=environ(), cwd=settings.root())
-    except KeyboardInterrupt:
-        return 130
+def lab(port: int) -> NoReturn:
+    """Become JupyterLab on the project, in this process: Ctrl-C and TERM stop it.
+
+    Not a child: one stopped by ``stagebook lab``'s PID would otherwise go on serving.
+    """
+    argv, env = command(port), environ()
+    os.chdir(settings.root())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(argv[0], argv, env)
