@@ -10,7 +10,7 @@ closes the request instead: the kernel's ``idle`` status whose parent is that
 made it publish. If IOPub missed it (not connected yet when the kernel published
 it), the request is sent again, as ``jupyter_client`` does.
 
-The class is the ``client_class`` of the stages' kernel manager
+The class is the ``client_factory`` of the stages' kernel manager
 (:func:`stagebook.orchestration.execution.secrets.kernel_manager`), a setting
 ``jupyter_client`` documents; nbclient takes its client from that manager.
 """

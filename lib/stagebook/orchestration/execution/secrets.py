@@ -90,7 +90,7 @@ def kernel_manager(environ: Mapping[str, str], seen: dict[str, Any] | None = Non
     shuts down (Linux ``VmHWM``; absent where there is none).
     """
     from jupyter_client.manager import AsyncKernelManager
-    from traitlets import DottedObjectName, Type
+    from traitlets import Type
 
     from stagebook.orchestration.execution import readiness  # not at DAG parse: jupyter_client
 
@@ -98,7 +98,6 @@ def kernel_manager(environ: Mapping[str, str], seen: dict[str, Any] | None = Non
         """Starts the kernel with the stage's minimal environment, not the worker's."""
 
         # Ready as soon as the kernel answers (the client's docstring says why).
-        client_class = DottedObjectName(f"{readiness.__name__}.ReadyKernelClient")
         client_factory = Type(readiness.ReadyKernelClient, klass=readiness.AsyncKernelClient)
 
         async def _async_pre_start_kernel(self, **kw: Any) -> Any:
