@@ -4,10 +4,11 @@ The framework's ``defaults.yaml`` holds the sections every pipeline has;
 ``common.yaml`` is merged over it, states every key of the pipeline's own
 sections and its default, and names the schema that validates them
 (``schema: package.module:Class``, a subclass of :class:`Params`); a phase file
-overrides any key. A pipeline without ``params/`` runs with the defaults alone. Every mistake is reported with the file and the
-dotted key it is in, e.g. ``params/prod.yaml: train.base_lr: Input should be
-greater than 0``. The base schema is :mod:`stagebook.schema`; what a run's conf
-may override is checked by :mod:`stagebook.runconf`.
+overrides any key. A pipeline without ``params/`` runs with the defaults alone.
+Every mistake is reported with the file and the dotted key it is in, e.g.
+``params/prod.yaml: train.base_lr: Input should be greater than 0``. The base
+schema is :mod:`stagebook.schema`; what a run's conf may override is checked by
+:mod:`stagebook.runconf`.
 """
 
 from __future__ import annotations

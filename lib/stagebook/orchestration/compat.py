@@ -227,7 +227,8 @@ def execution_api() -> None:
     """Item 6: build ``dag.test()``'s in-process execution API and answer one request with it.
 
     Done before the run's first task (:mod:`stagebook.orchestration.execution.warmup`),
-    so that the first stage does not pay about 3 s of it. Airflow has no public way to build it ahead: ``dag.test()`` takes it from
+    so that the first stage does not pay about 3 s of it. Airflow has no public way
+    to build it ahead: ``dag.test()`` takes it from
     ``airflow.sdk.execution_time.supervisor.in_process_api_server()``, a private,
     cached factory, and builds Cadwyn's versioned routers on the app's first
     request. This is the one place Stagebook calls it. What it builds is the very
