@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pipeline import DS, _env, _params, _sidecars, _stagebook  # noqa: E402
+from runs import DS, environ, params_file, sidecars, stagebook  # noqa: E402
 
 RESULT = Path(__file__).resolve().parent / "results" / "train-gpu.json"
 
@@ -46,10 +46,10 @@ def _device() -> str:
 
 def _train(env: dict[str, str], home: Path) -> dict:
     """Run ``prod.train`` once more on the built features; return its time and AUC."""
-    before = {s["run_id"] for s in _sidecars(home) if s.get("stage") == "20-train"}
-    wall = _stagebook(env, "run", "--ds", DS, "--phases", "prod", "--only", r"prod\.train")
+    before = {s["run_id"] for s in sidecars(home) if s.get("stage") == "20-train"}
+    wall = stagebook(env, "run", "--ds", DS, "--phases", "prod", "--only", r"prod\.train")
     tried = [
-        s for s in _sidecars(home) if s.get("stage") == "20-train" and s["run_id"] not in before
+        s for s in sidecars(home) if s.get("stage") == "20-train" and s["run_id"] not in before
     ]
     found = max(tried, key=lambda s: s["try_number"])  # a retried stage: its last try
     return {
@@ -68,10 +68,10 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="stagebook-train-gpu-") as tmp:
         changes = {"data.source": "synthetic", "data.events_per_day": args.events_per_day}
-        params = _params(Path(tmp) / "params", changes)
+        params = params_file(Path(tmp) / "params", changes)
         home = Path(tmp) / "home"
-        env = _env(home, STAGEBOOK_PARAMS_RECOMMENDATIONS=str(params))
-        _stagebook(
+        env = environ(home, STAGEBOOK_PARAMS_RECOMMENDATIONS=str(params))
+        stagebook(
             env, "run", "--ds", DS, "--phases", "prod", "--only", r"input_tables|prod\.features"
         )
         gpu = _train(env, home)

@@ -1,0 +1,113 @@
+"""Table 2 of ``make bench-pipeline``: ``stagebook run`` against the same work in plain Python."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import runs
+
+
+def _plain_python(home: Path, env: dict[str, str]) -> tuple[float, dict[str, float]]:
+    """Run the six stages' code cells in order in one Python process.
+
+    Return its wall time, and each stage's (its imports included: the first stage
+    to import a library pays for it).
+    """
+    script = f"""
+import json, sys, time
+import jupytext
+took = {{}}
+for stage, phase in {[(s, "common" if s.startswith("00") else "prod") for s in runs.PHASES]!r}:
+    began = time.perf_counter()
+    nb = jupytext.read({str(runs.ROOT / "pipelines" / "recommendations" / "notebooks")!r} + "/" + stage + ".py")
+    scope = {{}}
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        exec(compile("".join(cell["source"]), stage, "exec"), scope)
+        if "parameters" in cell["metadata"].get("tags", []):
+            scope.update(ds={runs.DS!r}, phase=phase, run_id="plain", try_number=1)
+    import matplotlib.pyplot as plt
+    plt.close("all")
+    took[stage] = round(time.perf_counter() - began, 2)
+print("STAGES " + json.dumps(took))
+"""
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    took = time.perf_counter() - started
+    if result.returncode:
+        raise SystemExit(f"plain Python failed:\n{result.stderr[-3000:]}")
+    stages = [line for line in result.stdout.splitlines() if line.startswith("STAGES ")]
+    return took, json.loads(stages[-1].removeprefix("STAGES "))
+
+
+def _stagebook_run(home: Path, params: Path) -> tuple[float, dict[str, float], float]:
+    """Run ``stagebook run --phases prod`` in ``home``; return its wall time, stages and CPU."""
+    env = runs.environ(home, STAGEBOOK_PARAMS_RECOMMENDATIONS=str(params))
+    runs.stagebook(env, "setup")  # the metastore exists before the timing, as on a deployment
+    cpu = runs.children_cpu()  # the run's process and its kernels (each waited for)
+    took = runs.stagebook(env, "run", "--ds", runs.DS, "--phases", "prod")
+    cpu = runs.children_cpu() - cpu
+    tasks = {task: round(s, 2) for (_, task), s in runs.task_seconds(home).items()}
+    return took, {task: tasks.get(task, 0.0) for task in runs.STAGE_TASKS}, cpu
+
+
+def overhead(scale: str, events_per_day: int | None, repeats: int) -> dict:
+    """Table 2: plain Python against ``stagebook run --phases prod``, same date and data.
+
+    ``repeats`` pairs, interleaved (plain, stagebook, plain, ...), each in fresh
+    copies of the landed data; the ratio is of the medians. Training's time alone
+    varies by up to half between runs on this machine, either way.
+    """
+    with tempfile.TemporaryDirectory(prefix="stagebook-overhead-") as tmp:
+        changes: dict[str, object] = {}
+        if events_per_day:
+            changes = {"data.source": "synthetic", "data.events_per_day": events_per_day}
+        params = runs.params_file(Path(tmp) / "params", changes)
+        # land the raw data once, outside both timings (both read the same landed days)
+        landed = Path(tmp) / "landed"
+        base = runs.environ(landed, STAGEBOOK_PARAMS_RECOMMENDATIONS=str(params))
+        runs.stagebook(base, "run", "--ds", runs.DS, "--phases", "prod", "--only", "input_tables")
+        plains, ours = [], []
+        for n in range(repeats):
+            homes = {name: Path(tmp) / f"{name}-{n}" for name in ("plain", "stagebook")}
+            for home in homes.values():
+                home.mkdir()
+                if (landed / "data" / "recommendations" / "raw").exists():
+                    shutil.copytree(
+                        landed / "data" / "recommendations" / "raw",
+                        home / "data" / "recommendations" / "raw",
+                    )
+            env = runs.environ(homes["plain"], STAGEBOOK_PARAMS_RECOMMENDATIONS=str(params))
+            cpu = runs.children_cpu()
+            took, plain_stages = _plain_python(homes["plain"], env)
+            plains.append((took, plain_stages, runs.children_cpu() - cpu))
+            ours.append(_stagebook_run(homes["stagebook"], params))
+            shutil.rmtree(homes["plain"])
+            shutil.rmtree(homes["stagebook"])
+    plain, plain_stages, plain_cpu = sorted(plains, key=lambda r: r[0])[len(plains) // 2]
+    mine, stages, my_cpu = sorted(ours, key=lambda r: r[0])[len(ours) // 2]
+    return {
+        "scale": scale,
+        "repeats": repeats,
+        "plain_python_s": round(plain, 1),
+        "stagebook_run_s": round(mine, 1),
+        "ratio": round(mine / plain, 3),
+        "plain_python_each_s": [round(t, 1) for t, _, _ in plains],
+        "stagebook_run_each_s": [round(t, 1) for t, _, _ in ours],
+        # CPU seconds of the median runs, kernels included: on 2 cores a run cannot take less
+        # wall time than half its CPU
+        "plain_python_cpu_s": round(plain_cpu, 1),
+        "stagebook_run_cpu_s": round(my_cpu, 1),
+        # the profile of the difference, in the median runs: each stage both ways,
+        # and stagebook's time outside its stages
+        "plain_stages_s": plain_stages,
+        "stagebook_stages_s": stages,
+        "stagebook_outside_stages_s": round(mine - sum(stages.values()), 1),
+    }
