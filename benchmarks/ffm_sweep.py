@@ -29,8 +29,36 @@ GRID = {"k": (4, 8), "l2": (2e-3, 3e-3, 4e-3), "epochs": (6, 8), "linear_terms":
 LR, BATCH, INIT = 0.1, 4096, 0.1
 
 
+def _fit_and_score(config: dict, seed: int, vocab, x, y, n: int) -> dict:
+    """Train one model of the grid on the first ``n`` rows; return its AUC and logloss on the rest."""
+    from recsys import ffm, metrics
+
+    model = ffm.build(
+        vocab.n_features,
+        len(vocab.fields),
+        config["k"],
+        config["l2"],
+        LR,
+        seed=seed,
+        linear_terms=config["linear_terms"],
+        init_scale=INIT,
+    )
+    ffm.fit(
+        model,
+        (x[:n], y[:n]),
+        None,
+        epochs=config["epochs"],
+        batch_size=BATCH,
+        patience=config["epochs"],
+        lr=LR,
+        seed=seed,
+    )
+    prob = 1 / (1 + np.exp(-model.predict(x[n:], batch_size=8192, verbose=0)))
+    return {"auc": metrics.auc(y[n:], prob), "logloss": metrics.logloss(y[n:], prob)}
+
+
 def main() -> None:
-    from recsys import data, features, ffm, metrics
+    from recsys import data, features
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", default="1,2,3")
@@ -43,30 +71,7 @@ def main() -> None:
     rows = []
     for values in itertools.product(*GRID.values()):
         config = dict(zip(GRID, values, strict=True))
-        runs = []
-        for seed in seeds:
-            model = ffm.build(
-                vocab.n_features,
-                len(vocab.fields),
-                config["k"],
-                config["l2"],
-                LR,
-                seed=seed,
-                linear_terms=config["linear_terms"],
-                init_scale=INIT,
-            )
-            ffm.fit(
-                model,
-                (x[:n], y[:n]),
-                None,
-                epochs=config["epochs"],
-                batch_size=BATCH,
-                patience=config["epochs"],
-                lr=LR,
-                seed=seed,
-            )
-            prob = 1 / (1 + np.exp(-model.predict(x[n:], batch_size=8192, verbose=0)))
-            runs.append({"auc": metrics.auc(y[n:], prob), "logloss": metrics.logloss(y[n:], prob)})
+        runs = [_fit_and_score(config, seed, vocab, x, y, n) for seed in seeds]
         auc = [r["auc"] for r in runs]
         rows.append(
             {
