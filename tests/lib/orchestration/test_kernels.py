@@ -181,16 +181,33 @@ def test_a_spare_that_no_longer_fits_or_that_nobody_took_is_stopped(imports_note
 def test_a_stage_warms_the_stages_after_it_through_the_phase_branch(airflow_db, home):
     dag = dags.load_dag()
     context = {"dag": dag, "dag_run": SimpleNamespace(conf={"phases": ["beta"]})}
-    following = dag.get_task("input_tables").following(context)
+    following = kernels.following(dag.get_task("input_tables"), context)
     assert [t.task_id for t in following] == ["beta.features"]
-    assert [t.task_id for t in dag.get_task("prod.train").following(context)] == ["prod.inference"]
+    train = dag.get_task("prod.train")
+    assert [t.task_id for t in kernels.following(train, context)] == ["prod.inference"]
 
 
 def test_the_stage_after_an_approval_gate_starts_with_the_stage_before_the_gate(airflow_db, home):
     dag = dags.load_dag()
     context = {"dag": dag, "dag_run": SimpleNamespace(conf={"phases": ["prod"]})}
-    following = dag.get_task("prod.validate").following(context)
+    following = kernels.following(dag.get_task("prod.validate"), context)
     assert [t.task_id for t in following] == ["prod.approve"]  # a gate: it runs no kernel
     assert [t.task_id for t in kernels._stages_among(following)] == ["prod.publish"]
     # the phase branch is not looked through: it starts the phases it chooses itself
     assert kernels._stages_among(dag.get_task("input_tables").downstream_list) == []
+
+
+def test_a_stage_starts_the_kernels_of_the_next_two_stages(airflow_db, home):
+    dag = dags.load_dag()
+    context = {"dag": dag, "dag_run": SimpleNamespace(conf={"phases": ["prod"]})}
+    ahead = {
+        task: [t.task_id for t in kernels.ahead(dag.get_task(task), context)]
+        for task in ("input_tables", "prod.train", "prod.inference")
+    }
+    assert ahead == {
+        "input_tables": ["prod.features", "prod.train"],
+        "prod.train": ["prod.inference", "prod.validate"],
+        "prod.inference": ["prod.validate", "prod.approve"],  # the gate: publish after it
+    }
+    gated = kernels.ahead(dag.get_task("prod.inference"), context)
+    assert [t.task_id for t in kernels._stages_among(gated)] == ["prod.validate", "prod.publish"]

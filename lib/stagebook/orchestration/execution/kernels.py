@@ -1,12 +1,12 @@
-"""Warm kernels for ``stagebook run``: the next stage's kernel starts while this stage runs.
+"""Warm kernels for ``stagebook run``: the next two stages' kernels start while a stage runs.
 
 A stage's kernel costs about half a second to start, and its first cell's
 imports (seaborn, pandas, Keras and JAX for training) up to several seconds more.
 Where one process runs the stages one after the other, as ``dag.test()`` does
 for ``stagebook run``, each stage starts the kernels of the stages that follow
-it (its downstream stage tasks, and the stage after an approval gate; the phase
-branch starts the first stage of each phase it chooses; the run starts its first
-stages). A spare kernel imports what
+it and of the stages after those (:func:`ahead`: its downstream stage tasks, and
+the stage after an approval gate; the phase branch starts the first stage of
+each phase it chooses; the run starts its first stages). A spare kernel imports what
 its notebook imports, each statement in a namespace of its own, so the
 notebook's cells still bind every name themselves: the kernel's namespace is
 empty, as a fresh kernel's is, and only ``sys.modules`` is already filled. Only
@@ -152,6 +152,26 @@ def start(tasks: Iterable[Any], dag_id: str) -> None:
             _spares[key] = _start(task, dag_id)
         except Exception:  # a spare is only a head start: the stage starts its own kernel
             log.warning("Could not start a spare kernel for %s", task.task_id, exc_info=True)
+
+
+def ahead(task: Any, context: Mapping[str, Any]) -> list[Any]:
+    """Return the tasks whose kernels ``task`` starts: those after it, and after their stages.
+
+    Two stages ahead: one ahead, a stage after a short one found its kernel still
+    importing (training waited 2.0-2.7 s for Keras and JAX, started as features began).
+    """
+    after = following(task, context)
+    stages = [t for t in after if hasattr(t, "kernel_environ")]
+    return after + [t for stage in stages for t in following(stage, context)]
+
+
+def following(task: Any, context: Mapping[str, Any]) -> list[Any]:
+    """Return the tasks that run after ``task``, through the phase branch's choice."""
+    found: list[Any] = []
+    for after in task.downstream_list:
+        chosen = after.chosen(context) if hasattr(after, "chosen") else None
+        found += [after] if chosen is None else [context["dag"].get_task(t) for t in chosen]
+    return found
 
 
 def _stages_among(tasks: Iterable[Any]) -> list[Any]:

@@ -155,7 +155,7 @@ class StageNotebookOperator(stopping.Stoppable, BaseOperator):
                 f"{self.task_id}: {exc}\n(not retried: another try cannot fix it)"
             ) from None
         if kernels.enabled():  # under stagebook run only; counted in prepare, not the notebook
-            kernels.start(self.following(context), dag_id)
+            kernels.start(kernels.ahead(self, context), dag_id)
         clock.lap("prepare")
         started = dates.now()
         try:
@@ -201,16 +201,6 @@ class StageNotebookOperator(stopping.Stoppable, BaseOperator):
         }
         for asset in self.outlets:
             context["outlet_events"][asset].extra = secrets.redacted(extra)
-
-    def following(self, context: Mapping[str, Any]) -> list[BaseOperator]:
-        """Return the tasks that run after this one, through the phase branch's choice."""
-        found: list[BaseOperator] = []
-        for task in self.downstream_list:
-            chooses = isinstance(task, SelectPhaseOperator)
-            found += (
-                [context["dag"].get_task(t) for t in task.chosen(context)] if chooses else [task]
-            )
-        return found
 
     def push_records(self, ti: Any, output: Path) -> None:
         """Push each record of the executed notebook as an XCom under its name."""
