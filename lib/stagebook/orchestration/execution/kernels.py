@@ -6,8 +6,8 @@ Where one process runs the stages one after the other, as ``dag.test()`` does
 for ``stagebook run``, each stage starts the kernels of the stages that follow
 it and of the stages after those (:func:`ahead`: its downstream stage tasks, and
 the stage after an approval gate; the phase branch starts the first stage of
-each phase it chooses; the run starts its first stages). A spare kernel imports what
-its notebook imports, each statement in a namespace of its own, so the
+each phase it chooses; the run starts its first stages). A spare kernel imports
+what its notebook imports, each statement in a namespace of its own, so the
 notebook's cells still bind every name themselves: the kernel's namespace is
 empty, as a fresh kernel's is, and only ``sys.modules`` is already filled. Only
 the imports that nothing before them could change are pre-imported
