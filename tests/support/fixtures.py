@@ -122,8 +122,18 @@ def fast_retries(module_params):
 
 
 def pytest_collection_modifyitems(items):
-    """Put the module marked ``longest`` first, so one worker starts it while the other runs the rest."""
-    items.sort(key=lambda item: item.get_closest_marker("longest") is None)
+    """Put the modules marked ``longest`` first and those marked ``last`` last.
+
+    A longest module starts at once on a worker of its own while the others run
+    the rest. A ``last`` module waits for what a longest one holds (the machine's
+    namespace hosts): dispatched early, it would keep its worker waiting for it.
+    """
+    items.sort(
+        key=lambda item: (
+            not item.get_closest_marker("longest"),
+            bool(item.get_closest_marker("last")),
+        )
+    )
 
 
 @pytest.fixture(scope="module")
