@@ -43,6 +43,21 @@ def rabbitmqctl(workdir: Path, host: str, *args: str) -> str:
     return run(workdir, host, f"{RABBITMQ_ENV} rabbitmqctl -n stagebook@{host} {' '.join(args)}")
 
 
+def await_broker(workdir: Path, host: str, timeout_s: float = 240) -> None:
+    """Wait until the broker node of ``host`` has started again after a supervisor ``start``.
+
+    ``supervisorctl start`` returns once ``rabbitmq-server`` has run for a second, before the
+    Erlang node has registered with epmd; ``await_startup`` fails at once on a node epmd does
+    not know, so it is asked again until it answers.
+    """
+    command = f"{RABBITMQ_ENV} rabbitmqctl -n stagebook@{host} await_startup --timeout 60"
+
+    def started() -> bool:
+        return multihost.ssh(workdir, ADDRESS[host], command, timeout_s=90).returncode == 0
+
+    wait_for(f"the broker node on {host} started", started, timeout_s, every_s=2)
+
+
 def sql(workdir: Path, query: str) -> list[list[str]]:
     """Return the rows of ``query`` on the metastore, run with ``psql`` on its own host."""
     url = cluster.metastore_url(srv(workdir, "meta1") / "stagebook")

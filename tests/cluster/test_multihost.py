@@ -379,7 +379,7 @@ def test_a_run_goes_on_while_the_queues_leading_broker_node_is_stopped(deployed)
         assert api.wait(run_id, timeout_s=900) == "success", api.tis(run_id)
     finally:
         run(workdir, host, f"{SUPERVISORCTL} start rabbitmq")
-        rabbitmqctl(workdir, host, "await_startup")
+        hostops.await_broker(workdir, host)
     assert sum(_queued_since(workdir, run_id, stopped).values()) >= 3  # sent with the node away
     _once(deployed, run_id, ds, "prod")
 
