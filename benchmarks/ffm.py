@@ -12,7 +12,7 @@ peak RSS its own VmHWM), 2 threads each:
   Stagebook and xLearn run ``REPEATS`` times, interleaved, here and on MovieLens:
   their rows hold the medians (and each run), as the machine is shared.
 - ``stagebook-stream``: Stagebook on the synthetic set at 1x, trained from disk
-  (``recsys.training.Stream``, ``STREAM_CHUNK`` rows at a time), interleaved with
+  (``recsys.training.Stream``, ``ffm_children.STREAM_CHUNK`` rows at a time), interleaved with
   the rest: its samples/s and AUC against training in memory.
 - ``movielens100k``: the first 80 % of ratings by time to train, the last 20 % to test;
   Stagebook with the benchmark's protocol, and with prod's and beta's own train params.
@@ -24,11 +24,13 @@ and peak RSS; scoring rows/s for 10k users x 1k items with top-10 (the
 decomposed scorer against ``model.predict``); and whether each of the goals
 holds. Writes ``benchmarks/results/ffm.json`` and appends the goals to
 ``benchmarks/results/ffm-runs.json``.
+
+This module prepares the data and drives the runs; each run is a process of
+``ffm_children.py``, and ``ffm_goals.py`` names the goals and prints the tables.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
@@ -36,21 +38,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-from ffm_references import (  # beside this file: the child processes import it too
-    BATCH,
-    EPOCHS,
-    THREADS,
-    K,
-    load,
-    predictions,
-    run_libffm,
-    run_xlearn,
-    steady,
-)
+from ffm_goals import PHASES, SCALES, goals, summary, table, tag  # beside this file
+from ffm_references import THREADS, load, predictions
 
 # the pipeline these figures are of: its params, whatever else the project holds
 os.environ.setdefault("STAGEBOOK_PIPELINE", "recommendations")
@@ -59,6 +51,8 @@ REPO = Path(__file__).resolve().parents[1]
 ENVS = REPO / "benchmarks" / ".envs"
 RESULTS = REPO / "benchmarks" / "results" / "ffm.json"
 HISTORY = REPO / "benchmarks" / "results" / "ffm-runs.json"  # the goals of every run, in turn
+CHILD = Path(__file__).with_name("ffm_children.py")  # each run, in a process of its own
+REPEATS = 3  # Stagebook and xLearn, interleaved, each row the medians (the machine is shared)
 
 
 # --- data --------------------------------------------------------------------------------
@@ -106,118 +100,7 @@ def scored(path: Path, tag: str) -> dict:
     return {"logloss": metrics.logloss(y[n:], prob), "auc": metrics.auc(y[n:], prob)}
 
 
-# --- implementations, each run in its own process ------------------------------------------
-
-
-def run_stagebook(path: Path, scale: int, phase: str | None) -> dict:
-    """Train on the benchmark's protocol, or with ``phase``'s own train params."""
-    sys.path.insert(0, str(REPO / "lib"))
-    from recsys import ffm
-    from stagebook import params
-
-    x, y, n, n_features, _ = load(path, scale)
-    if phase:
-        p = params.load(phase).train
-        k, epochs, batch, lr, l2 = p.k, p.epochs, p.batch_size, p.base_lr, p.l2
-        model_options = {"linear_terms": p.linear_terms, "init_scale": p.init_scale}
-    else:  # the references' protocol: every training row, a fixed number of epochs
-        k, epochs, batch, lr, l2 = K, EPOCHS, BATCH, 0.1, 2e-3
-        model_options = {}  # the model's defaults, which are the phases' too
-    start = time.perf_counter()
-    model = ffm.build(n_features, x.shape[1], k, l2, lr, seed=1, **model_options)
-    losses = ffm.fit(
-        model, (x[:n], y[:n]), None, epochs=epochs, batch_size=batch, patience=epochs, lr=lr, seed=1
-    )
-    total = time.perf_counter() - start
-    prob = 1 / (1 + np.exp(-model.predict(x[n:], batch_size=65536, verbose=0)))
-    np.save(predictions(path, tag("stagebook", scale, phase)), prob)
-    # the weights and their AdaGrad accumulators (one a latent vector for the factors)
-    table = sum(v.value.nbytes for v in [*model.weights, *model.optimizer.variables])
-    return {
-        **steady(n, [n / row["samples_per_s"] for row in losses], total),
-        "table_mb": table / 2**20,
-        "params": {
-            "k": k,
-            "epochs": epochs,
-            "batch_size": batch,
-            "lr": lr,
-            "l2": l2,
-            **model_options,
-        },
-    }
-
-
-def run_stream(path: Path) -> dict:
-    """Train as :func:`run_stagebook` on the protocol, from disk: ``STREAM_CHUNK`` rows at a time."""
-    sys.path.insert(0, str(REPO / "lib"))
-    from recsys import encoded, ffm, training
-
-    x, y, n, n_features, _ = load(path)
-    with tempfile.TemporaryDirectory() as folder:
-        with encoded.Writer(Path(folder), n, x.shape[1]) as out:
-            out.append(encoded.Encoded(x[:n], y[:n], np.zeros(n, np.int32)))
-        stream = training.Stream.whole(encoded.EncodedEvents(Path(folder)), STREAM_CHUNK)
-        start = time.perf_counter()
-        model = ffm.build(n_features, x.shape[1], K, 2e-3, 0.1, seed=1)
-        losses = ffm.fit(
-            model, stream, None, epochs=EPOCHS, batch_size=BATCH, patience=EPOCHS, lr=0.1, seed=1
-        )
-        total = time.perf_counter() - start
-    prob = 1 / (1 + np.exp(-model.predict(x[n:], batch_size=65536, verbose=0)))
-    np.save(predictions(path, tag("stagebook-stream")), prob)
-    return {**steady(n, [n / row["samples_per_s"] for row in losses], total), "chunk": STREAM_CHUNK}
-
-
-def run_scorer(impl: str, path: Path) -> dict:
-    sys.path.insert(0, str(REPO / "lib"))
-    from recsys import scoring
-
-    n_users, n_items, top = 10_000, 1_000, 10
-    x, _, _, n_features, n_user_fields = load(path)
-    rng = np.random.default_rng(0)
-    users = x[rng.choice(len(x), n_users), :n_user_fields]
-    items = x[rng.choice(len(x), n_items), n_user_fields:]
-    weights = {
-        "bias": np.float32(0.1),
-        "linear": rng.normal(0, 0.1, n_features).astype(np.float32),
-        "factors": rng.normal(0, 0.1, (n_features, x.shape[1], K)).astype(np.float32),
-    }
-    start = time.perf_counter()
-    if impl == "decomposed":
-        for _ in scoring.top_k(weights, users, items, n_user_fields, top, block=1024):
-            pass
-    else:
-        from recsys.ffm import FFM
-
-        model = FFM(n_features, x.shape[1], K)
-        model.set_weights([weights["bias"], weights["linear"], weights["factors"]])
-        for block in range(0, n_users, 500):  # 500 users x 1k items per predict call
-            u = users[block : block + 500]
-            pairs = np.concatenate([np.repeat(u, n_items, 0), np.tile(items, (len(u), 1))], axis=1)
-            logits = model.predict(pairs, batch_size=65536, verbose=0).reshape(len(u), n_items)
-            np.argpartition(-logits, top, axis=1)[:, :top]
-    return {"rows_per_s": n_users * n_items / (time.perf_counter() - start)}
-
-
-def peak_rss_mb() -> float:
-    """Return this process's peak resident set (VmHWM: since exec, unlike ru_maxrss after a fork)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 # --- driver --------------------------------------------------------------------------------
-
-SCALES = (1, 10, 50, 500)
-PHASES = ("prod", "beta")
-REPEATS = 3  # Stagebook and xLearn, interleaved, each row the medians (the machine is shared)
-STREAM_CHUNK = 262_144  # rows a chunk when the synthetic set trains from disk: 4 chunks of 1 M
-
-
-def tag(impl: str, scale: int = 1, phase: str | None = None) -> str:
-    """Return a run's name: its implementation, then its phase or its vocabulary scale."""
-    return impl + (f"-{phase}" if phase else "") + (f"-x{scale}" if scale > 1 else "")
 
 
 def child(python: Path, impl: str, path: Path, scale: int = 1, phase: str = "") -> dict:
@@ -227,7 +110,7 @@ def child(python: Path, impl: str, path: Path, scale: int = 1, phase: str = "") 
         "OMP_NUM_THREADS": str(THREADS),
     }
     proc = subprocess.Popen(
-        [str(python), __file__, "--child", impl, str(path), str(scale), phase],
+        [str(python), str(CHILD), impl, str(path), str(scale), phase],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env=env,
@@ -266,24 +149,6 @@ def medians(runs: list[dict]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--child", nargs=4, metavar=("IMPL", "DATA", "SCALE", "PHASE"))
-    args = parser.parse_args()
-    if args.child:
-        impl, path, scale, phase = args.child
-        path, scale = Path(path), int(scale)
-        if impl == "stagebook":
-            result = run_stagebook(path, scale, phase or None)
-        elif impl == "stagebook-stream":
-            result = run_stream(path)
-        elif impl in ("xlearn", "libffm"):
-            result = {"xlearn": run_xlearn, "libffm": run_libffm}[impl](path, scale)
-            os.replace(predictions(path, impl), predictions(path, tag(impl, scale)))
-        else:
-            result = run_scorer(impl, path)
-        print(json.dumps({**result, "peak_rss_mb": peak_rss_mb()}))
-        return
-
     pythons = {
         "stagebook": Path(sys.executable),
         "stagebook-stream": Path(sys.executable),
@@ -329,109 +194,6 @@ def main() -> None:
 def n_features(path: Path, scale: int) -> int:
     with np.load(path) as d:
         return int(d["n_features"]) * scale
-
-
-def pick(
-    rows: list[dict], impl: str, dataset: str, scale: int = 1, phase: str | None = None
-) -> dict:
-    """Return the row of one run (an empty dict if it is missing)."""
-    for r in rows:
-        if (r["impl"], r.get("dataset"), r.get("scale"), r.get("phase")) == (
-            impl,
-            dataset,
-            scale,
-            phase,
-        ):
-            return r
-    return {}
-
-
-def goals(rows: list[dict]) -> list[dict]:
-    """Return each goal of the benchmark: what it compares, the figure, the bound, whether it holds."""
-    out = []
-
-    def goal(name: str, value: float, bound: float, at_least: bool = True) -> None:
-        holds = value >= bound if at_least else value <= bound
-        out.append({"goal": name, "value": value, "bound": bound, "holds": bool(holds)})
-
-    ours = {s: pick(rows, "stagebook", "synthetic", s) for s in SCALES}
-    xl = {s: pick(rows, "xlearn", "synthetic", s) for s in SCALES}
-    rate = {s: ours[s].get("samples_per_s", 0.0) for s in SCALES}
-    goal("samples/s at 50x / at 1x", rate[50] / rate[1], 0.8)
-    goal("samples/s at 500x / at 1x", rate[500] / rate[1], 0.5)
-    for s in SCALES:
-        goal(
-            f"samples/s at {s}x / xLearn's", rate[s] / xl[s].get("samples_per_s", float("inf")), 1.0
-        )
-    for s in (1, 50):
-        goal(
-            f"time to train at {s}x: xLearn's / ours",
-            xl[s].get("time_to_train_s", 0.0) / ours[s].get("time_to_train_s", float("inf")),
-            1.0,
-        )
-    stream = pick(rows, "stagebook-stream", "synthetic")
-    goal("samples/s from disk / in memory", stream.get("samples_per_s", 0.0) / rate[1], 0.9)
-    goal("AUC from disk - in memory", stream.get("auc", 0.0) - ours[1].get("auc", 1.0), -0.002)
-    goal(
-        "synthetic logloss - xLearn's",
-        ours[1].get("logloss", float("inf")) - xl[1].get("logloss", 0.0),
-        0.002,
-        at_least=False,
-    )
-    libffm = pick(rows, "libffm", "movielens100k")
-    for phase in PHASES:
-        run = pick(rows, "stagebook", "movielens100k", 1, phase)
-        goal(
-            f"MovieLens AUC with {phase}'s params - libffm's",
-            run.get("auc", 0.0) - libffm.get("auc", 1.0),
-            0.0,
-        )
-        goal(
-            f"MovieLens logloss with {phase}'s params - libffm's",
-            run.get("logloss", float("inf")) - libffm.get("logloss", 0.0),
-            0.002,
-            at_least=False,
-        )
-    ml = pick(rows, "stagebook", "movielens100k")
-    goal(
-        "MovieLens samples/s / xLearn's",
-        ml.get("samples_per_s", 0.0)
-        / pick(rows, "xlearn", "movielens100k").get("samples_per_s", float("inf")),
-        1.0,
-    )
-    scorer = next((r for r in rows if r["impl"] == "decomposed"), {})
-    goal("scoring rows/s (millions)", scorer.get("rows_per_s", 0.0) / 1e6, 20.0)
-    return out
-
-
-def summary(found: list[dict]) -> str:
-    lines = [f"{'goal':<48}{'value':>10}{'bound':>9}  holds"]
-    for g in found:
-        lines.append(
-            f"{g['goal']:<48}{g['value']:>10.4f}{g['bound']:>9.3f}  {'yes' if g['holds'] else 'NO'}"
-        )
-    return "\n".join(lines)
-
-
-def table(rows: list[dict]) -> str:
-    head = f"{'run':<26}{'features':>11}{'samples/s':>12}{'to train s':>11}{'fixed s':>8}{'logloss':>9}{'AUC':>8}{'peak MB':>9}{'table MB':>9}"
-    lines = [head]
-    for r in rows:
-        if "dataset" in r:
-            name = f"{tag(r['impl'], r['scale'], r.get('phase'))} {r['dataset'][:9]}"
-            lines.append(
-                f"{name:<26}{r.get('n_features', 0):>11,}{r.get('samples_per_s', 0):>12,.0f}"
-                f"{r.get('time_to_train_s', float('nan')):>11.2f}{r.get('fixed_cost_s', float('nan')):>8.2f}"
-                f"{r.get('logloss', float('nan')):>9.4f}{r.get('auc', float('nan')):>8.4f}"
-                f"{r.get('peak_rss_mb', 0):>9.0f}{r.get('table_mb', float('nan')):>9.0f}"
-            )
-    lines.append(f"{'scorer':<37}{'rows/s':>12}{'':>47}{'peak MB':>9}")
-    for r in rows:
-        if "dataset" not in r:
-            lines.append(
-                f"{r['impl']:<37}{r.get('rows_per_s', 0):>12,.0f}{'':>47}{r.get('peak_rss_mb', 0):>9.0f}"
-            )
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":
