@@ -58,6 +58,14 @@ def await_broker(workdir: Path, host: str, timeout_s: float = 240) -> None:
     wait_for(f"the broker node on {host} started", started, timeout_s, every_s=2)
 
 
+def connects(workdir: Path, source: str, target: str, port: int) -> bool:
+    """Return whether a TCP connection from host ``source`` to ``target``'s ``port`` opens."""
+    probe = (
+        f"import socket, sys; socket.create_connection(('{ADDRESS[target]}', {port}), 5).close()"
+    )
+    return multihost.ssh(workdir, ADDRESS[source], f'python3 -c "{probe}"').returncode == 0
+
+
 def sql(workdir: Path, query: str) -> list[list[str]]:
     """Return the rows of ``query`` on the metastore, run with ``psql`` on its own host."""
     url = cluster.metastore_url(srv(workdir, "meta1") / "stagebook")

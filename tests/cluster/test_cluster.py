@@ -21,42 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from stagebook import settings, storage
+from stagebook import storage
 from stagebook_deploy import cluster
-from tests.cluster import exactly_once
-from tests.support import DAG_ID, PIPELINE, free_port, params_copy
+from tests.cluster import exactly_once, localops
+from tests.support import free_port
 
 DS = "2019-11-20"
 WEATHER_DS = "2015-11-30"
 EXAMPLE_PASSWORD = cluster.ansible_dir() / cluster.VAULT_EXAMPLE
 pytestmark = pytest.mark.longest
-
-
-def _supervisorctl(where: Path, *args: str, check: bool = False) -> str:
-    command = ["supervisorctl", "-c", str(cluster.supervisor_config(where)), *args]
-    return subprocess.run(command, capture_output=True, text=True, check=check).stdout
-
-
-def _pid(where: Path, program: str) -> int:
-    return int(_supervisorctl(where, "pid", f"airflow:{program}", check=True).strip())
-
-
-def _rabbitmqctl(deployed: dict, *args: str) -> str:
-    broker = deployed["where"] / "rabbitmq"
-    env = {
-        "PATH": "/usr/lib/rabbitmq/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "HOME": str(broker / "home"),
-        "RABBITMQ_CONF_ENV_FILE": str(broker / "rabbitmq-env.conf"),
-        "ERL_EPMD_PORT": str(deployed["extra"]["rabbitmq_epmd_port"]),
-    }
-    command = ["rabbitmqctl", "-n", "stagebook@localhost", *args]
-    return subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
-
-
-def _metastore(where: Path):
-    import psycopg
-
-    return psycopg.connect(cluster.metastore_url(where))
 
 
 @pytest.fixture(scope="module")
@@ -65,45 +38,8 @@ def deployed():
         pytest.fail(
             "the cluster test converges as root (apt, su postgres): run `make test` as root"
         )
-    # Not under pytest's own folder (0700): postgres and rabbitmq run as their own users.
-    where = Path(tempfile.mkdtemp(prefix="stagebook-cluster-"))
-    where.chmod(0o755)
-    params = params_copy(where / "params", {"pipeline.retry_delay_s": 1})
-    ports = {
-        "postgresql_port": free_port(),
-        "rabbitmq_port": free_port(),
-        "rabbitmq_dist_port": free_port(),
-        "rabbitmq_epmd_port": free_port(),
-        "airflow_api_port": free_port(),
-        "airflow_scheduler_health_port": free_port(),
-    }
-    extra = {
-        **ports,
-        "stagebook_params": {PIPELINE: str(params)},
-        "airflow_task_heartbeat_timeout_s": 20,
-    }
-    os.environ["STAGEBOOK_CLUSTER_PREFIX"] = str(where)
-    os.environ.setdefault(
-        "STAGEBOOK_UV", shutil.which("uv") or str(settings.root() / ".tools" / "bin" / "uv")
-    )
-    started = time.monotonic()
-    result = cluster.converge(extra_vars=extra)
-    took = time.monotonic() - started
-    try:
-        assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-        yield {
-            "where": where,
-            "extra": extra,
-            "first": result,
-            "took": took,
-            "api": cluster.Client(
-                f"http://127.0.0.1:{ports['airflow_api_port']}", where / "airflow", DAG_ID
-            ),
-        }
-    finally:
-        cluster.down(where)
-        os.environ.pop("STAGEBOOK_CLUSTER_PREFIX", None)
-        shutil.rmtree(where, ignore_errors=True)
+    with localops.deployed() as deployment:
+        yield deployment
 
 
 def test_the_converge_prints_how_to_log_in(deployed):
@@ -137,7 +73,7 @@ def test_a_run_survives_a_killed_scheduler_and_uses_both_workers_in_parallel(dep
     run_id = api.trigger({"ds": DS})
     deadline = time.monotonic() + 180
     while True:  # until tasks have been queued, then kill the scheduler that queued most
-        with _metastore(where) as db:
+        with localops.metastore(where) as db:
             rows = db.execute(
                 "SELECT j.hostname, count(*) FROM task_instance t JOIN job j ON j.id = t.queued_by_job_id "
                 "WHERE t.run_id = %s GROUP BY j.hostname ORDER BY count(*) DESC",
@@ -150,7 +86,7 @@ def test_a_run_survives_a_killed_scheduler_and_uses_both_workers_in_parallel(dep
     busiest = rows[0][0].rsplit("-", 3)[-3:]  # <fqdn>-airflow-scheduler-N
     program = "-".join(busiest)
     assert program.startswith("airflow-scheduler-"), rows
-    os.kill(_pid(where, program), signal.SIGKILL)
+    os.kill(localops.pid(where, program), signal.SIGKILL)
 
     assert api.wait(run_id) == "success", api.tis(run_id)
     tis = api.tis(run_id)
@@ -194,7 +130,7 @@ def test_ansible_lint_finds_no_violation_with_the_production_profile():
 
 
 def test_the_celery_queue_is_a_durable_quorum_queue(deployed):
-    queues = _rabbitmqctl(
+    queues = localops.rabbitmqctl(
         deployed,
         "list_queues",
         "-p",
@@ -218,12 +154,12 @@ def test_a_run_resumes_after_the_broker_stops_and_no_task_runs_twice(deployed):
     ):
         assert time.monotonic() < deadline, api.tis(run_id)
         time.sleep(1)
-    _supervisorctl(where, "stop", "rabbitmq")  # while train runs and the next stages wait
+    localops.supervisorctl(where, "stop", "rabbitmq")  # while train runs and the next stages wait
     try:
         time.sleep(15)
         assert api.run(run_id)["state"] == "running"
     finally:
-        _supervisorctl(where, "start", "rabbitmq")
+        localops.supervisorctl(where, "start", "rabbitmq")
     assert api.wait(run_id) == "success", api.tis(run_id)
 
     home = where / "home"
@@ -232,7 +168,7 @@ def test_a_run_resumes_after_the_broker_stops_and_no_task_runs_twice(deployed):
 
 def test_a_backup_restores_into_a_fresh_database_and_the_scheduler_runs_on_it(deployed):
     where = deployed["where"]
-    with _metastore(where) as db:
+    with localops.metastore(where) as db:
         runs = db.execute("SELECT count(*) FROM dag_run").fetchone()[0]
     dump = cluster.backup(where / "manual-backups" / "airflow.dump", where)
     restored = dt.datetime.now(dt.UTC)
@@ -243,11 +179,11 @@ def test_a_backup_restores_into_a_fresh_database_and_the_scheduler_runs_on_it(de
         env={**os.environ, "STAGEBOOK_CLUSTER_PREFIX": str(where)},
     )
     assert restore.returncode == 0, restore.stderr
-    with _metastore(where) as db:
+    with localops.metastore(where) as db:
         assert db.execute("SELECT count(*) FROM dag_run").fetchone()[0] == runs
     deadline = time.monotonic() + 120
     while True:  # a scheduler beats on the restored database
-        with _metastore(where) as db:
+        with localops.metastore(where) as db:
             beat = db.execute(
                 "SELECT max(latest_heartbeat) FROM job WHERE job_type = 'SchedulerJob'"
             ).fetchone()[0]

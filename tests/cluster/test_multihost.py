@@ -12,152 +12,49 @@ that changes nothing, then four faults, each ending in a run in success whose
 every stage did its work once (:mod:`tests.cluster.exactly_once`): a worker's
 link cut mid-stage, a broker node stopped, the metastore away for 20 s, and
 the busiest scheduler host losing every process. Last, a teardown that leaves
-nothing behind, and a host whose archive is not the shared one stopping a
-converge before anything starts, naming it.
+nothing behind.
 """
 
-import base64
-import hashlib
 import http.client
 import json
-import os
 import shutil
 import ssl
-import tempfile
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import psycopg
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
-from stagebook import settings, storage
-from stagebook_deploy import cluster, multihost, nshosts, nsteardown
-from stagebook_deploy.hostspec import GATEWAY, prod_layout
-from tests.cluster import exactly_once, hostops
+from stagebook import settings
+from stagebook_deploy import cluster, multihost, nsteardown
+from stagebook_deploy.hostspec import GATEWAY
+from tests.cluster import hostops, multihostops
 from tests.cluster.hostops import ADDRESS, NAME, SUPERVISORCTL, rabbitmqctl, run, srv, wait_for
-from tests.support import DAG_ID, PIPELINE, TINY, params_copy
+from tests.cluster.multihostops import (
+    API,
+    EXAMPLE_PASSWORD,
+    HEALTH,
+    SLOW_TRAIN,
+    certificate_pin,
+    mid_stage,
+    now,
+    once,
+    queued_since,
+    running,
+    started,
+)
+from tests.support import DAG_ID
 
 DS = "2019-11-20"
-EXAMPLE_PASSWORD = cluster.ansible_dir() / cluster.VAULT_EXAMPLE
-SHARED_VARS = cluster.ansible_dir() / multihost.SHARED_VARS
-HOSTS = prod_layout()
-API = f"https://{ADDRESS['meta1']}:8080"
-HEALTH = "/api/v2/monitor/health"
 CERT_ON_HOST = "/srv/stagebook/airflow/tls/api.crt"  # airflow_tls_cert_file, on every Airflow host
-# A train stage of about a minute (1000 epochs of 32,000 events), long enough to break mid-stage.
-SLOW_TRAIN = {
-    "data.events_per_day": 8000,
-    "data.n_items": 600,
-    "train.epochs": 1000,
-    "train.patience": 1000,
-    "train.batch_size": 256,
-}
 pytestmark = pytest.mark.longest
 
 
 @pytest.fixture(scope="module")
-def machine():
-    if os.geteuid() != 0:
-        pytest.fail("namespace hosts need root (ip netns, mount, sshd): run the tests as root")
-    os.environ.setdefault(
-        "STAGEBOOK_UV", shutil.which("uv") or str(settings.root() / ".tools/bin/uv")
-    )
-    with nshosts.exclusive():  # one set of namespace hosts per machine: one bridge, one range
-        yield
-
-
-def _workdir() -> Path:
-    # Not under pytest's own folder (0700): postgres and rabbitmq run as their own users.
-    workdir = Path(tempfile.mkdtemp(prefix="stagebook-multihost-"))
-    workdir.chmod(0o755)
-    return workdir
-
-
-def _params(folder: Path) -> Path:
-    """Tiny data; prod's train stage on the train worker, beta's on either (its failover)."""
-    params = params_copy(folder, {**TINY, "pipeline.retry_delay_s": 1})
-    with (params / "prod.yaml").open("a") as prod:
-        prod.write("pipeline:\n  queues: {train: train}\n")
-    return params
-
-
-@pytest.fixture(scope="module")
 def deployed(machine):
-    workdir = _workdir()
-    extra = {
-        "stagebook_params": {PIPELINE: str(_params(workdir / "params"))},
-        # A cut-off worker stops its task within about 20 s (3 heartbeats of 2 tries each),
-        # well before the scheduler gives up on the task's heartbeats and retries it elsewhere.
-        "airflow_task_heartbeat_timeout_s": 45,
-        "airflow_execution_api_retries": 2,
-        # The api-server's certificate and key, as a vault would hold them (made before the hosts).
-        **multihost.tls_vars(workdir),
-    }
-    try:
-        started = time.monotonic()
-        nshosts.up(HOSTS, workdir)
-        inventory = multihost.inventory(HOSTS, workdir, shared_vars=SHARED_VARS)
-        multihost.check_reachable(inventory)  # before anything starts
-        up_s = time.monotonic() - started
-        started = time.monotonic()
-        result = cluster.converge(str(inventory), extra, EXAMPLE_PASSWORD)
-        took = time.monotonic() - started
-        print(f"\nmultihost: hosts up {up_s:.1f} s; converge from nothing {took:.1f} s")
-        assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-3000:]
-        home = srv(workdir, "meta1") / "stagebook" / "airflow"
-        yield {
-            "workdir": workdir,
-            "inventory": inventory,
-            "extra": extra,
-            "took": took,
-            "home": workdir / "archive",
-            "ca": workdir / "tls" / "api.crt",
-            "api": cluster.Client(API, home, DAG_ID, ca_file=workdir / "tls" / "api.crt"),
-        }
-    finally:
-        nsteardown.down(workdir)
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _logs(workdir: Path) -> list[Path]:
-    """Return the task log folders of both workers (each keeps its own)."""
-    return [srv(workdir, host) / "stagebook/airflow/logs" for host in ("work1", "work2")]
-
-
-def _running(api: cluster.Client, run_id: str, task_id: str, timeout_s: float = 300) -> dict:
-    """Return task ``task_id`` of the run once it runs on a host."""
-
-    def found():
-        tis = [t for t in api.tis(run_id) if t["task_id"] == task_id]
-        return next((t for t in tis if t["state"] == "running" and t["hostname"]), None)
-
-    return wait_for(f"{task_id} running in {run_id}", found, timeout_s)
-
-
-def _started(api: cluster.Client, run_id: str) -> bool:
-    """Return whether a task of the run has started (running, or already done)."""
-    return any(t["state"] in ("running", "success") for t in api.tis(run_id))
-
-
-def _mid_stage(deployed: dict, ds: str, phase: str, run_id: str, notebook: str) -> Path:
-    """Wait until the try's notebook is being executed; return the run's report folder."""
-    home = deployed["home"]
-    folder = home / "reports" / DAG_ID / ds / phase / storage.run_folder_name(run_id)
-    wait_for(f"{folder / notebook}", (folder / notebook).exists, 300, 0.5)
-    time.sleep(3)
-    return folder
-
-
-def _once(deployed: dict, run_id: str, ds: str, phase: str) -> None:
-    """Assert the run succeeded and did every stage's work, and its publication, once."""
-    api, workdir = deployed["api"], deployed["workdir"]
-    assert api.wait(run_id, timeout_s=900) == "success", api.tis(run_id)
-    exactly_once.check(api.tis(run_id), run_id, ds, deployed["home"], _logs(workdir))
-    exactly_once.published_once(run_id, ds, phase, deployed["home"])
+    with multihostops.deployed() as deployment:
+        yield deployment
 
 
 def test_postgresql_listens_on_its_address_and_admits_only_the_airflow_hosts(deployed):
@@ -185,21 +82,15 @@ def test_the_three_brokers_form_one_cluster_listening_on_their_addresses(deploye
     assert "airflow" in users and "guest" not in users, users
 
 
-def _connects(workdir: Path, source: str, target: str, port: int) -> bool:
-    """Return whether a TCP connection from host ``source`` to ``target``'s ``port`` opens."""
-    probe = (
-        f"import socket, sys; socket.create_connection(('{ADDRESS[target]}', {port}), 5).close()"
-    )
-    return multihost.ssh(workdir, ADDRESS[source], f'python3 -c "{probe}"').returncode == 0
-
-
 def test_the_brokers_ports_are_open_only_to_the_hosts_that_need_them(deployed):
     workdir = deployed["workdir"]
-    assert _connects(workdir, "work1", "mq1", 5672) and _connects(workdir, "sched2", "mq3", 5672)
-    assert not _connects(workdir, "meta1", "mq1", 5672)  # the api-server sends no task
+    assert hostops.connects(workdir, "work1", "mq1", 5672) and hostops.connects(
+        workdir, "sched2", "mq3", 5672
+    )
+    assert not hostops.connects(workdir, "meta1", "mq1", 5672)  # the api-server sends no task
     for port in (4369, 25672):  # Erlang distribution: the brokers' own
-        assert _connects(workdir, "mq2", "mq1", port), port
-        assert not _connects(workdir, "work1", "mq1", port), port
+        assert hostops.connects(workdir, "mq2", "mq1", port), port
+        assert not hostops.connects(workdir, "work1", "mq1", port), port
 
 
 def test_every_airflow_host_reaches_the_execution_api_by_address(deployed):
@@ -272,15 +163,6 @@ def test_a_workers_log_is_read_from_the_api_server_over_its_log_server(deployed)
     assert len(events) > 5, events
 
 
-def _pin(certificate: Path) -> str:
-    """Return the certificate's public key pin: base64 of the SHA-256 of its SubjectPublicKeyInfo."""
-    public = x509.load_pem_x509_certificate(certificate.read_bytes()).public_key()
-    der = public.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return base64.b64encode(hashlib.sha256(der).digest()).decode()
-
-
 def test_a_browser_that_trusts_the_vaults_certificate_opens_the_ui_and_one_that_does_not_refuses(
     deployed,
 ):
@@ -291,7 +173,10 @@ def test_a_browser_that_trusts_the_vaults_certificate_opens_the_ui_and_one_that_
     api = deployed["api"]
     # Chromium trusts no self-signed certificate; pinned to the vault's public key, it accepts
     # the server that holds the vault's key and no other (a real certificate needs no pin).
-    trusting = ["--no-sandbox", f"--ignore-certificate-errors-spki-list={_pin(deployed['ca'])}"]
+    trusting = [
+        "--no-sandbox",
+        f"--ignore-certificate-errors-spki-list={certificate_pin(deployed['ca'])}",
+    ]
     with sync_playwright() as driver:
         stranger = driver.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         with pytest.raises(Error, match="ERR_CERT_AUTHORITY_INVALID"):
@@ -317,30 +202,15 @@ def test_converging_again_changes_nothing(deployed):
     assert counts["changed"] == 0, result.stdout[-6000:]
 
 
-def _now(workdir: Path) -> str:
-    """Return the metastore's clock now (the tasks' queued times are on it)."""
-    return hostops.sql(workdir, "SELECT now()")[0][0]
-
-
-def _queued_since(workdir: Path, run_id: str, since: str = "-infinity") -> dict[str, int]:
-    """Return how many of the run's tasks each scheduler host queued after ``since``."""
-    rows = hostops.sql(
-        workdir,
-        "SELECT j.hostname, count(*) FROM task_instance t JOIN job j ON j.id = t.queued_by_job_id "
-        f"WHERE t.run_id = '{run_id}' AND t.queued_dttm > '{since}' GROUP BY j.hostname",
-    )
-    return {NAME[host]: int(n) for host, n in rows}
-
-
 # --- faults: each run ends in success, every stage's work done once ---------------------------
 
 
 def test_a_stage_whose_worker_is_cut_off_is_retried_on_the_other_worker(deployed):
     api, ds = deployed["api"], "2019-11-19"
     run_id = api.trigger({"ds": ds, "phases": ["beta"], "overrides": SLOW_TRAIN})
-    first = NAME[_running(api, run_id, "beta.train")["hostname"]]  # either worker: beta's queue
+    first = NAME[running(api, run_id, "beta.train")["hostname"]]  # either worker: beta's queue
     other = ({"work1", "work2"} - {first}).pop()
-    folder = _mid_stage(deployed, ds, "beta", run_id, "20-train.try1.ipynb")
+    folder = mid_stage(deployed, ds, "beta", run_id, "20-train.try1.ipynb")
     hostops.cut(first)
     try:  # its heartbeats lapse; the scheduler retries the stage on the host still there
 
@@ -358,19 +228,19 @@ def test_a_stage_whose_worker_is_cut_off_is_retried_on_the_other_worker(deployed
     assert archived == ["20-train.try1.ipynb", "20-train.try2.ipynb"], archived
     first_try = json.loads((folder / "20-train.try1.json").read_text())
     assert first_try["state"] == "interrupted", first_try  # its cut-off worker stopped it
-    _once(deployed, run_id, ds, "beta")
+    once(deployed, run_id, ds, "beta")
 
 
 def test_a_run_goes_on_while_the_queues_leading_broker_node_is_stopped(deployed):
     api, workdir, ds = deployed["api"], deployed["workdir"], "2019-11-18"
     run_id = api.trigger({"ds": ds, "phases": ["prod"]})
-    wait_for("a stage of the run started", lambda: _started(api, run_id), 300)
+    wait_for("a stage of the run started", lambda: started(api, run_id), 300)
     queues = rabbitmqctl(
         workdir, "mq1", "list_queues", "-p", "stagebook", "name", "leader", "--formatter", "json"
     )
     leader = next(q["leader"] for q in json.loads(queues) if q["name"] == "default")
     host = leader.split("@")[1]  # stagebook@mqN
-    stopped = _now(workdir)
+    stopped = now(workdir)
     run(workdir, host, f"{SUPERVISORCTL} stop rabbitmq")
     try:
         other = "mq1" if host != "mq1" else "mq2"
@@ -380,28 +250,28 @@ def test_a_run_goes_on_while_the_queues_leading_broker_node_is_stopped(deployed)
     finally:
         run(workdir, host, f"{SUPERVISORCTL} start rabbitmq")
         hostops.await_broker(workdir, host)
-    assert sum(_queued_since(workdir, run_id, stopped).values()) >= 3  # sent with the node away
-    _once(deployed, run_id, ds, "prod")
+    assert sum(queued_since(workdir, run_id, stopped).values()) >= 3  # sent with the node away
+    once(deployed, run_id, ds, "prod")
 
 
 def test_a_run_resumes_after_the_metastore_is_away_for_20_s(deployed):
     api, workdir, ds = deployed["api"], deployed["workdir"], "2019-11-17"
     run_id = api.trigger({"ds": ds, "phases": ["prod"], "overrides": SLOW_TRAIN})
-    _running(api, run_id, "prod.train")
-    _mid_stage(deployed, ds, "prod", run_id, "20-train.try1.ipynb")
+    running(api, run_id, "prod.train")
+    mid_stage(deployed, ds, "prod", run_id, "20-train.try1.ipynb")
     run(workdir, "meta1", f"{SUPERVISORCTL} stop postgresql")
     try:
         time.sleep(20)
     finally:
         run(workdir, "meta1", f"{SUPERVISORCTL} start postgresql")
-    _once(deployed, run_id, ds, "prod")
+    once(deployed, run_id, ds, "prod")
     for host in ("meta1", "sched1", "sched2", "work1", "work2"):  # what exited has restarted
 
-        def running(host=host):
+        def all_running(host=host):
             states = run(workdir, host, f"{SUPERVISORCTL} status").splitlines()
             return all(" RUNNING " in line for line in states)
 
-        wait_for(f"every program of {host} running", running, 120)
+        wait_for(f"every program of {host} running", all_running, 120)
 
 
 def test_the_other_scheduler_finishes_a_run_whose_busiest_scheduler_host_dies(deployed):
@@ -409,15 +279,15 @@ def test_the_other_scheduler_finishes_a_run_whose_busiest_scheduler_host_dies(de
     run_id = api.trigger({"ds": ds, "phases": ["prod"]})
     queued = wait_for(
         "3 tasks queued",
-        lambda: (q := _queued_since(workdir, run_id)) and sum(q.values()) >= 3 and q,
+        lambda: (q := queued_since(workdir, run_id)) and sum(q.values()) >= 3 and q,
     )
     busiest = max(queued, key=queued.get)
     assert busiest in ("sched1", "sched2"), queued
     killed = hostops.kill_supervisor_tree(busiest)
     assert len(killed) > 1, killed  # supervisord and its scheduler at least
-    dead = _now(workdir)
-    _once(deployed, run_id, ds, "prod")
-    after = _queued_since(workdir, run_id, dead)
+    dead = now(workdir)
+    once(deployed, run_id, ds, "prod")
+    after = queued_since(workdir, run_id, dead)
     assert busiest not in after and after, after  # the other scheduler queued the rest
 
 
@@ -426,24 +296,3 @@ def test_tearing_down_leaves_nothing_behind(deployed):
     assert nsteardown.leftovers(deployed["workdir"]) == []
     with pytest.raises((urllib.error.URLError, OSError)):
         urllib.request.urlopen(f"{API}{HEALTH}", timeout=3)
-
-
-def test_a_host_without_the_shared_archive_stops_the_converge_naming_it(machine):
-    workdir = _workdir()
-    try:
-        nshosts.up(HOSTS, workdir, private_archive="work2")
-        inventory = multihost.inventory(HOSTS, workdir, shared_vars=SHARED_VARS)
-        multihost.check_reachable(inventory)
-        result = cluster.converge(str(inventory), {}, EXAMPLE_PASSWORD)
-    finally:
-        nsteardown.down(workdir)
-        left = nsteardown.leftovers(workdir)
-        shutil.rmtree(workdir, ignore_errors=True)
-    assert left == []
-    assert result.returncode != 0
-    said = " ".join(result.stdout.split())
-    assert "work2: /srv/stagebook/home (stagebook_home) is not the folder that" in said, said[
-        -3000:
-    ]
-    assert "TASK [postgresql" not in result.stdout  # nothing started
-    assert "work1: /srv/stagebook/home" not in said  # the hosts that share it pass
