@@ -74,14 +74,14 @@ def deployed() -> Iterator[dict]:
         **multihost.tls_vars(workdir),
     }
     try:
-        started = time.monotonic()
+        began = time.monotonic()
         nshosts.up(HOSTS, workdir)
         inventory = multihost.inventory(HOSTS, workdir, shared_vars=SHARED_VARS)
         multihost.check_reachable(inventory)  # before anything starts
-        up_s = time.monotonic() - started
-        started = time.monotonic()
+        up_s = time.monotonic() - began
+        began = time.monotonic()
         result = cluster.converge(str(inventory), extra, EXAMPLE_PASSWORD)
-        took = time.monotonic() - started
+        took = time.monotonic() - began
         print(f"\nmultihost: hosts up {up_s:.1f} s; converge from nothing {took:.1f} s")
         assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-3000:]
         home = srv(workdir, "meta1") / "stagebook" / "airflow"
@@ -142,7 +142,7 @@ def once(deployed: dict, run_id: str, ds: str, phase: str) -> None:
     api, workdir = deployed["api"], deployed["workdir"]
     assert api.wait(run_id, timeout_s=900) == "success", api.tis(run_id)
     exactly_once.check(api.tis(run_id), run_id, ds, deployed["home"], logs(workdir))
-    exactly_once.publishedonce(run_id, ds, phase, deployed["home"])
+    exactly_once.published_once(run_id, ds, phase, deployed["home"])
 
 
 def now(workdir: Path) -> str:

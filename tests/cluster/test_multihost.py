@@ -74,8 +74,8 @@ def test_postgresql_listens_on_its_address_and_admits_only_the_airflow_hosts(dep
 def test_the_three_brokers_form_one_cluster_listening_on_their_addresses(deployed):
     workdir = deployed["workdir"]
     status = rabbitmqctl(workdir, "mq2", "cluster_status", "--formatter", "json")
-    running = sorted(json.loads(status)["running_nodes"])
-    assert running == ["stagebook@mq1", "stagebook@mq2", "stagebook@mq3"], status
+    nodes = sorted(json.loads(status)["running_nodes"])
+    assert nodes == ["stagebook@mq1", "stagebook@mq2", "stagebook@mq3"], status
     for host in ("mq1", "mq2", "mq3"):
         assert f"{ADDRESS[host]}:5672" in run(workdir, host, "ss -Hltn 'sport = :5672'")
     users = rabbitmqctl(workdir, "mq3", "list_users", "-q")
@@ -84,9 +84,8 @@ def test_the_three_brokers_form_one_cluster_listening_on_their_addresses(deploye
 
 def test_the_brokers_ports_are_open_only_to_the_hosts_that_need_them(deployed):
     workdir = deployed["workdir"]
-    assert hostops.connects(workdir, "work1", "mq1", 5672) and hostops.connects(
-        workdir, "sched2", "mq3", 5672
-    )
+    assert hostops.connects(workdir, "work1", "mq1", 5672)
+    assert hostops.connects(workdir, "sched2", "mq3", 5672)
     assert not hostops.connects(workdir, "meta1", "mq1", 5672)  # the api-server sends no task
     for port in (4369, 25672):  # Erlang distribution: the brokers' own
         assert hostops.connects(workdir, "mq2", "mq1", port), port
@@ -134,9 +133,9 @@ def test_the_api_server_serves_only_https_verified_with_the_vaults_certificate(d
 def test_a_run_succeeds_with_its_train_stage_on_the_train_worker(deployed):
     api = deployed["api"]
     run_id = api.trigger({"ds": DS, "phases": ["prod"]})
-    started = time.monotonic()
+    began = time.monotonic()
     assert api.wait(run_id, timeout_s=900) == "success", api.tis(run_id)
-    print(f"\nmultihost: the run took {time.monotonic() - started:.1f} s")
+    print(f"\nmultihost: the run took {time.monotonic() - began:.1f} s")
     tis = [t for t in api.tis(run_id) if t["hostname"]]
     hosts = {t["task_id"]: t["hostname"] for t in tis}
     assert hosts["prod.train"] == ADDRESS["work2"], hosts  # the train queue's worker
@@ -193,9 +192,9 @@ def test_a_browser_that_trusts_the_vaults_certificate_opens_the_ui_and_one_that_
 
 
 def test_converging_again_changes_nothing(deployed):
-    started = time.monotonic()
+    began = time.monotonic()
     result = cluster.converge(str(deployed["inventory"]), deployed["extra"], EXAMPLE_PASSWORD)
-    took = time.monotonic() - started
+    took = time.monotonic() - began
     counts = cluster.recap(result.stdout)
     print(f"\nmultihost: second converge {took:.1f} s: {counts}")
     assert result.returncode == 0, result.stdout[-4000:]

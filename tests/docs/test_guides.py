@@ -172,12 +172,14 @@ def test_add_a_notification_channel_sends_the_run_to_the_webhook(started):
 
 
 def _unit(path: Path) -> str:
-    """Return a test file's text with the tests/support modules it imports."""
+    """Return a test file's text with the helper modules it imports (tests/support, tests/cluster)."""
     text = path.read_text()
-    names = re.findall(r"from tests\.support\.(\w+) import", text)
-    for imported in re.findall(r"from tests\.support import ([\w, ]+)", text):
-        names += [n.strip() for n in imported.split(",")]
-    helpers = [ROOT / "tests" / "support" / f"{n}.py" for n in names]
+    helpers = []
+    for package in ("support", "cluster"):
+        names = re.findall(rf"from tests\.{package}\.(\w+) import", text)
+        for imported in re.findall(rf"from tests\.{package} import ([\w, ]+)", text):
+            names += [n.strip() for n in imported.split(",")]
+        helpers += [ROOT / "tests" / package / f"{n}.py" for n in names]
     return "\n".join([text, *(h.read_text() for h in helpers if h.is_file())])
 
 
