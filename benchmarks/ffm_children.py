@@ -21,6 +21,9 @@ import numpy as np
 from ffm_goals import tag  # beside this file, as ffm_references
 from ffm_references import BATCH, EPOCHS, K, load, predictions, run_libffm, run_xlearn, steady
 
+# the pipeline these figures are of, run by hand too: its params, whatever else the project holds
+os.environ.setdefault("STAGEBOOK_PIPELINE", "recommendations")
+
 REPO = Path(__file__).resolve().parents[1]
 STREAM_CHUNK = 262_144  # rows a chunk when the synthetic set trains from disk: 4 chunks of 1 M
 

@@ -48,14 +48,24 @@ def await_broker(workdir: Path, host: str, timeout_s: float = 240) -> None:
 
     ``supervisorctl start`` returns once ``rabbitmq-server`` has run for a second, before the
     Erlang node has registered with epmd; ``await_startup`` fails at once on a node epmd does
-    not know, so it is asked again until it answers.
+    not know, so it is asked again until it answers. Failing, it says what rabbitmqctl said.
     """
     command = f"{RABBITMQ_ENV} rabbitmqctl -n stagebook@{host} await_startup --timeout 60"
+    said = {"last": ""}
 
     def started() -> bool:
-        return multihost.ssh(workdir, ADDRESS[host], command, timeout_s=90).returncode == 0
+        try:
+            result = multihost.ssh(workdir, ADDRESS[host], command, timeout_s=90)
+        except subprocess.TimeoutExpired:
+            said["last"] = "no answer over SSH in 90 s"
+            return False
+        said["last"] = result.stderr[-1500:]
+        return result.returncode == 0
 
-    wait_for(f"the broker node on {host} started", started, timeout_s, every_s=2)
+    try:
+        wait_for(f"the broker node on {host} started", started, timeout_s, every_s=2)
+    except AssertionError as failed:
+        raise AssertionError(f"{failed}; rabbitmqctl said: {said['last']}") from None
 
 
 def connects(workdir: Path, source: str, target: str, port: int) -> bool:

@@ -5,13 +5,10 @@ archive is its own folder instead of the shared one), then the proofs over
 ``ssh`` with the generated key: each host's hostname, its own /srv, the shared
 archive, TCP between hosts by address, Ansible's ping, the reachability check
 naming a host nobody answers for, and a teardown that leaves nothing behind.
-Last, production's eight hosts with one whose archive is not the shared one: a
-converge stops before anything starts, naming it.
 """
 
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -19,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from stagebook_deploy import cluster, hostspec, multihost, nshosts, nsteardown
-from tests.cluster import multihostops
+from stagebook_deploy import hostspec, multihost, nshosts, nsteardown
 
 HOSTS = [
     hostspec.spec("hosta", 1, "alpha"),
@@ -201,27 +197,3 @@ def test_down_undoes_a_partial_up(machine, tmp_path):
         sleeper.kill()
         sleeper.wait()
         nsteardown.down(tmp_path)
-
-
-def test_a_host_without_the_shared_archive_stops_a_converge_of_production_naming_it(machine):
-    # Production's eight hosts, ``work2``'s archive its own: checked before anything starts.
-    workdir = multihostops.new_workdir()
-    try:
-        nshosts.up(multihostops.HOSTS, workdir, private_archive="work2")
-        inventory = multihost.inventory(
-            multihostops.HOSTS, workdir, shared_vars=multihostops.SHARED_VARS
-        )
-        multihost.check_reachable(inventory)
-        result = cluster.converge(str(inventory), {}, multihostops.EXAMPLE_PASSWORD)
-    finally:
-        nsteardown.down(workdir)
-        left = nsteardown.leftovers(workdir)
-        shutil.rmtree(workdir, ignore_errors=True)
-    assert left == []
-    assert result.returncode != 0
-    said = " ".join(result.stdout.split())
-    assert "work2: /srv/stagebook/home (stagebook_home) is not the folder that" in said, said[
-        -3000:
-    ]
-    assert "TASK [postgresql" not in result.stdout  # nothing started
-    assert "work1: /srv/stagebook/home" not in said  # the hosts that share it pass
