@@ -38,9 +38,14 @@ def run(workdir: Path, host: str, command: str, timeout_s: float = 120) -> str:
     return result.stdout
 
 
+def rabbitmqctl_command(host: str, *args: str) -> str:
+    """Return the shell command that runs ``rabbitmqctl`` on ``host`` against its broker node."""
+    return f"{RABBITMQ_ENV} rabbitmqctl -n stagebook@{host} {' '.join(args)}"
+
+
 def rabbitmqctl(workdir: Path, host: str, *args: str) -> str:
     """Run ``rabbitmqctl`` against the broker node of ``host``."""
-    return run(workdir, host, f"{RABBITMQ_ENV} rabbitmqctl -n stagebook@{host} {' '.join(args)}")
+    return run(workdir, host, rabbitmqctl_command(host, *args))
 
 
 def await_broker(workdir: Path, host: str, timeout_s: float = 240) -> None:
@@ -50,22 +55,23 @@ def await_broker(workdir: Path, host: str, timeout_s: float = 240) -> None:
     Erlang node has registered with epmd; ``await_startup`` fails at once on a node epmd does
     not know, so it is asked again until it answers. Failing, it says what rabbitmqctl said.
     """
-    command = f"{RABBITMQ_ENV} rabbitmqctl -n stagebook@{host} await_startup --timeout 60"
-    said = {"last": ""}
+    command = rabbitmqctl_command(host, "await_startup", "--timeout", "60")
+    said = ""
 
     def started() -> bool:
+        nonlocal said
         try:
             result = multihost.ssh(workdir, ADDRESS[host], command, timeout_s=90)
         except subprocess.TimeoutExpired:
-            said["last"] = "no answer over SSH in 90 s"
+            said = "no answer over SSH in 90 s"
             return False
-        said["last"] = result.stderr[-1500:]
+        said = result.stderr[-1500:]
         return result.returncode == 0
 
     try:
         wait_for(f"the broker node on {host} started", started, timeout_s, every_s=2)
     except AssertionError as failed:
-        raise AssertionError(f"{failed}; rabbitmqctl said: {said['last']}") from None
+        raise AssertionError(f"{failed}; rabbitmqctl said: {said}") from None
 
 
 def connects(workdir: Path, source: str, target: str, port: int) -> bool:

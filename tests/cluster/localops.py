@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from stagebook import settings
 from stagebook_deploy import cluster
 from tests.support import DAG_ID, PIPELINE, free_port, params_copy
 
@@ -73,9 +72,6 @@ def deployed() -> Iterator[dict]:
         "airflow_task_heartbeat_timeout_s": 20,
     }
     os.environ["STAGEBOOK_CLUSTER_PREFIX"] = str(where)
-    os.environ.setdefault(
-        "STAGEBOOK_UV", shutil.which("uv") or str(settings.root() / ".tools" / "bin" / "uv")
-    )
     started = time.monotonic()
     result = cluster.converge(extra_vars=extra)
     took = time.monotonic() - started
