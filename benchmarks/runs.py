@@ -9,6 +9,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +57,25 @@ def stagebook(env: dict[str, str], *args: str, check: bool = True) -> float:
             f"stagebook {' '.join(args)} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
         )
     return took
+
+
+@contextmanager
+def warm(env: dict[str, str]) -> Iterator[None]:
+    """Hold ``stagebook warm`` for ``env``'s home, ready for a run; stop it by its PID after."""
+    out = Path(env["STAGEBOOK_HOME"]) / "warm.out"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w") as log:
+        process = subprocess.Popen([str(STAGEBOOK), "warm"], env=env, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 120
+        while "ready for the next run" not in out.read_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"stagebook warm never got ready:\n{out.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=120)
 
 
 def children_cpu() -> float:

@@ -223,7 +223,7 @@ def stored_connection(conn_id: str) -> str | None:
         return None
 
 
-def execution_api() -> None:
+def execution_api(*, serving: bool = True) -> None:
     """Item 6: build ``dag.test()``'s in-process execution API and answer one request with it.
 
     Done before the run's first task (:mod:`stagebook.orchestration.execution.warmup`),
@@ -233,11 +233,22 @@ def execution_api() -> None:
     cached factory, and builds Cadwyn's versioned routers on the app's first
     request. This is the one place Stagebook calls it. What it builds is the very
     instance ``dag.test()`` then uses: the factory caches it.
+
+    ``serving=False`` builds the app and its routers only, with one request through
+    FastAPI's test client, without the app's lifespan and leaving no thread behind:
+    for the warm process (:mod:`stagebook.orchestration.commands.warm`), which forks
+    its runs, each of which then starts the API's own loop (a thread does not
+    survive a fork, and the lifespan runs once per app).
     """
     import httpx
     from airflow.sdk.execution_time.supervisor import in_process_api_server
 
     api = in_process_api_server()
+    if not serving:
+        from fastapi.testclient import TestClient
+
+        TestClient(api.app).get("/health")  # no `with`: no lifespan, the client's thread ends
+        return
     # Not closed: closing the client would close the transport dag.test() goes on using.
     client = httpx.Client(transport=api.transport, base_url="http://in-process.invalid")
     client.get("/health")

@@ -256,6 +256,30 @@ def test_item_6_dag_tests_execution_api_is_one_cached_instance_that_answers(airf
     assert api.transport is not None
 
 
+FORKED = """
+import os, threading
+import httpx
+from airflow.sdk.execution_time.supervisor import in_process_api_server
+from stagebook.orchestration import compat
+
+compat.execution_api(serving=False)
+assert threading.active_count() == 1, threading.enumerate()
+pid = os.fork()
+if pid == 0:
+    transport = in_process_api_server().transport  # the child's own loop and lifespan
+    answer = httpx.Client(transport=transport, base_url="http://in-process.invalid").get("/health")
+    os._exit(0 if answer.status_code < 500 else 1)
+raise SystemExit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+def test_item_6_built_for_a_process_that_forks_it_leaves_no_thread_and_serves_the_child(airflow_db):
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, f"compat item 6 (serving=False): {done.stderr[-3000:]}"
+
+
 def test_item_7_task_states_are_read_by_the_task_sdks_runtime_task_instance():
     from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 

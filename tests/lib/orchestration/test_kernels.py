@@ -9,7 +9,7 @@ import pytest
 
 from stagebook import notebook, settings
 from stagebook.orchestration.commands import dags
-from stagebook.orchestration.execution import kernels
+from stagebook.orchestration.execution import kernels, preload
 from stagebook.orchestration.execution.operators import StageNotebookOperator
 from tests.support.runs import outputs_text
 from tests.support.stages import VALUES, stage_notebook
@@ -55,7 +55,7 @@ def test_the_imports_of_a_notebook_are_its_top_level_import_statements(imports_n
 
 def test_the_preload_binds_no_name_and_passes_over_an_import_that_fails():
     scope: dict = {}
-    exec(kernels.preload_code(["import no_such_module_here", "import wave as wv"]), scope)
+    exec(preload.preload_code(["import no_such_module_here", "import wave as wv"]), scope)
     assert set(scope) == {"__builtins__"}
     assert "wave" in sys.modules
 
@@ -140,16 +140,16 @@ def test_only_the_imports_nothing_before_could_change_are_run_ahead(tmp_path):
             "import g",
         ],
     )
-    assert kernels.preloadable(path) == [
+    assert preload.preloadable(path) == [
         "import a",
         "from b import c",
         "import d as e",
         "import os",
     ]
     magic = stage_notebook(tmp_path, "68-magic", ["import a", "%env X=1\nimport b", "import c"])
-    assert kernels.preloadable(magic) == ["import a"]
+    assert preload.preloadable(magic) == ["import a"]
     call = stage_notebook(tmp_path, "69-call", ["import a\nx = f()\nimport b"])
-    assert kernels.preloadable(call) == ["import a"]
+    assert preload.preloadable(call) == ["import a"]
 
 
 def test_without_warming_a_stage_starts_a_fresh_kernel(imports_notebook, home, monkeypatch):
@@ -211,3 +211,11 @@ def test_a_stage_starts_the_kernels_of_the_next_two_stages(airflow_db, home):
     }
     gated = kernels.ahead(dag.get_task("prod.inference"), context)
     assert [t.task_id for t in kernels._stages_among(gated)] == ["prod.validate", "prod.publish"]
+
+
+def test_a_run_not_yet_begun_warms_its_first_stages_and_two_after_down_every_phase(
+    airflow_db, home
+):
+    dag = dags.load_dag()
+    ahead = sorted(t.task_id for t in kernels.before_run(dag))  # what `stagebook warm` starts
+    assert ahead == ["beta.features", "beta.train", "input_tables", "prod.features", "prod.train"]

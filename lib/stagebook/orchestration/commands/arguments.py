@@ -96,6 +96,7 @@ def parser() -> argparse.ArgumentParser:
     lineage.add_argument("--pipeline", "--dag", **pipeline)
     add_replay(sub, pipeline, date)
     add_run(sub, pipeline)
+    add_warm(sub, pipeline)
     add_new(sub)
     return main_parser
 
@@ -111,6 +112,17 @@ def add_new(sub: Any) -> None:
     staged.add_argument("name", help="NN-name, e.g. 20-summary")
     lab = sub.add_parser("lab", help="JupyterLab on the project: stage sources open as notebooks")
     lab.add_argument("--port", type=int, default=8888, help="port of JupyterLab (loopback)")
+
+
+def add_warm(sub: Any, pipeline: dict[str, str]) -> None:
+    """Add ``stagebook warm`` to the subcommands ``sub``."""
+    warm = sub.add_parser(
+        "warm", help="keep `stagebook run`'s start-up done: its runs start in about a second"
+    )
+    warm.add_argument("--pipeline", "--dag", **pipeline)
+    warm.add_argument(
+        "--idle-minutes", type=float, default=60.0, help="stop after this long without a run"
+    )
 
 
 def add_replay(sub: Any, pipeline: dict[str, str], date: dict[str, Any]) -> None:

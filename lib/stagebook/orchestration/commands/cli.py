@@ -19,7 +19,15 @@ from typing import Any
 
 from stagebook import pipelines, settings
 from stagebook.errors import ParamsError, PipelineError, StagebookError
-from stagebook.orchestration.commands import arguments, environment, lab, localrun, rest, serve
+from stagebook.orchestration.commands import (
+    arguments,
+    environment,
+    lab,
+    localrun,
+    rest,
+    serve,
+    warmrun,
+)
 from stagebook.orchestration.commands.dags import load_dag
 from stagebook.orchestration.commands.home import ensure_metastore, setup_airflow
 
@@ -146,6 +154,8 @@ def run_command(args: argparse.Namespace) -> int:
     """``stagebook run``: on the served Airflow of this home (or ``--url``) if any, else in-process."""
     from stagebook.orchestration.commands import remoterun
 
+    if (code := warm_run(args)) is not None:
+        return code
     airflow = None
     if args.only and not args.in_process and (args.url or rest.served(scheduled=True)):
         raise ParamsError(
@@ -177,7 +187,27 @@ def run_command(args: argparse.Namespace) -> int:
     pipelines.enter(pipeline.id)  # its params validate the conf here, before the trigger
     conf = localrun.run_conf(args.phases, args.overrides)
     ds = localrun.latest_complete_date(pipeline.timezone) if args.latest else args.ds
+    from stagebook.orchestration.execution import kernels
+
+    kernels.close()  # a warm child's spares: the served Airflow's workers run the stages
     return remoterun.run(airflow, pipeline.id, ds, conf, sys.stdout)
+
+
+def run_warm(args: argparse.Namespace) -> int:
+    """``stagebook warm``: keep this home's runs of a pipeline warm until stopped or idle."""
+    from stagebook.orchestration.commands import warm
+
+    ensure_metastore()
+    return warm.serve(args.pipeline, args.idle_minutes)
+
+
+def warm_run(args: argparse.Namespace) -> int | None:
+    """Hand ``stagebook run`` to the warm process of its pipeline; None where none takes it."""
+    try:
+        pipeline_id = pipelines.get(args.pipeline).id
+    except StagebookError:  # the run says it, where it is typed
+        return None
+    return warmrun.delegate(args.argv, pipeline_id)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_check(args.pipeline)
     if args.command == "serve":
         return run_serve(args.host, args.port, args.components)
+    args.argv = sys.argv[1:] if argv is None else argv  # what `stagebook warm` is handed
     commands = {
         "approve": run_approve,
         "lab": lambda args: lab.lab(args.port),
@@ -206,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         "new": run_new,
         "replay": run_replay,
         "run": run_command,
+        "warm": run_warm,
     }
     try:
         return commands[args.command](args)

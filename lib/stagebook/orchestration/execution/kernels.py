@@ -11,33 +11,32 @@ what its notebook imports, each statement in a namespace of its own, so the
 notebook's cells still bind every name themselves: the kernel's namespace is
 empty, as a fresh kernel's is, and only ``sys.modules`` is already filled. Only
 the imports that nothing before them could change are pre-imported
-(:func:`preloadable`): a notebook that sets ``os.environ`` or a library's
+(:func:`preload.preloadable`): a notebook that sets ``os.environ`` or a library's
 config before its imports gets them in that order, as a cold kernel would.
 
 A spare is used once, by the task it was started for, and only if it was
-started for the same kernel and the same environment and is still alive;
+started for the same kernel, environment and folder and is still alive;
 otherwise that stage starts its own kernel, as it always did. Spares nobody
 took are stopped when the run ends. While the first kernel works, a thread of
-the run's own process warms its HTML rendering. A Celery worker runs each task in a process
-of its own, so warming is on only inside :func:`warming`; and
-``STAGEBOOK_WARM_KERNELS=0`` turns it off there too.
+the run's own process warms its HTML rendering. A Celery worker runs each task
+in a process of its own, so warming is on only inside :func:`warming` (and
+:func:`ahead_of_run`); ``STAGEBOOK_WARM_KERNELS=0`` turns it off there too.
 """
 
 from __future__ import annotations
 
-import ast
 import logging
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from stagebook import notebook
-from stagebook.orchestration.execution import secrets
+from stagebook.orchestration.execution import preload, secrets
 
 log = logging.getLogger(__name__)
 
@@ -54,69 +53,13 @@ class Spare:
     kernel_name: str
     environ: dict[str, str]
     seen: dict[str, Any] = field(default_factory=dict)
+    answered: bool = False  # its imports done (:func:`settled`)
+    cwd: str = field(default_factory=os.getcwd)  # where it started: the run's folder, or not
 
 
 _spares: dict[tuple[str, str], Spare] = {}
 _enabled = False
 _rendering_warmed = False
-
-
-def preloadable(path: Path) -> list[str]:
-    """Return the notebook's top-level imports that a spare kernel may run ahead of it.
-
-    The code cells are read in order up to the first statement that could change
-    what an import does (a call, an assignment that is not a literal, a magic, a
-    cell that is not Python): the imports before it, ``__future__`` aside. A
-    parameters cell's literal defaults, docstrings and ``pass`` change nothing.
-    """
-    found: list[str] = []
-    for cell in notebook.read(path).get("cells", []):
-        if cell.get("cell_type") != "code":
-            continue
-        source = cell.get("source", "")
-        try:
-            tree = ast.parse("".join(source) if isinstance(source, list) else source)
-        except SyntaxError:  # a magic (%env, %run): it may set anything
-            return found
-        for node in tree.body:
-            if isinstance(node, ast.Import | ast.ImportFrom):
-                if getattr(node, "module", None) != "__future__":
-                    found.append(ast.unparse(node))
-            elif not _inert(node):
-                return found
-    return found
-
-
-def _inert(node: ast.stmt) -> bool:
-    """Whether a statement only binds a literal to a name, or does nothing."""
-    if isinstance(node, ast.Pass):
-        return True
-    if isinstance(node, ast.Expr):
-        return isinstance(node.value, ast.Constant)
-    if isinstance(node, ast.Assign):
-        targets, value = node.targets, node.value
-    elif isinstance(node, ast.AnnAssign) and isinstance(node.annotation, ast.Name | ast.Constant):
-        targets, value = [node.target], node.value  # a bare annotation binds nothing
-    else:
-        return False
-    if not all(isinstance(t, ast.Name) for t in targets):
-        return False
-    if value is None:
-        return True
-    try:
-        ast.literal_eval(value)
-    except (ValueError, TypeError, SyntaxError, RecursionError):
-        return False
-    return True
-
-
-def preload_code(statements: Iterable[str]) -> str:
-    """Return one line of Python that runs each import statement in a throwaway namespace.
-
-    A failing import is passed over: the notebook's own cell reports it.
-    """
-    body = "".join(f"try:\n    {line}\nexcept Exception:\n    pass\n" for line in statements)
-    return f"exec({body or 'pass'!r}, {{}})"
 
 
 @contextmanager
@@ -133,6 +76,44 @@ def warming(tasks: Iterable[Any], dag_id: str, *, enabled: bool = True) -> Itera
     finally:
         _enabled = False
         close()
+
+
+def ahead_of_run(dag: Any) -> None:
+    """Start the spares of a run of ``dag`` not yet begun (:func:`before_run`): its warming takes them."""
+    global _enabled
+    _enabled = os.environ.get(OFF_VARIABLE, "1") != "0"
+    start(before_run(dag), dag.dag_id)
+
+
+def before_run(dag: Any) -> list[Any]:
+    """Return the first stages and the two after each, down every branch (no phase is chosen yet)."""
+    first = _stages_among(dag.roots)
+    return [*first, *_after(first), *_after(_after(first))]
+
+
+def _after(stages: list[Any]) -> list[Any]:
+    """Return the stages right after ``stages``, through gates and every branch."""
+    following = [t for stage in stages for t in stage.downstream_list]
+    opened = [t for f in following for t in (f.downstream_list if hasattr(f, "chosen") else [f])]
+    return _stages_among(opened)
+
+
+def settled(timeout_s: float) -> bool:
+    """Tell whether every spare has answered (its imports done), waiting ``timeout_s`` in all."""
+    from jupyter_core.utils import run_sync
+
+    deadline = time.monotonic() + timeout_s
+    for spare in [spare for spare in _spares.values() if not spare.answered]:
+        client = spare.manager.client()
+        client.start_channels()
+        try:
+            run_sync(client.wait_for_ready)(timeout=max(deadline - time.monotonic(), 0.01))
+            spare.answered = True
+        except RuntimeError:  # not yet; or dead, and its task starts its own
+            return False
+        finally:
+            client.stop_channels()
+    return True
 
 
 def enabled() -> bool:
@@ -197,7 +178,7 @@ def _start(task: Any, dag_id: str) -> Spare:
     environ = task.kernel_environ(dag_id)
     seen: dict[str, Any] = {}
     manager = secrets.kernel_manager(environ, seen)(kernel_name=kernel_name)
-    code = preload_code(preloadable(path))
+    code = preload.preload_code(preload.preloadable(path))
     run_sync(manager.start_kernel)(
         extra_arguments=[HISTORY_ARGUMENT, f"--IPKernelApp.code_to_run={code}"],
         # Not the task's own output streams: its end would wait for this kernel to close them.
@@ -234,7 +215,8 @@ def take(task: Any, dag_id: str, kernel_name: str, environ: Mapping[str, str]) -
     spare = _spares.pop((dag_id, task.task_id), None)
     if spare is None:
         return None
-    if spare.kernel_name == kernel_name and spare.environ == dict(environ) and _alive(spare):
+    fits = spare.kernel_name == kernel_name and spare.environ == dict(environ)
+    if fits and spare.cwd == os.getcwd() and _alive(spare):
         return spare
     log.info("The spare kernel of %s does not fit any more: starting a fresh one", task.task_id)
     _stop(spare)
