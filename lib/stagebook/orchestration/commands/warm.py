@@ -56,8 +56,6 @@ def serve(pipeline_name: str | None, idle_minutes: float) -> int:
         raise PipelineError(
             f"{pipeline.id} is already warm here ({path}): stop that one first"
         ) from None
-    umask = os.umask(0o077)
-    os.umask(umask)
     began, since_ns = time.perf_counter(), time.time_ns()
     _prepare()
     path.unlink(missing_ok=True)
@@ -69,7 +67,7 @@ def serve(pipeline_name: str | None, idle_minutes: float) -> int:
         listener.listen(8)
         own = warmrun.stamp(warmrun.module_files())
         expected = warmchild.Expected(
-            warmrun.comparable(dict(os.environ)), warmrun.terminal(), umask, own
+            warmrun.comparable(dict(os.environ)), warmrun.terminal(), warmrun.umask(), own
         )
         print(
             f"stagebook: {pipeline.id} is warm ({time.perf_counter() - began:.1f} s): "

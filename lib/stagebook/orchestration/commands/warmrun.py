@@ -36,6 +36,7 @@ VOLATILE = frozenset({"PWD", "OLDPWD", "SHLVL", "_", "COLUMNS", "LINES", "SSH_TT
 MESSAGE_BYTES = 1 << 20
 TRIES = 3  # a refused request is asked again of the next warm child, once it is ready
 ACCEPT_WAIT_S = 120.0  # the next warm child loads the DAG and starts kernels first
+AGAIN = -1  # refused by a warm child whose files changed: the next one takes it
 SOCKET_PATH_LIMIT = 107  # sun_path's bytes, less its NUL
 SKIPPED = ("__pycache__", ".ipynb_checkpoints")
 _inside = False  # True in a run the warm process forked: it does not hand itself on
@@ -50,6 +51,13 @@ def enter_run() -> None:
     """Mark this process as a warm child running a command: it does not hand that on."""
     global _inside
     _inside = True
+
+
+def umask() -> int:
+    """Return this process's umask (reading it means setting it: it is set back at once)."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
 def terminal() -> list[bool]:
@@ -116,19 +124,14 @@ def delegate(argv: list[str], pipeline_id: str) -> int | None:
 
 def _request(argv: list[str]) -> dict[str, Any]:
     """Return what a warm child needs of this command besides its streams."""
-    umask = os.umask(0o077)
-    os.umask(umask)
     return {
         "argv": argv,
         "cwd": os.getcwd(),
         "environ": dict(os.environ),
-        "umask": umask,
+        "umask": umask(),
         "terminal": terminal(),
         "ignored": [sig for sig in FORWARDED if signal.getsignal(sig) == signal.SIG_IGN],
     }
-
-
-AGAIN = -1  # refused by a warm child whose files changed: the next one takes it
 
 
 def _ask(path: Path, request: dict[str, Any], lock: int) -> int | None:
