@@ -203,6 +203,8 @@ def run_warm(args: argparse.Namespace) -> int:
 
 def warm_run(args: argparse.Namespace) -> int | None:
     """Hand ``stagebook run`` to the warm process of its pipeline; None where none takes it."""
+    if not warmrun.folder().is_dir():  # never warm here: no pipeline survey
+        return None
     try:
         pipeline_id = pipelines.get(args.pipeline).id
     except StagebookError:  # the run says it, where it is typed

@@ -26,7 +26,6 @@ import signal
 import socket
 import time
 from pathlib import Path
-from typing import Any
 
 from stagebook import pipelines
 from stagebook.declaration import Pipeline
@@ -34,7 +33,6 @@ from stagebook.errors import PipelineError
 from stagebook.orchestration.commands import warmchild, warmrun
 
 STOP_WAIT_S = warmchild.SETTLE_S + 30  # a warm child that does not end when asked is killed
-_stop: list[int] = []  # the stop signals this process got (its handler only notes them)
 _holder = -1  # the open file whose lock says this process serves the pipeline
 
 
@@ -101,10 +99,6 @@ def _prepare() -> None:
     compat.execution_api(serving=False)
 
 
-def _note_stop(signum: int, _: Any) -> None:
-    _stop.append(signum)
-
-
 def _loop(
     listener: socket.socket,
     pipeline: Pipeline,
@@ -115,13 +109,13 @@ def _loop(
     """Fork warm child after warm child until a stop, an idle child, changed code or a failure."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(sig) != signal.SIG_IGN:  # `nohup stagebook warm &` outlives its shell
-            signal.signal(sig, _note_stop)
+            signal.signal(sig, warmchild.note_stop)
     while True:
         if warmrun.changed(expected.own, since_ns):
             print("stagebook: code it imported changed: stopping (start it again)", flush=True)
             return 0
         status, taken = _one_child(listener, pipeline, expected, idle_s)
-        if _stop:
+        if warmchild.stop_noted():
             print("stagebook: stopped (a run under way goes on to its end)", flush=True)
             return 0
         if status == warmchild.IDLE:
@@ -151,9 +145,9 @@ def _one_child(
             taken = taken or _said(reading)
             if pid:
                 return os.waitstatus_to_exitcode(status), taken
-            if _stop and taken:
+            if warmchild.stop_noted() and taken:
                 return None, True
-            if _stop and not kill_at:
+            if warmchild.stop_noted() and not kill_at:
                 os.kill(child, signal.SIGUSR1)  # stop, unless it took a run since
                 kill_at = time.monotonic() + STOP_WAIT_S
             if kill_at and not taken and time.monotonic() > kill_at:

@@ -38,7 +38,7 @@ POLL_S = 0.2  # how often a wait looks for a stop
 SETTLE_S = 60  # how long a child waits for its spare kernels' imports
 HANDSHAKE_S = 10
 STOPS = (signal.SIGUSR1, signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_stop: list[int] = []
+_stop: list[int] = []  # the stop signals this process got (its handler only notes them)
 _ended = threading.Event()  # the run has its exit code: its caller's end stops nothing
 
 
@@ -55,8 +55,14 @@ class Stopped(Exception):
     """Asked to stop (USR1 from the warm process, or INT, TERM, HUP) while waiting."""
 
 
-def _note_stop(signum: int, _: Any) -> None:
+def note_stop(signum: int, _: Any) -> None:
+    """A signal handler of the warm process and its children: note the stop, to be seen later."""
     _stop.append(signum)
+
+
+def stop_noted() -> bool:
+    """Tell whether this process got a stop signal."""
+    return bool(_stop)
 
 
 def main(
@@ -81,7 +87,7 @@ def main(
 def _listen_for_stops() -> None:
     """Note a stop signal, to be seen where the child waits."""
     for sig in STOPS:
-        signal.signal(sig, _note_stop)
+        signal.signal(sig, note_stop)
 
 
 def _serve_one(

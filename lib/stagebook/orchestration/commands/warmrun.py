@@ -42,9 +42,14 @@ SKIPPED = ("__pycache__", ".ipynb_checkpoints")
 _inside = False  # True in a run the warm process forked: it does not hand itself on
 
 
+def folder() -> Path:
+    """Return the folder of this Airflow home's warm processes (absent: never one here)."""
+    return Path(os.environ["AIRFLOW_HOME"]) / "warm"
+
+
 def socket_path(pipeline_id: str) -> Path:
     """Return the warm process's socket for ``pipeline_id`` in this Airflow home."""
-    return Path(os.environ["AIRFLOW_HOME"]) / "warm" / f"{pipeline_id}.sock"
+    return folder() / f"{pipeline_id}.sock"
 
 
 def enter_run() -> None:
