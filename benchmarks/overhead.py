@@ -58,15 +58,17 @@ def _stagebook_run(home: Path, params: Path) -> tuple[float, dict[str, float], f
     return took, {task: tasks.get(task, 0.0) for task in runs.STAGE_TASKS}, cpu
 
 
-def _warm_run(home: Path, params: Path) -> tuple[float, dict[str, float]]:
-    """Run ``stagebook run --phases prod`` through ``stagebook warm``; return its wall time and stages.
+def _warm_run(home: Path, params: Path) -> tuple[float, dict[str, float], float]:
+    """Run ``stagebook run --phases prod`` through ``stagebook warm``; return its wall time,
+    its stages and the memory (MiB of PSS) the ready warm process held, kernels included.
 
     The warm process starts first and gets ready (as it is between a user's runs),
     outside the timing; it is stopped by its PID after.
     """
     env = runs.environ(home, STAGEBOOK_PARAMS_RECOMMENDATIONS=str(params))
     runs.stagebook(env, "setup")
-    with runs.warm(env):
+    with runs.warm(env) as process:
+        held = runs.tree_pss_mib(process.pid)
         started = time.perf_counter()
         done = subprocess.run(
             [str(runs.STAGEBOOK), "run", "--ds", runs.DS, "--phases", "prod"],
@@ -78,7 +80,7 @@ def _warm_run(home: Path, params: Path) -> tuple[float, dict[str, float]]:
     if done.returncode or "run by the warm process" not in done.stderr:
         raise SystemExit(f"the warm run failed, or ran cold:\n{done.stderr[-3000:]}")
     tasks = {task: round(s, 2) for (_, task), s in runs.task_seconds(home).items()}
-    return took, {task: tasks.get(task, 0.0) for task in runs.STAGE_TASKS}
+    return took, {task: tasks.get(task, 0.0) for task in runs.STAGE_TASKS}, held
 
 
 def _homes(tmp: Path, n: int, landed: Path) -> dict[str, Path]:
@@ -123,7 +125,7 @@ def overhead(scale: str, events_per_day: int | None, repeats: int) -> dict:
                 shutil.rmtree(home)
     plain, plain_stages, plain_cpu = sorted(plains, key=lambda r: r[0])[len(plains) // 2]
     mine, stages, my_cpu = sorted(ours, key=lambda r: r[0])[len(ours) // 2]
-    warm, warm_stages = sorted(warms, key=lambda r: r[0])[len(warms) // 2]
+    warm, warm_stages, _ = sorted(warms, key=lambda r: r[0])[len(warms) // 2]
     return {
         "scale": scale,
         "repeats": repeats,
@@ -144,7 +146,9 @@ def overhead(scale: str, events_per_day: int | None, repeats: int) -> dict:
         # the same run handed to `stagebook warm` (its start-up done before the command)
         "stagebook_warm_run_s": round(warm, 1),
         "warm_ratio": round(warm / plain, 3),
-        "stagebook_warm_each_s": [round(t, 1) for t, _ in warms],
+        "stagebook_warm_each_s": [round(t, 1) for t, _, _ in warms],
         "stagebook_warm_stages_s": warm_stages,
         "stagebook_warm_outside_stages_s": round(warm - sum(warm_stages.values()), 1),
+        # what a ready warm process holds between runs (itself, its child, the spare kernels)
+        "stagebook_warm_ready_mib": sorted(held for _, _, held in warms)[len(warms) // 2],
     }

@@ -85,6 +85,8 @@ def _overhead(results: dict, repeats: int, bench_events: int, noop_s: float | No
     )
     first = movielens["stagebook_warm_stages_s"]["input_tables"]
     print(f"first stage of a warm MovieLens run: {first:.2f} s")
+    held = ", ".join(f"{o['scale']} {o['stagebook_warm_ready_mib']:.0f} MiB" for o in found)
+    print(f"a ready stagebook warm holds (PSS, kernels included): {held}")
     results.pop("movielens_noop_ratio", None)  # never against another invocation's no-op run
     if noop_s:
         floor = results["movielens_noop_ratio"] = round(noop_s / movielens["plain_python_s"], 3)

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parents[1]
 STAGEBOOK = Path(sys.executable).with_name("stagebook")
 DS = "2019-11-20"  # a MovieLens date; synthetic data has every date
@@ -60,7 +62,7 @@ def stagebook(env: dict[str, str], *args: str, check: bool = True) -> float:
 
 
 @contextmanager
-def warm(env: dict[str, str]) -> Iterator[None]:
+def warm(env: dict[str, str]) -> Iterator[subprocess.Popen]:
     """Hold ``stagebook warm`` for ``env``'s home, ready for a run; stop it by its PID after."""
     out = Path(env["STAGEBOOK_HOME"]) / "warm.out"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -72,10 +74,21 @@ def warm(env: dict[str, str]) -> Iterator[None]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"stagebook warm never got ready:\n{out.read_text()[-3000:]}")
             time.sleep(0.2)
-        yield
+        yield process
     finally:
         process.terminate()
         process.wait(timeout=120)
+
+
+def tree_pss_mib(pid: int) -> float:
+    """Return the proportional set size of ``pid`` and its descendants, in MiB.
+
+    PSS, not RSS: forked processes share their parent's pages, and RSS would count
+    those pages once for each process.
+    """
+    root = psutil.Process(pid)
+    tree = [root, *root.children(recursive=True)]
+    return round(sum(p.memory_full_info().pss for p in tree) / 2**20, 1)
 
 
 def children_cpu() -> float:
