@@ -6,6 +6,8 @@ import sys
 from types import SimpleNamespace
 
 import pytest
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG
 
 from stagebook import notebook, settings
 from stagebook.orchestration.commands import dags
@@ -219,3 +221,26 @@ def test_a_run_not_yet_begun_warms_its_first_stages_and_two_after_down_every_pha
     dag = dags.load_dag()
     ahead = sorted(t.task_id for t in kernels.before_run(dag))  # what `stagebook warm` starts
     assert ahead == ["beta.features", "beta.train", "input_tables", "prod.features", "prod.train"]
+
+
+def test_choosing_the_phases_stops_the_spares_only_the_other_phases_lead_to(airflow_db, home):
+    dag = dags.load_dag()
+    branch = next(t for t in dag.tasks if hasattr(t, "chosen"))
+    dropped = kernels.unchosen(branch, ["prod.features"])
+    assert {"beta.features", "beta.train", "beta.publish"} <= dropped
+    assert all(task.startswith("beta.") for task in dropped)  # not the summary both lead to
+    assert kernels.unchosen(branch, ["prod.features", "beta.features"]) == set()
+
+
+def test_a_dismissed_spare_is_stopped_at_once_and_a_chosen_one_kept(imports_notebook):
+    with DAG("d", schedule=None):
+        branch = EmptyOperator(task_id="branch")
+        kept = StageNotebookOperator(task_id="kept", stage="63-imports")
+        other = StageNotebookOperator(task_id="other", stage="63-imports")
+        branch >> [kept, other]
+    with kernels.warming([kept, other], "d"):
+        spares = dict(kernels._spares)
+        kernels.dismiss(branch, ["kept"], "d")
+        assert not _alive(spares[("d", "other")].manager.provisioner.pid)
+        assert list(kernels._spares) == [("d", "kept")]
+        assert _alive(spares[("d", "kept")].manager.provisioner.pid)

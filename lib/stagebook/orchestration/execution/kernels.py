@@ -17,7 +17,8 @@ config before its imports gets them in that order, as a cold kernel would.
 A spare is used once, by the task it was started for, and only if it was
 started for the same kernel, environment and folder and is still alive;
 otherwise that stage starts its own kernel, as it always did. Spares nobody
-took are stopped when the run ends. While the first kernel works, a thread of
+took are stopped when the run ends, and those of the phases a run does not
+choose as soon as it chooses. While the first kernel works, a thread of
 the run's own process warms its HTML rendering. A Celery worker runs each task
 in a process of its own, so warming is on only inside :func:`warming` (and
 :func:`ahead_of_run`); ``STAGEBOOK_WARM_KERNELS=0`` turns it off there too.
@@ -221,6 +222,38 @@ def take(task: Any, dag_id: str, kernel_name: str, environ: Mapping[str, str]) -
     log.info("The spare kernel of %s does not fit any more: starting a fresh one", task.task_id)
     _stop(spare)
     return None
+
+
+def dismiss(branch: Any, chosen: Iterable[str], dag_id: str) -> None:
+    """Stop the spares of the stages that only the phases not ``chosen`` lead to.
+
+    Started before the run's phases were known (:func:`ahead_of_run`), they would
+    otherwise hold their memory, unused, to the run's end.
+    """
+    for task_id in unchosen(branch, chosen):
+        spare = _spares.pop((dag_id, task_id), None)
+        if spare is not None:
+            log.info("Stopped the spare kernel of %s: this run does not choose it", task_id)
+            _stop(spare)
+
+
+def unchosen(branch: Any, chosen: Iterable[str]) -> set[str]:
+    """Return the ids of the tasks below ``branch`` that only its branches not ``chosen`` lead to."""
+    picked = set(chosen)
+    kept = _below(t for t in branch.downstream_list if t.task_id in picked)
+    return _below(t for t in branch.downstream_list if t.task_id not in picked) - kept
+
+
+def _below(tasks: Iterable[Any]) -> set[str]:
+    """Return the ids of ``tasks`` and of every task downstream of them."""
+    found: set[str] = set()
+    todo = list(tasks)
+    while todo:
+        task = todo.pop()
+        if task.task_id not in found:
+            found.add(task.task_id)
+            todo += task.downstream_list
+    return found
 
 
 def close() -> None:

@@ -248,7 +248,9 @@ class SelectPhaseOperator(stopping.Stoppable, BaseBranchOperator):
             raise _fail(str(exc)) from None
         self.log.info("Phases of this run: %s", ", ".join(t.split(".")[0] for t in chosen))
         if kernels.enabled():
-            kernels.start([context["dag"].get_task(t) for t in chosen], context["dag"].dag_id)
+            dag = context["dag"]
+            kernels.dismiss(self, chosen, dag.dag_id)  # a warm run's spares of the other phases
+            kernels.start([dag.get_task(t) for t in chosen], dag.dag_id)
         return chosen
 
     def chosen(self, context: Mapping[str, Any]) -> list[str]:
