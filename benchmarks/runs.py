@@ -87,8 +87,13 @@ def tree_pss_mib(pid: int) -> float:
     those pages once for each process.
     """
     root = psutil.Process(pid)
-    tree = [root, *root.children(recursive=True)]
-    return round(sum(p.memory_full_info().pss for p in tree) / 2**20, 1)
+    held = 0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            held += process.memory_full_info().pss
+        except psutil.NoSuchProcess:  # ended since it was listed: it holds nothing now
+            pass
+    return round(held / 2**20, 1)
 
 
 def children_cpu() -> float:

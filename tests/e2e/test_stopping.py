@@ -6,6 +6,7 @@ the metastore, the try's sidecar, the kernels.
 """
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -73,14 +74,19 @@ def test_item_3_timeout_stops_stagebook_run_by_itself(tiny_project):
     env = project.environ(root, home, WAIT_S)
     out = home / "timeout.out"
     command = ["timeout", str(WAIT_S * 5), *project.command("run", "--ds", "2019-11-12")]
-    run = subprocess.Popen(command, env=env, stdout=out.open("w"), stderr=subprocess.STDOUT)
+    with out.open("w") as writing:
+        run = subprocess.Popen(command, env=env, stdout=writing, stderr=subprocess.STDOUT)
     run.out = out  # what project.wait_for reads
-    project.wait_for(run, project.WAITING)
-    # timeout's timer is a SIGALRM to itself: sent once the stage waits, it fires the timeout
-    # exactly as the timer would, however long a loaded machine took to reach the stage.
-    fired_at = time.monotonic()
-    run.send_signal(signal.SIGALRM)
-    rc = run.wait(timeout=60)
+    try:
+        project.wait_for(run, project.WAITING)
+        # GNU timeout's timer is a SIGALRM to itself: sent once the stage waits, it fires the
+        # timeout exactly as the timer would, however long a loaded machine took to get there.
+        fired_at = time.monotonic()
+        run.send_signal(signal.SIGALRM)
+        rc = run.wait(timeout=60)
+    finally:
+        if run.poll() is None:  # timeout leads a process group of its own: end it all
+            os.killpg(run.pid, signal.SIGKILL)
     assert rc == 124, project.output(run)[-3000:]  # timeout's own code: its TERM stopped the run
     assert time.monotonic() - fired_at < WAIT_S / 2
     assert metastore(home, "2019-11-12")[0] == "failed"

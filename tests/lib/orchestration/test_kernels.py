@@ -232,6 +232,20 @@ def test_choosing_the_phases_stops_the_spares_only_the_other_phases_lead_to(airf
     assert kernels.unchosen(branch, ["prod.features", "beta.features"]) == set()
 
 
+def test_the_phase_branch_stops_the_spares_of_the_phases_it_does_not_choose(
+    airflow_db, home, monkeypatch
+):
+    monkeypatch.delenv(kernels.OFF_VARIABLE, raising=False)
+    dag = dags.load_dag()
+    branch = next(t for t in dag.tasks if hasattr(t, "chosen"))
+    context = {"dag": dag, "dag_run": SimpleNamespace(conf={"phases": ["prod"]})}
+    with kernels.warming([dag.get_task("beta.features")], dag.dag_id):  # as a warm child has
+        other = kernels._spares[(dag.dag_id, "beta.features")]
+        assert branch.choose_branch(context) == ["prod.features"]
+        assert not _alive(other.manager.provisioner.pid)
+        assert list(kernels._spares) == [(dag.dag_id, "prod.features")]
+
+
 def test_a_dismissed_spare_is_stopped_at_once_and_a_chosen_one_kept(imports_notebook):
     with DAG("d", schedule=None):
         branch = EmptyOperator(task_id="branch")

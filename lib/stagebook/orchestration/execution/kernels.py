@@ -233,8 +233,8 @@ def dismiss(branch: Any, chosen: Iterable[str], dag_id: str) -> None:
     for task_id in unchosen(branch, chosen):
         spare = _spares.pop((dag_id, task_id), None)
         if spare is not None:
-            log.info("Stopped the spare kernel of %s: this run does not choose it", task_id)
             _stop(spare)
+            log.info("Stopped the spare kernel of %s: this run does not choose it", task_id)
 
 
 def unchosen(branch: Any, chosen: Iterable[str]) -> set[str]:
