@@ -54,8 +54,7 @@ def _stagebook_run(home: Path, params: Path) -> tuple[float, dict[str, float], f
     cpu = runs.children_cpu()  # the run's process and its kernels (each waited for)
     took = runs.stagebook(env, "run", "--ds", runs.DS, "--phases", "prod")
     cpu = runs.children_cpu() - cpu
-    tasks = {task: round(s, 2) for (_, task), s in runs.task_seconds(home).items()}
-    return took, {task: tasks.get(task, 0.0) for task in runs.STAGE_TASKS}, cpu
+    return took, _stages(home), cpu
 
 
 def _warm_run(home: Path, params: Path) -> tuple[float, dict[str, float], float]:
@@ -79,8 +78,18 @@ def _warm_run(home: Path, params: Path) -> tuple[float, dict[str, float], float]
         took = time.perf_counter() - started
     if done.returncode or "run by the warm process" not in done.stderr:
         raise SystemExit(f"the warm run failed, or ran cold:\n{done.stderr[-3000:]}")
+    return took, _stages(home), held
+
+
+def _stages(home: Path) -> dict[str, float]:
+    """Return each stage task's seconds in ``home``'s run (0 where it did not succeed)."""
     tasks = {task: round(s, 2) for (_, task), s in runs.task_seconds(home).items()}
-    return took, {task: tasks.get(task, 0.0) for task in runs.STAGE_TASKS}, held
+    return {task: tasks.get(task, 0.0) for task in runs.STAGE_TASKS}
+
+
+def _median(rows: list[tuple]) -> tuple:
+    """Return the row of the median wall time (its first item); the higher of two middles."""
+    return sorted(rows, key=lambda r: r[0])[len(rows) // 2]
 
 
 def _homes(tmp: Path, n: int, landed: Path) -> dict[str, Path]:
@@ -123,9 +132,9 @@ def overhead(scale: str, events_per_day: int | None, repeats: int) -> dict:
             warms.append(_warm_run(homes["warm"], params))
             for home in homes.values():
                 shutil.rmtree(home)
-    plain, plain_stages, plain_cpu = sorted(plains, key=lambda r: r[0])[len(plains) // 2]
-    mine, stages, my_cpu = sorted(ours, key=lambda r: r[0])[len(ours) // 2]
-    warm, warm_stages, _ = sorted(warms, key=lambda r: r[0])[len(warms) // 2]
+    plain, plain_stages, plain_cpu = _median(plains)
+    mine, stages, my_cpu = _median(ours)
+    warm, warm_stages, _ = _median(warms)
     return {
         "scale": scale,
         "repeats": repeats,
@@ -150,5 +159,5 @@ def overhead(scale: str, events_per_day: int | None, repeats: int) -> dict:
         "stagebook_warm_stages_s": warm_stages,
         "stagebook_warm_outside_stages_s": round(warm - sum(warm_stages.values()), 1),
         # what a ready warm process holds between runs (itself, its child, the spare kernels)
-        "stagebook_warm_ready_mib": sorted(held for _, _, held in warms)[len(warms) // 2],
+        "stagebook_warm_ready_mib": _median([(held,) for _, _, held in warms])[0],
     }

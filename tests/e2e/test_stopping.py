@@ -5,42 +5,15 @@ waits two minutes, stops it in that cell, and reads what it left: the exit code,
 the metastore, the try's sidecar, the kernels.
 """
 
-import json
 import os
 import signal
-import sqlite3
-import subprocess
 import time
 
 import pytest
 
 from stagebook.orchestration.reviewing import review
 from tests.support import project
-
-WAIT_S = 120  # the stage's waiting cell: far longer than any stop may take
-
-
-def tries(home, ds):
-    """Return the sidecars of the date's tries of the waiting stage, by run folder."""
-    found = sorted((home / "reports" / project.DAG_ID / ds).glob("common/*/01-wait.try*.json"))
-    return [json.loads(p.read_text()) for p in found]
-
-
-def metastore(home, ds):
-    """Return (run state, {task: (state, try number)}) of the date's newest run."""
-    with sqlite3.connect(home / "airflow" / "airflow.db") as db:
-        run_id, state = db.execute(
-            "select run_id, state from dag_run where dag_id = ? and conf like ? order by id desc",
-            (project.DAG_ID, f'%"{ds}"%'),
-        ).fetchone()
-        tis = db.execute(
-            "select task_id, state, try_number from task_instance where run_id = ?", (run_id,)
-        ).fetchall()
-    return state, {task: (ti_state, number) for task, ti_state, number in tis}
-
-
-def kernels_left(home):
-    return sorted((home / "jupyter-runtime").glob("kernel-*.json"))
+from tests.support.project import WAIT_S, kernels_left, metastore, tries
 
 
 @pytest.mark.parametrize(
@@ -72,11 +45,8 @@ def test_item_3_term_and_int_stop_the_run_at_once_archived_as_interrupted(tiny_p
 def test_item_3_timeout_stops_stagebook_run_by_itself(tiny_project):
     root, home = tiny_project
     env = project.environ(root, home, WAIT_S)
-    out = home / "timeout.out"
     command = ["timeout", str(WAIT_S * 5), *project.command("run", "--ds", "2019-11-12")]
-    with out.open("w") as writing:
-        run = subprocess.Popen(command, env=env, stdout=writing, stderr=subprocess.STDOUT)
-    run.out = out  # what project.wait_for reads
+    run = project.launch(env, command, "timeout")
     try:
         project.wait_for(run, project.WAITING)
         # GNU timeout's timer is a SIGALRM to itself: sent once the stage waits, it fires the

@@ -8,12 +8,11 @@ metastore are those of a run in its own process.
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_stopping import metastore, tries
 from tests.support import project
+from tests.support.project import WAIT_S, kernels_left, metastore, tries
 
 HANDED = "stagebook: run by the warm process"
 READY = "stagebook: ready for the next run"
@@ -21,7 +20,6 @@ FAILING = (  # a failure no retry can help: the run ends at once
     "\n# %%\nfrom stagebook import failures\nfrom stagebook.errors import ParamsError\n"
     "failures.install()\nraise ParamsError('edited after the warm child read it')\n"
 )
-WAIT_S = 120  # the waiting cell of a run that is stopped
 
 
 @pytest.fixture
@@ -32,11 +30,7 @@ def warm(tiny_project):
 
     def start(wait_s: float = 0, *args: str) -> tuple[dict[str, str], subprocess.Popen]:
         env = project.environ(root, home, wait_s)
-        out = Path(home) / f"warm-{time.monotonic_ns()}.out"
-        process = subprocess.Popen(
-            project.command("warm", *args), env=env, stdout=out.open("w"), stderr=subprocess.STDOUT
-        )
-        process.out = out  # type: ignore[attr-defined]
+        process = project.launch(env, project.command("warm", *args), "warm")
         started.append(process)
         project.wait_for(process, "is warm")
         return env, process
@@ -105,8 +99,8 @@ def test_int_at_the_terminal_stops_the_warm_run_and_term_stops_the_warm_process(
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 0
-    assert not list((Path(home) / "airflow" / "warm").glob("*.sock"))
-    assert not list((Path(home) / "jupyter-runtime").glob("kernel-*.json"))  # spares stopped
+    assert not list((home / "airflow" / "warm").glob("*.sock"))
+    assert kernels_left(home) == []  # spares stopped
     cold = project.run(env, ds="2019-11-19")  # nothing warm: the run is this process's own
     assert cold.returncode == 0 and HANDED not in cold.stderr, cold.stderr[-3000:]
 
@@ -139,4 +133,4 @@ def test_a_second_warm_process_is_refused_and_an_idle_one_stops_with_its_kernels
     assert "already warm here" in second.stderr
     assert process.wait(timeout=120) == 0  # six idle seconds
     assert "no run for 0.1 minutes: stopping" in project.output(process)
-    assert not list((Path(home) / "jupyter-runtime").glob("kernel-*.json"))
+    assert kernels_left(home) == []

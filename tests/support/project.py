@@ -7,8 +7,10 @@ in the middle of a stage, run two at once, or look for a secret everywhere.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -26,6 +28,7 @@ CONNECTION = (
     '{"conn_type": "redis", "host": "127.0.0.1", "port": 6379, "password": "' + PASSWORD + '"}'
 )
 WAITING = "started: print('waiting'"  # the waiting cell's progress line, in the CLI's output
+WAIT_S = 120  # a waiting cell stopped by a test: far longer than any stop may take
 
 DECLARATION = f'''"""A test's own pipeline: one stage that waits, then the run summary."""
 
@@ -134,14 +137,15 @@ AT_A_TERMINAL = (
 
 def start(env: dict[str, str], *args: str, ds: str = "2019-11-20") -> subprocess.Popen:
     """Start ``stagebook run --ds DS`` (INT delivered as at a terminal); output in ``.out``."""
-    out = Path(env["STAGEBOOK_HOME"]) / f"run-{time.monotonic_ns()}.out"
+    return launch(env, [sys.executable, "-c", AT_A_TERMINAL, *command("run", "--ds", ds, *args)])
+
+
+def launch(env: dict[str, str], argv: list[str], name: str = "run") -> subprocess.Popen:
+    """Start ``argv``; what it prints (both streams) goes to ``.out``, in the archive folder."""
+    out = Path(env["STAGEBOOK_HOME"]) / f"{name}-{time.monotonic_ns()}.out"
     out.parent.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(
-        [sys.executable, "-c", AT_A_TERMINAL, *command("run", "--ds", ds, *args)],
-        env=env,
-        stdout=out.open("w"),
-        stderr=subprocess.STDOUT,
-    )
+    with out.open("w") as writing:
+        process = subprocess.Popen(argv, env=env, stdout=writing, stderr=subprocess.STDOUT)
     process.out = out  # type: ignore[attr-defined]
     return process
 
@@ -158,3 +162,27 @@ def wait_for(process: subprocess.Popen, text: str, timeout_s: float = 120) -> No
         if process.poll() is not None or time.monotonic() > deadline:
             raise AssertionError(f"never printed {text!r}:\n{output(process)[-3000:]}")
         time.sleep(0.2)
+
+
+def tries(home: Path, ds: str) -> list[dict]:
+    """Return the sidecars of the date's tries of the waiting stage, by run folder."""
+    found = sorted((home / "reports" / DAG_ID / ds).glob(f"common/*/{STAGE}.try*.json"))
+    return [json.loads(p.read_text()) for p in found]
+
+
+def metastore(home: Path, ds: str) -> tuple[str, dict[str, tuple[str, int]]]:
+    """Return (run state, {task: (state, try number)}) of the date's newest run."""
+    with sqlite3.connect(home / "airflow" / "airflow.db") as db:
+        run_id, state = db.execute(
+            "select run_id, state from dag_run where dag_id = ? and conf like ? order by id desc",
+            (DAG_ID, f'%"{ds}"%'),
+        ).fetchone()
+        tis = db.execute(
+            "select task_id, state, try_number from task_instance where run_id = ?", (run_id,)
+        ).fetchall()
+    return state, {task: (ti_state, number) for task, ti_state, number in tis}
+
+
+def kernels_left(home: Path) -> list[Path]:
+    """Return the connection files of the kernels still running for this archive."""
+    return sorted((home / "jupyter-runtime").glob("kernel-*.json"))

@@ -225,7 +225,7 @@ def test_a_run_not_yet_begun_warms_its_first_stages_and_two_after_down_every_pha
 
 def test_choosing_the_phases_stops_the_spares_only_the_other_phases_lead_to(airflow_db, home):
     dag = dags.load_dag()
-    branch = next(t for t in dag.tasks if hasattr(t, "chosen"))
+    branch = dag.get_task("select_phase")
     dropped = kernels.unchosen(branch, ["prod.features"])
     assert {"beta.features", "beta.train", "beta.publish"} <= dropped
     assert all(task.startswith("beta.") for task in dropped)  # not the summary both lead to
@@ -237,7 +237,7 @@ def test_the_phase_branch_stops_the_spares_of_the_phases_it_does_not_choose(
 ):
     monkeypatch.delenv(kernels.OFF_VARIABLE, raising=False)
     dag = dags.load_dag()
-    branch = next(t for t in dag.tasks if hasattr(t, "chosen"))
+    branch = dag.get_task("select_phase")
     context = {"dag": dag, "dag_run": SimpleNamespace(conf={"phases": ["prod"]})}
     with kernels.warming([dag.get_task("beta.features")], dag.dag_id):  # as a warm child has
         other = kernels._spares[(dag.dag_id, "beta.features")]

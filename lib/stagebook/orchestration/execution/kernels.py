@@ -240,20 +240,9 @@ def dismiss(branch: Any, chosen: Iterable[str], dag_id: str) -> None:
 def unchosen(branch: Any, chosen: Iterable[str]) -> set[str]:
     """Return the ids of the tasks below ``branch`` that only its branches not ``chosen`` lead to."""
     picked = set(chosen)
-    kept = _below(t for t in branch.downstream_list if t.task_id in picked)
-    return _below(t for t in branch.downstream_list if t.task_id not in picked) - kept
-
-
-def _below(tasks: Iterable[Any]) -> set[str]:
-    """Return the ids of ``tasks`` and of every task downstream of them."""
-    found: set[str] = set()
-    todo = list(tasks)
-    while todo:
-        task = todo.pop()
-        if task.task_id not in found:
-            found.add(task.task_id)
-            todo += task.downstream_list
-    return found
+    below = {t.task_id: {t.task_id, *t.get_flat_relative_ids()} for t in branch.downstream_list}
+    kept = set().union(*(ids for task, ids in below.items() if task in picked))
+    return set().union(*(ids for task, ids in below.items() if task not in picked)) - kept
 
 
 def close() -> None:
